@@ -1,0 +1,232 @@
+"""Settings: one pydantic ``BaseSettings`` from the environment and ``.env``, safe by default."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TradingMode = Literal["paper", "live"]
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+MarketDataPolicy = Literal["live", "frozen", "delayed", "delayed_frozen", "live_or_delayed"]
+
+#: Field names whose values are secrets: masked by ``config show`` and never logged.
+SECRET_FIELDS = frozenset({"API_TOKEN"})
+
+
+def _split_csv(value: object) -> object:
+    """Accept ``"A,B , C"`` (how people write lists in ``.env``) as well as real lists."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CsvList = Annotated[tuple[str, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every configuration value of the server; names match the runbook, with no prefix.
+
+    Defaults are the safe ones: paper trading, orders disabled, loopback binding, finite limits.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        case_sensitive=True,
+    )
+
+    # --- Trading safety -------------------------------------------------------------------
+    TRADING_MODE: TradingMode = Field("paper", description="paper or live; must match account.")
+    ORDERS_ENABLED: bool = Field(False, description="false: place_order is a dry run.")
+    LIVE_TRADING_OVERRIDE_FILE: Path = Field(
+        Path("~/ibkr_override.txt"), description="Live-trading override file (live mode only)."
+    )
+    KILL_SWITCH_FILE: Path = Field(
+        Path("data/KILL_SWITCH"), description="While this file exists every new order is refused."
+    )
+    MAX_ORDER_QUANTITY: Decimal = Field(Decimal(1000), gt=0, description="Max shares per order.")
+    MAX_ORDER_NOTIONAL: Decimal = Field(
+        Decimal(50000), gt=0, description="Max order value in the order's currency."
+    )
+    PRICE_BAND_PCT: Decimal = Field(
+        Decimal(5), gt=0, le=100, description="Allowed distance of prices from the quote, percent."
+    )
+    ALLOWED_SYMBOLS: CsvList = Field((), description="Comma list; empty allows every symbol.")
+    ALLOWED_SEC_TYPES: CsvList = Field(("STK",), description="Comma list of security types.")
+    ALLOWED_CURRENCIES: CsvList = Field(("USD",), description="Comma list of currencies.")
+    CONFIRMATION_TOKEN_TTL_SECONDS: int = Field(
+        120, ge=5, le=3600, description="Lifetime of a preview's confirmation token."
+    )
+
+    # --- Broker connection ----------------------------------------------------------------
+    IBKR_HOST: str = Field("127.0.0.1", min_length=1, description="IB Gateway / TWS host.")
+    IBKR_PORT: int = Field(4002, ge=1, le=65535, description="IB Gateway / TWS API port.")
+    IBKR_CLIENT_ID: int = Field(1, ge=1, le=2**31 - 1, description="API client id (never 0).")
+    IBKR_CONNECT_TIMEOUT: float = Field(
+        5.0, gt=0, le=120, description="Seconds to wait for one connection attempt."
+    )
+    IBKR_REQUEST_TIMEOUT: float = Field(
+        10.0, gt=0, le=300, description="Seconds to wait for one broker request."
+    )
+    MARKET_DATA_TYPE: MarketDataPolicy = Field(
+        "live_or_delayed", description="Market data type policy."
+    )
+    QUOTE_CACHE_SECONDS: float = Field(
+        0.0, ge=0, le=60, description="Reuse a quote this many seconds (0 disables)."
+    )
+
+    # --- HTTP API ---------------------------------------------------------------------------
+    API_HOST: str = Field("127.0.0.1", min_length=1, description="HTTP bind address.")
+    API_PORT: int = Field(8000, ge=1, le=65535, description="HTTP port.")
+    API_TOKEN: SecretStr | None = Field(None, description="Bearer token for /api and /mcp.")
+    API_MAX_BODY_BYTES: int = Field(
+        65536, ge=1024, le=10_000_000, description="Largest accepted request body."
+    )
+
+    # --- Logging, files ---------------------------------------------------------------------
+    LOG_LEVEL: LogLevel = Field("INFO", description="Log level (logs go to stderr).")
+    LOG_FILE: Path | None = Field(None, description="Optional extra log file.")
+    DATA_DIR: Path = Field(Path("."), description="Base directory for relative paths.")
+    AUDIT_DB_PATH: Path = Field(Path("data/audit.db"), description="SQLite audit database.")
+
+    # --- Embedded simulator -----------------------------------------------------------------
+    SIM_SEED: int = Field(42, ge=0, description="Simulator random seed.")
+    SIM_PORT: int = Field(
+        0, ge=0, le=65535, description="Simulator port for --sim (0: pick a free one)."
+    )
+    SIM_ACCOUNTS: CsvList = Field(("DU1234567",), description="Simulated account ids.")
+    SIM_STARTING_CASH: Decimal = Field(
+        Decimal(1_000_000), ge=0, description="Starting cash per simulated account."
+    )
+    SIM_TRADING_HOURS: bool = Field(
+        False, description="true: the simulator keeps exchange hours; false: always open."
+    )
+
+    @field_validator(
+        "ALLOWED_SYMBOLS", "ALLOWED_SEC_TYPES", "ALLOWED_CURRENCIES", "SIM_ACCOUNTS", mode="before"
+    )
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("ALLOWED_SYMBOLS", "ALLOWED_SEC_TYPES", "ALLOWED_CURRENCIES")
+    @classmethod
+    def _upper(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.upper() for v in value)
+
+    @field_validator("SIM_ACCOUNTS")
+    @classmethod
+    def _accounts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one account id is required")
+        for acct in value:
+            if not acct.isalnum() or acct[0] not in "DU":
+                raise ValueError(f"{acct!r} is not an IB account id (DU… or U…)")
+        return value
+
+    def resolve(self, path: Path) -> Path:
+        """Return ``path`` with ``~`` expanded and, if relative, anchored at ``DATA_DIR``."""
+        path = path.expanduser()
+        if path.is_absolute():
+            return path
+        return (self.DATA_DIR.expanduser().resolve() / path).resolve()
+
+    @property
+    def audit_db_path(self) -> Path:
+        """The audit database path, resolved against ``DATA_DIR``."""
+        return self.resolve(self.AUDIT_DB_PATH)
+
+    @property
+    def kill_switch_path(self) -> Path:
+        """The kill switch file, resolved against ``DATA_DIR``."""
+        return self.resolve(self.KILL_SWITCH_FILE)
+
+    @property
+    def live_override_path(self) -> Path:
+        """The live-trading override file, resolved against ``DATA_DIR``."""
+        return self.resolve(self.LIVE_TRADING_OVERRIDE_FILE)
+
+    @property
+    def log_file_path(self) -> Path | None:
+        """The optional log file, resolved against ``DATA_DIR``."""
+        return None if self.LOG_FILE is None else self.resolve(self.LOG_FILE)
+
+    def safety_snapshot(self) -> dict[str, str]:
+        """The effective safety settings as strings, for health output and audit rows."""
+        return {
+            "trading_mode": self.TRADING_MODE,
+            "orders_enabled": str(self.ORDERS_ENABLED).lower(),
+            "max_order_quantity": str(self.MAX_ORDER_QUANTITY),
+            "max_order_notional": str(self.MAX_ORDER_NOTIONAL),
+            "price_band_pct": str(self.PRICE_BAND_PCT),
+            "allowed_symbols": ",".join(self.ALLOWED_SYMBOLS) or "*",
+            "allowed_sec_types": ",".join(self.ALLOWED_SEC_TYPES),
+            "allowed_currencies": ",".join(self.ALLOWED_CURRENCIES),
+            "kill_switch_file": str(self.kill_switch_path),
+            "live_override_file": str(self.live_override_path),
+            "confirmation_token_ttl_seconds": str(self.CONFIRMATION_TOKEN_TTL_SECONDS),
+        }
+
+    def masked(self) -> dict[str, str]:
+        """Every field as a display string, secrets masked and paths resolved."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in SECRET_FIELDS:
+                out[name] = "(unset)" if value is None else "********"
+            elif isinstance(value, Path):
+                out[name] = str(self.resolve(value))
+            elif isinstance(value, tuple):
+                out[name] = ",".join(value)
+            elif value is None:
+                out[name] = "(unset)"
+            else:
+                out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
+
+
+class SettingsError(Exception):
+    """Raised when the environment holds an invalid setting; the message is one clear line."""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Turn pydantic's report into one line per bad variable, naming the allowed values."""
+    lines = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "settings"
+        value = err.get("input")
+        msg = err["msg"]
+        ctx = err.get("ctx") or {}
+        if err["type"] == "literal_error" and "expected" in ctx:
+            msg = f"allowed values are {ctx['expected']}"
+        lines.append(f"Invalid setting {name}={value!r}: {msg}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build ``Settings`` from the environment, raising ``SettingsError`` with one clear line.
+
+    Args:
+        **overrides: Field values that take precedence over the environment (used by tests
+            and by ``--sim``).
+
+    Raises:
+        SettingsError: If any value is invalid.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once."""
+    return load_settings()

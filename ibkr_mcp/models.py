@@ -1,0 +1,244 @@
+"""Domain models shared by every layer: snake_case, Decimal money, aware datetimes, frozen."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SecType = Literal["STK", "CASH", "FUT", "OPT", "IND"]
+Side = Literal["BUY", "SELL"]
+# Extending order types (STP, STP LMT, TRAIL, ...) means adding a literal here, the fields the
+# type uses to OrderRequest, and one validation rule in tools/orders.py.
+OrderType = Literal["MKT", "LMT"]
+TimeInForce = Literal["DAY", "GTC", "IOC"]
+MarketDataKind = Literal["live", "frozen", "delayed", "delayed_frozen"]
+BrokerKind = Literal["simulator", "gateway"]
+OrderStatusName = Literal[
+    "PendingSubmit",
+    "PendingCancel",
+    "PreSubmitted",
+    "Submitted",
+    "ApiPending",
+    "ApiCancelled",
+    "Cancelled",
+    "Filled",
+    "Inactive",
+    "Rejected",
+    "Unknown",
+]
+
+
+class Frozen(BaseModel):
+    """Base for every domain model: immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ContractRef(Frozen):
+    """What a caller names: a symbol plus optional qualifiers (or a conId)."""
+
+    symbol: str = Field(min_length=1, max_length=32)
+    sec_type: SecType = "STK"
+    exchange: str = "SMART"
+    currency: str = "USD"
+    primary_exchange: str | None = None
+    con_id: int | None = None
+
+
+class Contract(Frozen):
+    """A fully resolved contract."""
+
+    con_id: int
+    symbol: str
+    sec_type: SecType
+    exchange: str
+    primary_exchange: str
+    currency: str
+    local_symbol: str
+    trading_class: str
+    description: str = ""
+    stock_type: str = ""
+    min_tick: Decimal = Decimal("0.01")
+
+
+class ContractDetails(Frozen):
+    """Contract details as the broker reports them."""
+
+    contract: Contract
+    long_name: str
+    industry: str = ""
+    category: str = ""
+    subcategory: str = ""
+    min_tick: Decimal
+    trading_hours: str = ""
+    liquid_hours: str = ""
+    time_zone: str = ""
+    order_types: tuple[str, ...] = ()
+    valid_exchanges: tuple[str, ...] = ()
+
+
+class Quote(Frozen):
+    """One snapshot quote; ``market_data_type`` and ``timestamp`` say how fresh it is."""
+
+    symbol: str
+    con_id: int
+    currency: str
+    bid: Decimal | None
+    ask: Decimal | None
+    last: Decimal | None
+    bid_size: Decimal | None = None
+    ask_size: Decimal | None = None
+    last_size: Decimal | None = None
+    volume: Decimal | None = None
+    open: Decimal | None = None
+    high: Decimal | None = None
+    low: Decimal | None = None
+    close: Decimal | None = None
+    market_data_type: MarketDataKind
+    timestamp: AwareDatetime
+    source: BrokerKind
+
+
+class Bar(Frozen):
+    """One historical bar."""
+
+    time: AwareDatetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    wap: Decimal | None = None
+    bar_count: int | None = None
+
+
+class AccountSummary(Frozen):
+    """The headline numbers of one account, in its base currency."""
+
+    account: str
+    currency: str
+    net_liquidation: Decimal | None
+    total_cash: Decimal | None
+    buying_power: Decimal | None
+    available_funds: Decimal | None = None
+    excess_liquidity: Decimal | None = None
+    init_margin: Decimal | None = None
+    maint_margin: Decimal | None = None
+    gross_position_value: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    realized_pnl: Decimal | None = None
+    values: dict[str, str] = Field(default_factory=dict)
+
+
+class Position(Frozen):
+    """One position with its valuation."""
+
+    account: str
+    symbol: str
+    con_id: int
+    sec_type: SecType
+    currency: str
+    quantity: Decimal
+    avg_cost: Decimal
+    market_price: Decimal | None = None
+    market_value: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    realized_pnl: Decimal | None = None
+
+
+class PnL(Frozen):
+    """Daily, unrealized and realized PnL of one account."""
+
+    account: str
+    daily_pnl: Decimal | None
+    unrealized_pnl: Decimal | None
+    realized_pnl: Decimal | None
+
+
+class OrderRequest(Frozen):
+    """An order as sent to the broker (already validated and resolved)."""
+
+    account: str
+    contract: Contract
+    side: Side
+    quantity: Decimal
+    order_type: OrderType
+    limit_price: Decimal | None = None
+    tif: TimeInForce = "DAY"
+    order_ref: str | None = None
+
+
+class WhatIf(Frozen):
+    """The broker's what-if preview of an order."""
+
+    init_margin_change: Decimal | None
+    maint_margin_change: Decimal | None
+    equity_with_loan_change: Decimal | None
+    init_margin_after: Decimal | None = None
+    maint_margin_after: Decimal | None = None
+    commission: Decimal | None = None
+    min_commission: Decimal | None = None
+    max_commission: Decimal | None = None
+    commission_currency: str | None = None
+    warning: str | None = None
+
+
+class OrderInfo(Frozen):
+    """The broker's view of one order."""
+
+    order_id: int
+    perm_id: int | None = None
+    client_id: int | None = None
+    account: str
+    symbol: str
+    con_id: int | None = None
+    side: Side
+    quantity: Decimal
+    order_type: str
+    limit_price: Decimal | None = None
+    tif: str
+    status: str
+    filled: Decimal = Decimal(0)
+    remaining: Decimal
+    avg_fill_price: Decimal | None = None
+    order_ref: str | None = None
+    why_held: str | None = None
+    error: str | None = None
+    updated_at: AwareDatetime | None = None
+
+
+class Fill(Frozen):
+    """One execution, with its commission once reported."""
+
+    exec_id: str
+    order_id: int
+    perm_id: int | None = None
+    account: str
+    symbol: str
+    con_id: int | None = None
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    time: AwareDatetime
+    commission: Decimal | None = None
+    commission_currency: str | None = None
+    realized_pnl: Decimal | None = None
+    order_ref: str | None = None
+
+
+class GatewayStatus(Frozen):
+    """The state of the broker connection."""
+
+    connected: bool
+    broker: BrokerKind | None
+    host: str
+    port: int
+    client_id: int
+    server_version: int | None = None
+    server_time: datetime | None = None
+    accounts: tuple[str, ...] = ()
+    market_data_type: MarketDataKind | None = None
+    last_error: str | None = None
