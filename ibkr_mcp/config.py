@@ -109,6 +109,14 @@ class Settings(BaseSettings):
         False, description="true: the simulator keeps exchange hours; false: always open."
     )
 
+    @field_validator("API_TOKEN", "LOG_FILE", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `API_TOKEN=` in a copied .env.example means "unset", never "the empty token".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator(
         "ALLOWED_SYMBOLS", "ALLOWED_SEC_TYPES", "ALLOWED_CURRENCIES", "SIM_ACCOUNTS", mode="before"
     )

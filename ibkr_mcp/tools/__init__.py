@@ -1,1 +1,19 @@
-"""tools package."""
+"""Tool declarations, one module per capability; ``build_registry`` registers them all."""
+
+from __future__ import annotations
+
+from ibkr_mcp.tools.registry import CallContext, CallResult, Registry, ToolSpec
+
+
+def build_registry() -> Registry:
+    """The registry with every tool, in a stable order (the tool list order)."""
+    from ibkr_mcp.tools import account, contracts, health, market_data, orders, trading
+
+    registry = Registry()
+    for module in (health, market_data, contracts, account, orders, trading):
+        for spec in module.SPECS:
+            registry.register(spec)
+    return registry
+
+
+__all__ = ["CallContext", "CallResult", "Registry", "ToolSpec", "build_registry"]

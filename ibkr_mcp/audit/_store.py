@@ -1,0 +1,291 @@
+"""Synchronous SQLite access for the audit trail: connections, the chained append, reads."""
+
+from __future__ import annotations
+
+import heapq
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import orjson
+
+from ibkr_mcp.audit._codec import GENESIS_HASH, row_hash, utc_iso
+from ibkr_mcp.audit._schema import JSON_COLUMNS, TABLES, SchemaTooNewError, ensure_schema
+from ibkr_mcp.errors import AuditUnavailableError
+
+Synchronous = Literal["FULL", "NORMAL"]
+
+#: The chained tables, in a fixed order.
+CHAIN_TABLES: Final[tuple[str, ...]] = tuple(TABLES)
+
+#: Tables whose rows must be on disk before the call returns (an order is sent after this).
+DURABLE_TABLES: Final[frozenset[str]] = frozenset({"order_events", "fills"})
+
+_HEAD_SQL: Final[str] = (
+    "SELECT seq, row_hash FROM ("
+    + " UNION ALL ".join(
+        f"SELECT * FROM (SELECT seq, row_hash FROM {t} ORDER BY seq DESC LIMIT 1)"
+        for t in CHAIN_TABLES
+    )
+    + ") ORDER BY seq DESC LIMIT 1"
+)
+
+_INSERT_SQL: Final[dict[str, str]] = {
+    t: f"INSERT INTO {t} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+    for t, cols in TABLES.items()
+}
+
+
+def _remedy(exc: BaseException, busy_timeout: float) -> str:
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return (
+            f"Another process held the audit database lock for more than {busy_timeout:g} s; "
+            "find it (e.g. `fuser <db>`), stop it, and retry."
+        )
+    if "full" in text or "no space" in text:
+        return "Free disk space on the volume that holds the audit database, then retry."
+    if "not a database" in text or "malformed" in text or "newer" in text:
+        return (
+            "The file is not an audit database this version can use: move it aside (keep it for "
+            "forensics) or point AUDIT_DB_PATH elsewhere, then restart."
+        )
+    return (
+        "Make sure the directory of AUDIT_DB_PATH exists (or can be created) and is writable by "
+        "the server's user on a read-write disk, then restart or retry."
+    )
+
+
+def unavailable(
+    path: Path, exc: BaseException, doing: str, busy_timeout: float = 5.0
+) -> AuditUnavailableError:
+    """Wrap a SQLite/OS failure into ``AuditUnavailableError`` with a remedy."""
+    return AuditUnavailableError(
+        f"Cannot {doing} the audit database {path}: {exc}",
+        remedy=_remedy(exc, busy_timeout),
+        details={"path": str(path), "cause": type(exc).__name__, "error": str(exc)},
+    )
+
+
+def connect(path: Path, *, busy_timeout: float = 5.0, readonly: bool = False) -> sqlite3.Connection:
+    """Open a connection in autocommit mode (transactions are explicit).
+
+    Args:
+        path: The database file.
+        busy_timeout: Seconds to wait for a lock before failing.
+        readonly: Open with ``mode=ro`` (never creates the file, never writes).
+
+    Raises:
+        sqlite3.Error: If SQLite cannot open the file.
+    """
+    if readonly:
+        uri = path.resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(
+            str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def open_readonly(path: Path, busy_timeout: float = 5.0) -> sqlite3.Connection:
+    """A read-only connection to an existing audit database.
+
+    Raises:
+        AuditUnavailableError: If the file is missing or not an audit database.
+    """
+    if not path.is_file():
+        raise AuditUnavailableError(
+            f"Audit database {path} does not exist.",
+            remedy="Pass the right path (--db / AUDIT_DB_PATH); the server creates it on start.",
+            details={"path": str(path)},
+        )
+    try:
+        conn = connect(path, busy_timeout=busy_timeout, readonly=True)
+        try:
+            names = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        except BaseException:
+            conn.close()
+            raise
+    except sqlite3.Error as exc:
+        raise unavailable(path, exc, "read", busy_timeout) from exc
+    missing = [t for t in CHAIN_TABLES if t not in names]
+    if missing:
+        conn.close()
+        raise AuditUnavailableError(
+            f"{path} is not an audit database (missing tables: {', '.join(missing)}).",
+            remedy="Pass the path of the audit database (AUDIT_DB_PATH).",
+            details={"path": str(path), "missing": missing},
+        )
+    return conn
+
+
+class Writer:
+    """The one connection that appends; used from a single thread only."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime],
+        busy_timeout: float,
+        events_synchronous: Synchronous,
+        durable_synchronous: Synchronous = "FULL",
+    ) -> None:
+        self.path = path
+        self._clock = clock
+        self._busy_timeout = busy_timeout
+        self._sync: dict[str, Synchronous] = {
+            t: durable_synchronous if t in DURABLE_TABLES else events_synchronous
+            for t in CHAIN_TABLES
+        }
+        self._current_sync: str | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    def _fail(self, exc: BaseException, doing: str) -> AuditUnavailableError:
+        return unavailable(self.path, exc, doing, self._busy_timeout)
+
+    def open(self) -> None:
+        """Create the directory and schema, switch to WAL.
+
+        Raises:
+            AuditUnavailableError: If any of that fails.
+        """
+        if self._conn is not None:
+            return
+        conn: sqlite3.Connection | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = connect(self.path, busy_timeout=self._busy_timeout)
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"could not enable WAL (journal_mode={mode})")
+            ensure_schema(conn)
+        except (sqlite3.Error, OSError, SchemaTooNewError) as exc:
+            if conn is not None:
+                conn.close()
+            raise self._fail(exc, "open") from exc
+        self._conn = conn
+        self._current_sync = None
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _require(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise AuditUnavailableError(
+                f"The audit log {self.path} is not open.",
+                remedy="Call AuditLog.open() at startup before recording anything.",
+                details={"path": str(self.path)},
+            )
+        return self._conn
+
+    def _set_sync(self, conn: sqlite3.Connection, mode: str) -> None:
+        if self._current_sync != mode:
+            conn.execute(f"PRAGMA synchronous={mode}")
+            self._current_sync = mode
+
+    def append(self, table: str, values: Mapping[str, Any]) -> int:
+        """Append one row to ``table``, chained after the newest row of ANY table.
+
+        The head of the chain is read inside ``BEGIN IMMEDIATE``, so other processes appending
+        to the same file are serialised by SQLite's write lock and the chain stays linear.
+
+        Returns:
+            The new row's ``id`` (per table).
+
+        Raises:
+            AuditUnavailableError: If the row could not be committed.
+        """
+        conn = self._require()
+        try:
+            # synchronous=FULL on an order row also syncs every earlier (NORMAL) row in the WAL.
+            self._set_sync(conn, self._sync[table])
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                head = conn.execute(_HEAD_SQL).fetchone()
+                seq, prev = (0, GENESIS_HASH) if head is None else (head[0], head[1])
+                new_id = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0]
+                row: dict[str, Any] = {"id": new_id, "seq": seq + 1, "ts": utc_iso(self._clock())}
+                row.update(values)
+                row["prev_hash"] = prev
+                row["row_hash"] = row_hash(row)
+                conn.execute(_INSERT_SQL[table], row)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise self._fail(exc, f"append to {table} in") from exc
+        return int(new_id)
+
+    def probe(self) -> None:
+        """Take and release the write lock, proving the database is writable right now.
+
+        Raises:
+            AuditUnavailableError: If it is not.
+        """
+        conn = self._require()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise self._fail(exc, "write") from exc
+
+
+def row_dict(row: sqlite3.Row, *, table: str | None = None, parse_json: bool = False) -> dict[str, Any]:
+    """A ``sqlite3.Row`` as a plain dict, optionally tagged with its table and JSON parsed."""
+    out: dict[str, Any] = {}
+    if table is not None:
+        out["table"] = table
+    for key in row.keys():  # noqa: SIM118 - sqlite3.Row is not a Mapping
+        value = row[key]
+        if parse_json and key in JSON_COLUMNS and isinstance(value, str):
+            value = orjson.loads(value)
+        out[key] = value
+    return out
+
+
+def query(conn: sqlite3.Connection, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    """Run a read query and return dicts with JSON columns parsed."""
+    return [row_dict(r, parse_json=True) for r in conn.execute(sql, params)]
+
+
+def chain_rows(
+    conn: sqlite3.Connection, *, descending: bool = False, where: str = "", params: Any = ()
+) -> Iterator[tuple[str, sqlite3.Row]]:
+    """Every row of every chained table as ``(table, row)`` in global ``seq`` order (streamed)."""
+    order = "DESC" if descending else "ASC"
+
+    def tagged(table: str) -> Iterator[tuple[str, sqlite3.Row]]:
+        for row in conn.execute(f"SELECT * FROM {table} {where} ORDER BY seq {order}", params):
+            yield table, row
+
+    cursors = [tagged(t) for t in CHAIN_TABLES]
+    yield from heapq.merge(*cursors, key=lambda tr: int(tr[1]["seq"]), reverse=descending)
+
+
+def recent_rows(
+    conn: sqlite3.Connection, limit: int, correlation_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` rows across tables, newest first, each tagged with ``table``."""
+    where, params = ("WHERE correlation_id = ?", (correlation_id,)) if correlation_id else ("", ())
+    out: list[dict[str, Any]] = []
+    for table, row in chain_rows(conn, descending=True, where=where, params=params):
+        if len(out) >= limit:
+            break
+        out.append(row_dict(row, table=table, parse_json=True))
+    return out

@@ -1,0 +1,391 @@
+"""``AuditLog``: the async, append-only, hash-chained audit trail used by every surface."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from loguru import logger
+
+from ibkr_mcp.audit._codec import dec_text, opt_float, opt_int, to_json, utc_iso, utc_now
+from ibkr_mcp.audit._store import (
+    Synchronous,
+    Writer,
+    connect,
+    query,
+    recent_rows,
+    unavailable,
+)
+from ibkr_mcp.audit.verify import VerifyResult, verify_file
+from ibkr_mcp.errors import AuditUnavailableError
+
+T = TypeVar("T")
+
+EVENT_KINDS: Final[frozenset[str]] = frozenset({"tool_call", "gate", "system"})
+SURFACES: Final[frozenset[str]] = frozenset({"mcp", "http", "cli", "internal"})
+ORDER_EVENT_KINDS: Final[frozenset[str]] = frozenset(
+    {
+        "intent",
+        "sent",
+        "dry_run",
+        "refused",
+        "rejected",
+        "status",
+        "cancel_requested",
+        "uncertain",
+        "duplicate",
+    }
+)
+FILL_KINDS: Final[frozenset[str]] = frozenset({"execution", "commission"})
+
+
+def _check(value: str, allowed: frozenset[str], field: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{field} must be one of {sorted(allowed)}, got {value!r}")
+    return value
+
+
+class AuditLog:
+    """Append-only, hash-chained SQLite audit trail (WAL), safe to share between processes.
+
+    All writes go through ONE dedicated writer thread (rows keep their submission order and the
+    event loop never blocks on SQLite); reads use a second connection on another thread.
+    Order rows (``order_events``, ``fills``) commit with ``synchronous=FULL``: when
+    ``record_order_event`` returns, the row is on disk. Tool-call/gate rows use
+    ``events_synchronous`` (default NORMAL: still atomic and chained, and made durable by the
+    next order row's FULL commit, which syncs the whole WAL).
+
+    Args:
+        path: The SQLite file (created with its directory if missing).
+        clock: Returns the current aware datetime (tests inject a fixed clock).
+        busy_timeout: Seconds to wait for another process's write lock before failing.
+        events_synchronous: ``synchronous`` mode for the ``events`` table ("NORMAL" or "FULL").
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        busy_timeout: float = 5.0,
+        events_synchronous: Synchronous = "NORMAL",
+    ) -> None:
+        self._path = Path(path)
+        self._clock = clock or utc_now
+        self._busy_timeout = busy_timeout
+        self._writer = Writer(
+            self._path,
+            clock=self._clock,
+            busy_timeout=busy_timeout,
+            events_synchronous=events_synchronous,
+        )
+        self._write_pool: ThreadPoolExecutor | None = None
+        self._read_pool: ThreadPoolExecutor | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._healthy = False
+        self._last_error: str | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    @property
+    def healthy(self) -> bool:
+        """True when open and the last write (or probe) succeeded."""
+        return self._healthy
+
+    @property
+    def last_error(self) -> str | None:
+        """The message of the last write failure (None after a success)."""
+        return self._last_error
+
+    async def open(self) -> None:
+        """Create the directory, schema, triggers and views; switch to WAL (idempotent).
+
+        Raises:
+            AuditUnavailableError: If the database cannot be opened or written.
+        """
+        if self._write_pool is not None:
+            return
+        self._write_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-writer")
+        self._read_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-reader")
+        try:
+            await self._on_writer(self._writer.open)
+            self._reader = await self._on_reader(self._open_reader)
+        except BaseException:
+            await self.close()
+            raise
+        logger.info("Audit log open at {}", self._path)
+
+    def _open_reader(self) -> sqlite3.Connection:
+        try:
+            conn = connect(self._path, busy_timeout=self._busy_timeout)
+            conn.execute("PRAGMA query_only=1")
+        except sqlite3.Error as exc:
+            raise unavailable(self._path, exc, "open", self._busy_timeout) from exc
+        return conn
+
+    async def close(self) -> None:
+        """Finish pending writes and close both connections (idempotent)."""
+        write_pool, read_pool, reader = self._write_pool, self._read_pool, self._reader
+        self._write_pool = self._read_pool = self._reader = None
+        self._healthy = False
+        loop = asyncio.get_running_loop()
+        if write_pool is not None:
+            await loop.run_in_executor(write_pool, self._writer.close)
+            write_pool.shutdown(wait=True)
+        if read_pool is not None:
+            if reader is not None:
+                await loop.run_in_executor(read_pool, reader.close)
+            read_pool.shutdown(wait=True)
+
+    async def _on_writer(self, fn: Callable[[], T]) -> T:
+        if self._write_pool is None:
+            raise AuditUnavailableError(
+                f"The audit log {self._path} is not open.",
+                remedy="Call AuditLog.open() at startup before recording anything.",
+                details={"path": str(self._path)},
+            )
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self._write_pool, fn)
+        except AuditUnavailableError as exc:
+            self._healthy = False
+            self._last_error = exc.message
+            logger.error("Audit write failed: {}", exc)
+            raise
+        self._healthy = True
+        self._last_error = None
+        return result
+
+    async def _on_reader(self, fn: Callable[[], T]) -> T:
+        if self._read_pool is None:
+            raise AuditUnavailableError(
+                f"The audit log {self._path} is not open.",
+                remedy="Call AuditLog.open() at startup before reading.",
+                details={"path": str(self._path)},
+            )
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, fn)
+
+    async def check_writable(self) -> bool:
+        """Probe the write lock now; updates :attr:`healthy` (never raises)."""
+        try:
+            await self._on_writer(self._writer.probe)
+        except AuditUnavailableError:
+            return False
+        return True
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def _append(self, table: str, values: dict[str, Any]) -> int:
+        return await self._on_writer(partial(self._writer.append, table, values))
+
+    async def record_event(
+        self,
+        *,
+        correlation_id: str,
+        kind: str,
+        tool: str | None,
+        surface: str,
+        arguments: Mapping[str, Any] | None,
+        outcome: str,
+        duration_ms: float | None = None,
+        safety: Mapping[str, str] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Append a tool call, gate decision or system event; returns its ``events.id``.
+
+        Args:
+            correlation_id: The call's correlation id.
+            kind: ``tool_call``, ``gate`` or ``system``.
+            tool: Tool (or gate) name.
+            surface: ``mcp``, ``http``, ``cli`` or ``internal``.
+            arguments: The call's arguments (secret-named keys are masked).
+            outcome: ``ok``, ``error:<CODE>``, ``allowed``, ``refused``, ...
+            duration_ms: How long the call took.
+            safety: Snapshot of the effective safety settings.
+            detail: Any extra JSON-safe context (secret-named keys are masked).
+
+        Raises:
+            AuditUnavailableError: If the row could not be committed.
+            ValueError: For an unknown ``kind``/``surface`` or an empty ``outcome``.
+        """
+        if not outcome:
+            raise ValueError("outcome must not be empty")
+        values = {
+            "correlation_id": correlation_id,
+            "kind": _check(kind, EVENT_KINDS, "kind"),
+            "tool": tool,
+            "surface": _check(surface, SURFACES, "surface"),
+            "arguments": to_json(arguments),
+            "outcome": outcome,
+            "duration_ms": opt_float(duration_ms),
+            "safety": to_json(safety),
+            "detail": to_json(detail),
+        }
+        return await self._append("events", values)
+
+    async def record_order_event(
+        self,
+        *,
+        correlation_id: str | None,
+        event: str,
+        idempotency_key: str | None,
+        fingerprint: str | None = None,
+        order_id: int | None = None,
+        perm_id: int | None = None,
+        account: str | None = None,
+        symbol: str | None = None,
+        con_id: int | None = None,
+        side: str | None = None,
+        quantity: Decimal | None = None,
+        order_type: str | None = None,
+        limit_price: Decimal | None = None,
+        tif: str | None = None,
+        status: str | None = None,
+        token_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Append one order event (a NEW row per transition); durable when this returns.
+
+        ``token_id`` must be an id of the confirmation token (see ``audit.token_id``), never
+        the token. Pass ``idempotency_key`` on every row of an order when known, so the
+        ``orders`` view groups them.
+
+        Returns:
+            The new ``order_events.id``.
+
+        Raises:
+            AuditUnavailableError: If the row could not be committed (send no order then).
+            ValueError: For an unknown ``event``.
+            TypeError: For a float quantity/price (use Decimal).
+        """
+        values = {
+            "correlation_id": correlation_id,
+            "event": _check(event, ORDER_EVENT_KINDS, "event"),
+            "token_id": token_id,
+            "idempotency_key": idempotency_key,
+            "fingerprint": fingerprint,
+            "order_id": opt_int(order_id, "order_id"),
+            "perm_id": opt_int(perm_id, "perm_id"),
+            "account": account,
+            "symbol": symbol,
+            "con_id": opt_int(con_id, "con_id"),
+            "side": side,
+            "quantity": dec_text(quantity, "quantity"),
+            "order_type": order_type,
+            "limit_price": dec_text(limit_price, "limit_price"),
+            "tif": tif,
+            "status": status,
+            "detail": to_json(detail),
+        }
+        return await self._append("order_events", values)
+
+    async def record_fill(
+        self,
+        *,
+        correlation_id: str | None,
+        kind: str,
+        exec_id: str,
+        order_id: int | None,
+        perm_id: int | None,
+        account: str | None,
+        symbol: str | None,
+        side: str | None,
+        quantity: Decimal | None,
+        price: Decimal | None,
+        commission: Decimal | None = None,
+        commission_currency: str | None = None,
+        realized_pnl: Decimal | None = None,
+        exec_time: datetime | None = None,
+        order_ref: str | None = None,
+    ) -> int:
+        """Append an execution, or a commission report for an execution (a new row).
+
+        Returns:
+            The new ``fills.id``.
+
+        Raises:
+            AuditUnavailableError: If the row could not be committed.
+            ValueError: For an unknown ``kind`` or empty ``exec_id``.
+            TypeError: For float money values (use Decimal).
+        """
+        if not exec_id:
+            raise ValueError("exec_id must not be empty")
+        values = {
+            "correlation_id": correlation_id,
+            "kind": _check(kind, FILL_KINDS, "kind"),
+            "exec_id": exec_id,
+            "order_id": opt_int(order_id, "order_id"),
+            "perm_id": opt_int(perm_id, "perm_id"),
+            "account": account,
+            "symbol": symbol,
+            "side": side,
+            "quantity": dec_text(quantity, "quantity"),
+            "price": dec_text(price, "price"),
+            "commission": dec_text(commission, "commission"),
+            "commission_currency": commission_currency,
+            "realized_pnl": dec_text(realized_pnl, "realized_pnl"),
+            "exec_time": None if exec_time is None else utc_iso(exec_time),
+            "order_ref": order_ref,
+        }
+        return await self._append("fills", values)
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def _read(self, sql: str, params: Any) -> list[dict[str, Any]]:
+        if self._reader is None:
+            raise AuditUnavailableError(f"The audit log {self._path} is not open.")
+        try:
+            return query(self._reader, sql, params)
+        except sqlite3.Error as exc:
+            raise unavailable(self._path, exc, "read", self._busy_timeout) from exc
+
+    async def order_events_for_key(self, idempotency_key: str) -> list[dict[str, Any]]:
+        """Every order event with this idempotency key, oldest first (JSON columns parsed)."""
+        return await self._on_reader(
+            partial(
+                self._read,
+                "SELECT * FROM order_events WHERE idempotency_key = ? ORDER BY seq",
+                (idempotency_key,),
+            )
+        )
+
+    async def latest_order_event(self, order_id: int) -> dict[str, Any] | None:
+        """The newest order event for a broker order id, or None."""
+        rows = await self._on_reader(
+            partial(
+                self._read,
+                "SELECT * FROM order_events WHERE order_id = ? ORDER BY seq DESC LIMIT 1",
+                (order_id,),
+            )
+        )
+        return rows[0] if rows else None
+
+    async def recent(
+        self, limit: int = 50, *, correlation_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` rows across all tables, newest first, each with ``table``."""
+
+        def run() -> list[dict[str, Any]]:
+            if self._reader is None:
+                raise AuditUnavailableError(f"The audit log {self._path} is not open.")
+            try:
+                return recent_rows(self._reader, max(0, limit), correlation_id)
+            except sqlite3.Error as exc:
+                raise unavailable(self._path, exc, "read", self._busy_timeout) from exc
+
+        return await self._on_reader(run)
+
+    def verify(self) -> VerifyResult:
+        """Verify the whole chain (synchronous; opens its own read-only connection)."""
+        return verify_file(self._path)

@@ -1,0 +1,117 @@
+"""Hash-chain verification: recompute every row hash and check the links, in global order."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from ibkr_mcp.audit._codec import GENESIS_HASH, row_hash
+from ibkr_mcp.audit._store import CHAIN_TABLES, chain_rows, open_readonly, row_dict, unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """The first row that breaks the chain.
+
+    Attributes:
+        table: Table holding the row.
+        id: The row's ``id`` in that table.
+        reason: What is wrong, in words.
+        seq: The row's position in the global chain.
+    """
+
+    table: str
+    id: int | None
+    reason: str
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """Outcome of verifying an audit database.
+
+    Attributes:
+        ok: True when every row's hash and link are intact.
+        rows: Rows in the chain (all tables).
+        first_bad: The first broken row, if any.
+        head_hash: ``row_hash`` of the newest row; record it elsewhere to detect truncation.
+        warnings: Problems that are not broken rows (e.g. a missing append-only trigger).
+    """
+
+    ok: bool
+    rows: int
+    first_bad: BadRow | None
+    head_hash: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def _trigger_warnings(conn: sqlite3.Connection) -> tuple[str, ...]:
+    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+    return tuple(
+        f"append-only trigger {t}_no_{op} is missing"
+        for t in CHAIN_TABLES
+        for op in ("update", "delete")
+        if f"{t}_no_{op}" not in present
+    )
+
+
+def verify_connection(conn: sqlite3.Connection) -> VerifyResult:
+    """Verify the chain through an open connection (read-only use).
+
+    Every row is checked in ``seq`` order across all tables: ``seq`` must be 1, 2, 3, ... with
+    no gap, ``prev_hash`` must equal the previous row's ``row_hash`` (the first row's is 64
+    zeros), and ``row_hash`` must equal the SHA-256 of the row's canonical JSON.
+    """
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    prev_label = "the genesis value"
+    first_bad: BadRow | None = None
+    rows = 0
+    for table, raw in chain_rows(conn):
+        rows += 1
+        if first_bad is not None:
+            continue
+        row = row_dict(raw)
+        seq, rid = row.get("seq"), row.get("id")
+        reason: str | None = None
+        if row.get("row_hash") != row_hash(row):
+            reason = "row_hash does not match the row's contents (row was modified)"
+        elif seq != expected_seq:
+            gap = isinstance(seq, int) and seq > expected_seq
+            what = "row(s) missing (deleted?)" if gap else "sequence out of order"
+            reason = f"seq {seq} where {expected_seq} was expected: {what}"
+        elif row.get("prev_hash") != prev_hash:
+            reason = (
+                f"prev_hash does not match the row_hash of {prev_label} "
+                "(that row was altered and re-hashed, or rows were removed)"
+            )
+        if reason is not None:
+            first_bad = BadRow(table=table, id=rid, reason=reason, seq=seq)
+            continue
+        expected_seq += 1
+        prev_hash = str(row["row_hash"])
+        prev_label = f"{table} id {rid} (seq {seq})"
+    head = None if rows == 0 or first_bad is not None else prev_hash
+    return VerifyResult(
+        ok=first_bad is None,
+        rows=rows,
+        first_bad=first_bad,
+        head_hash=head,
+        warnings=_trigger_warnings(conn),
+    )
+
+
+def verify_file(path: Path) -> VerifyResult:
+    """Verify the audit database at ``path`` (opened read-only; safe while the server runs).
+
+    Raises:
+        AuditUnavailableError: If the file is missing or is not an audit database.
+    """
+    conn = open_readonly(Path(path))
+    try:
+        return verify_connection(conn)
+    except sqlite3.Error as exc:
+        raise unavailable(Path(path), exc, "verify") from exc
+    finally:
+        conn.close()

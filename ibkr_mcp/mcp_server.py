@@ -1,0 +1,149 @@
+"""The MCP server, generated from the tool registry (FastMCP 4): no tool is written twice."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from fastmcp import FastMCP
+from fastmcp.tools.base import Tool, ToolResult
+from mcp_types import TextContent, ToolAnnotations
+from pydantic import BaseModel
+
+from ibkr_mcp import __version__
+from ibkr_mcp.config import Settings
+from ibkr_mcp.errors import IbkrMcpError
+from ibkr_mcp.services import Services
+from ibkr_mcp.tools.registry import Registry, ToolSpec
+
+INSTRUCTIONS = (
+    "Interactive Brokers through one safety gate chain. Read tools are always safe. To trade: "
+    "preview_order (returns a confirmation_token), then place_order with that token and a "
+    "fresh idempotency_key. Quotes say whether they are live or delayed. Errors start with a "
+    "stable code (e.g. GATE_REFUSED) and carry a remedy."
+)
+
+
+def _compact_schema(model: type[BaseModel], mode: str) -> dict[str, Any]:
+    """The model's JSON schema without titles (they cost agents context and add nothing)."""
+    schema = model.model_json_schema(mode=mode)  # type: ignore[arg-type]
+
+    def strip(node: Any, parent_key: str | None = None) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: strip(v, k)
+                for k, v in node.items()
+                if not (k == "title" and parent_key != "properties" and isinstance(v, str))
+            }
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    out: dict[str, Any] = strip(schema)
+    out.setdefault("properties", {})
+    return out
+
+
+def dump_json(model: BaseModel) -> str:
+    """Compact JSON for a model (Decimals as strings, datetimes ISO-8601)."""
+    return orjson.dumps(model.model_dump(mode="json")).decode()
+
+
+def error_text(error: IbkrMcpError) -> str:
+    """The text an agent sees for an error: code, message, remedy, correlation id."""
+    parts = [f"{error.code}: {error.message}"]
+    if error.remedy:
+        parts.append(f"Remedy: {error.remedy}")
+    extra = {k: v for k, v in error.details.items() if k != "correlation_id"}
+    if extra:
+        parts.append("Details: " + orjson.dumps(extra, default=str).decode())
+    if "correlation_id" in error.details:
+        parts.append(f"Correlation id: {error.details['correlation_id']}")
+    return "\n".join(parts)
+
+
+class RegistryTool(Tool):
+    """A FastMCP tool whose call runs the registry pipeline (validation, gates, audit)."""
+
+    spec: Any
+    registry: Any
+    services: Any
+
+    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+        """Run the registry pipeline; errors become MCP tool errors with code and remedy."""
+        registry: Registry = self.registry
+        try:
+            result = await registry.call(
+                self.spec.name, arguments, services=self.services, surface="mcp"
+            )
+        except IbkrMcpError as exc:
+            return ToolResult(
+                content=[TextContent(type="text", text=error_text(exc))],
+                meta={"error": exc.to_dict()},
+                is_error=True,
+            )
+        data = result.output.model_dump(mode="json")
+        return ToolResult(
+            content=[TextContent(type="text", text=orjson.dumps(data).decode())],
+            structured_content=data,
+            meta={"correlation_id": result.correlation_id},
+        )
+
+
+def make_tool(spec: ToolSpec[Any, Any], registry: Registry, services: Services) -> RegistryTool:
+    """The FastMCP tool for ``spec``: top-level arguments = the input model's fields."""
+    return RegistryTool(
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        parameters=_compact_schema(spec.input_model, "validation"),
+        output_schema=_compact_schema(spec.output_model, "serialization"),
+        annotations=ToolAnnotations(
+            title=spec.title,
+            read_only_hint=spec.read_only,
+            destructive_hint=spec.destructive,
+            idempotent_hint=spec.idempotent,
+            open_world_hint=spec.open_world,
+        ),
+        tags=set(spec.tags),
+        spec=spec,
+        registry=registry,
+        services=services,
+    )
+
+
+def build_mcp(services: Services, registry: Registry | None = None) -> FastMCP[Any]:
+    """Build the MCP server: every registry tool, the resources and the prompts.
+
+    Args:
+        services: The running services (gateway, audit, tokens, settings).
+        registry: The registry (default: every tool).
+    """
+    from ibkr_mcp.prompts import register_prompts
+    from ibkr_mcp.resources import register_resources
+    from ibkr_mcp.tools import build_registry
+
+    registry = registry or build_registry()
+    mcp: FastMCP[Any] = FastMCP(
+        name="ibkr-mcp", version=__version__, instructions=INSTRUCTIONS, mask_error_details=True
+    )
+    for spec in registry:
+        mcp.add_tool(make_tool(spec, registry, services))
+    register_resources(mcp, registry, services)
+    register_prompts(mcp)
+    return mcp
+
+
+async def serve_stdio(settings: Settings, *, sim: bool) -> None:
+    """Open the runtime (gateway, audit, optional simulator) and serve MCP on stdio."""
+    from ibkr_mcp.runtime import open_runtime
+
+    async with open_runtime(settings, sim=sim) as services:
+        mcp = build_mcp(services)
+        await mcp.run_stdio_async(show_banner=False)
+
+
+def run_stdio(settings: Settings, *, sim: bool) -> None:
+    """Blocking entry point for ``ibkr-mcp serve``."""
+    asyncio.run(serve_stdio(settings, sim=sim))

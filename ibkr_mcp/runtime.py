@@ -1,0 +1,123 @@
+"""The running process: simulator (optional), gateway, audit trail and tokens, wired once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from loguru import logger
+
+from ibkr_mcp.config import Settings
+from ibkr_mcp.models import Fill, OrderInfo
+from ibkr_mcp.services import Services
+
+
+def _wire_audit_listeners(services: Services) -> None:
+    """Record every status change, fill and commission from the broker as it arrives."""
+    audit = services.audit
+
+    async def on_status(info: OrderInfo) -> None:
+        await audit.record_order_event(
+            correlation_id=None,
+            event="status",
+            idempotency_key=info.order_ref,
+            order_id=info.order_id,
+            perm_id=info.perm_id,
+            account=info.account,
+            symbol=info.symbol,
+            con_id=info.con_id,
+            side=info.side,
+            quantity=info.quantity,
+            order_type=info.order_type,
+            limit_price=info.limit_price,
+            tif=info.tif,
+            status=info.status,
+            detail={"filled": str(info.filled), "remaining": str(info.remaining)},
+        )
+
+    async def on_fill(fill: Fill) -> None:
+        await audit.record_fill(
+            correlation_id=None,
+            kind="commission" if fill.commission is not None else "execution",
+            exec_id=fill.exec_id,
+            order_id=fill.order_id,
+            perm_id=fill.perm_id,
+            account=fill.account,
+            symbol=fill.symbol,
+            side=fill.side,
+            quantity=fill.quantity,
+            price=fill.price,
+            commission=fill.commission,
+            commission_currency=fill.commission_currency,
+            realized_pnl=fill.realized_pnl,
+            exec_time=fill.time,
+            order_ref=fill.order_ref,
+        )
+
+    services.gateway.add_order_status_listener(on_status)
+    services.gateway.add_fill_listener(on_fill)
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, sim: bool = False, wait_connected: float | None = None
+) -> AsyncIterator[Services]:
+    """Start everything the tools need and stop it on exit.
+
+    Args:
+        settings: Effective settings.
+        sim: Start the embedded IB Gateway simulator in-process and connect to it.
+        wait_connected: Seconds to wait for the first connection (default: 5 s with ``sim``,
+            0 otherwise: the server answers at once and tools report GATEWAY_UNAVAILABLE).
+    """
+    from ibkr_mcp.audit import AuditLog
+    from ibkr_mcp.gateway.ib_gateway import IBGateway
+    from ibkr_mcp.safety.tokens import TokenStore
+
+    simulator = None
+    host, port = settings.IBKR_HOST, settings.IBKR_PORT
+    if sim:
+        from ibkr_mcp.simulator import Simulator
+
+        simulator = Simulator(
+            seed=settings.SIM_SEED,
+            accounts=settings.SIM_ACCOUNTS,
+            starting_cash=settings.SIM_STARTING_CASH,
+            trading_hours=settings.SIM_TRADING_HOURS,
+        )
+        host = "127.0.0.1"
+        port = await simulator.start(host, settings.SIM_PORT)
+        logger.info("embedded IB Gateway simulator on {}:{}", host, port)
+    audit = AuditLog(settings.audit_db_path)
+    gateway = IBGateway(settings, host=host, port=port)
+    try:
+        await audit.open()
+        services = Services(
+            settings=settings,
+            gateway=gateway,
+            audit=audit,
+            tokens=TokenStore(settings.CONFIRMATION_TOKEN_TTL_SECONDS),
+            simulator=simulator,
+        )
+        _wire_audit_listeners(services)
+        await gateway.start()
+        wait = wait_connected if wait_connected is not None else (5.0 if sim else 0.0)
+        if wait > 0:
+            await _wait_connected(services, wait)
+        yield services
+    finally:
+        await gateway.close()
+        await audit.close()
+        if simulator is not None:
+            await simulator.stop()
+
+
+async def _wait_connected(services: Services, seconds: float) -> None:
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not services.gateway.connected:
+        if asyncio.get_running_loop().time() >= deadline:
+            logger.warning("not connected after {:.1f} s; tools will say so", seconds)
+            return
+        await asyncio.sleep(0.02)

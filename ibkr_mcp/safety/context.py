@@ -1,0 +1,183 @@
+"""Frozen facts the safety gates decide on: the order intent, quote, override file, token check."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import orjson
+
+if TYPE_CHECKING:
+    from ibkr_mcp.config import Settings
+
+ChainMode = Literal["preview", "place"]
+
+
+def canonical_decimal(value: Decimal | None) -> str | None:
+    """A Decimal as a canonical string: ``185.0``, ``185`` and ``1.85E+2`` all give ``"185"``."""
+    if value is None:
+        return None
+    if not value.is_finite():
+        return str(value)
+    normalized = value.normalize()
+    if normalized.is_zero():
+        # -0 and 0E+3 are the same quantity as 0.
+        return "0"
+    return format(normalized, "f")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """The validated, resolved order the order tools want to send (built by the caller).
+
+    Attributes:
+        account: The IB account id (``DU…`` paper, ``U…`` live).
+        symbol: The contract symbol (upper case).
+        con_id: The resolved IB contract id.
+        sec_type: ``STK``, ``CASH``, ...
+        currency: The contract's currency (for FX: the quote currency).
+        exchange: The routing exchange.
+        side: ``BUY`` or ``SELL``.
+        quantity: Shares / units, positive.
+        order_type: ``MKT`` or ``LMT`` (anything else cannot be bounded and is refused).
+        limit_price: The limit price of a ``LMT`` order, else ``None``.
+        tif: Time in force.
+        min_tick: The contract's minimum price increment.
+    """
+
+    account: str
+    symbol: str
+    con_id: int
+    sec_type: str
+    currency: str
+    exchange: str
+    side: Literal["BUY", "SELL"]
+    quantity: Decimal
+    order_type: str
+    limit_price: Decimal | None
+    tif: str
+    min_tick: Decimal
+
+    def fingerprint_fields(self) -> dict[str, object]:
+        """The fields a confirmation token is bound to, in canonical form."""
+        return {
+            "account": self.account,
+            "con_id": self.con_id,
+            "symbol": self.symbol,
+            "side": self.side,
+            "quantity": canonical_decimal(self.quantity),
+            "order_type": self.order_type,
+            "limit_price": canonical_decimal(self.limit_price),
+            "tif": self.tif,
+        }
+
+    def fingerprint(self) -> str:
+        """SHA-256 hex of the canonical JSON of the order's identifying fields.
+
+        Decimals are normalized, so ``185.0`` and ``185`` give the same fingerprint, while any
+        change of account, contract, side, quantity, type, limit price or TIF changes it.
+        """
+        payload = orjson.dumps(self.fingerprint_fields(), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(payload).hexdigest()
+
+    @property
+    def is_live_account(self) -> bool:
+        """Whether the account is a live one (paper accounts start with ``D``: DU…, DF…)."""
+        return not self.account.upper().startswith("D")
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceQuote:
+    """The current quote the caller fetched for the order's contract (``None`` fields: no data).
+
+    Attributes:
+        bid: Best bid.
+        ask: Best ask.
+        last: Last trade price.
+        delayed: Whether the quote is delayed (usable as a reference, noted in reasons).
+        timestamp: When the quote was taken, if known.
+    """
+
+    bid: Decimal | None
+    ask: Decimal | None
+    last: Decimal | None
+    delayed: bool
+    timestamp: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideFile:
+    """What the facts collector found in the live-trading override file.
+
+    Attributes:
+        path: The file's path.
+        exists: Whether the file exists.
+        owner_ok: Whether the current user owns it.
+        mode_ok: Whether it is neither group- nor world-writable.
+        account: The ``account=`` line's value.
+        expires: The ``expires=`` line's value (timezone-aware).
+        max_notional: The optional ``max_notional=`` cap.
+        symbols: The optional ``symbols=`` allowlist (upper case).
+        error: Why the file could not be read or parsed, else ``None``.
+    """
+
+    path: Path
+    exists: bool
+    owner_ok: bool
+    mode_ok: bool
+    account: str | None
+    expires: datetime | None
+    max_notional: Decimal | None
+    symbols: tuple[str, ...] | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCheck:
+    """The result of peeking the token store for this order (no side effects).
+
+    Attributes:
+        present: Whether the caller supplied a token at all.
+        valid: Whether it is known, unexpired, unused and bound to this exact order.
+        reason: Why it is not valid, else ``None``.
+    """
+
+    present: bool
+    valid: bool
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GateContext:
+    """Everything the gates may look at; built by ``facts.collect_facts`` (which does the I/O).
+
+    Attributes:
+        settings: The effective settings.
+        intent: The order.
+        mode: ``preview`` (report every verdict) or ``place`` (stop at the first refusal).
+        managed_accounts: Accounts the connected gateway manages.
+        quote: The current quote for the contract, if one could be fetched.
+        now: The time of the decision (timezone-aware).
+        kill_switch_active: Whether the kill switch file exists.
+        override: The override file as read (``None`` when not applicable: paper trading).
+        token: The confirmation token check.
+    """
+
+    settings: Settings
+    intent: OrderIntent
+    mode: ChainMode
+    managed_accounts: tuple[str, ...]
+    quote: ReferenceQuote | None
+    now: datetime
+    kill_switch_active: bool
+    override: OverrideFile | None
+    token: TokenCheck
+
+    @property
+    def live_applies(self) -> bool:
+        """Whether live-trading rules apply: live mode, or a live account."""
+        return self.settings.TRADING_MODE == "live" or self.intent.is_live_account

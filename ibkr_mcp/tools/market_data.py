@@ -1,0 +1,224 @@
+"""Market data tools: one quote, a batch of quotes, historical bars."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, field_validator
+
+from ibkr_mcp.errors import IbkrMcpError
+from ibkr_mcp.models import Bar, Quote, SecType
+from ibkr_mcp.tools.common import ContractInput, Symbol, ToolInput, ToolOutput, contract_ref
+from ibkr_mcp.tools.registry import CallContext, ToolSpec
+
+_DURATION = re.compile(r"^\s*(\d{1,5})\s*([SDWMYsdwmy])\s*$")
+_BAR_SIZES = (
+    "1 secs", "5 secs", "10 secs", "15 secs", "30 secs",
+    "1 min", "2 mins", "3 mins", "5 mins", "10 mins", "15 mins", "20 mins", "30 mins",
+    "1 hour", "2 hours", "3 hours", "4 hours", "8 hours",
+    "1 day", "1 week", "1 month",
+)  # fmt: skip
+_BAR_ALIASES = {
+    "1 sec": "1 secs",
+    "1 mins": "1 min",
+    "1 hours": "1 hour",
+    "1 days": "1 day",
+    "1 weeks": "1 week",
+    "1 months": "1 month",
+    "1 d": "1 day",
+    "1 h": "1 hour",
+    "1 w": "1 week",
+}
+WhatToShow = Literal["TRADES", "MIDPOINT", "BID", "ASK", "BID_ASK", "ADJUSTED_LAST"]
+
+
+def normalize_duration(value: str) -> str:
+    """IB duration string (``"5 D"``, ``"3600 S"``, ``"1 Y"``), normalized; ValueError if not."""
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError("use IB's form '<n> <unit>' with unit S, D, W, M or Y, e.g. '5 D'")
+    count, unit = int(match[1]), match[2].upper()
+    if count < 1:
+        raise ValueError("the count must be at least 1")
+    return f"{count} {unit}"
+
+
+def normalize_bar_size(value: str) -> str:
+    """IB bar size string (``"1 day"``, ``"5 mins"``), normalized; ValueError if not."""
+    text = " ".join(value.lower().split())
+    text = _BAR_ALIASES.get(text, text)
+    if text not in _BAR_SIZES:
+        raise ValueError(f"use one of IB's bar sizes: {', '.join(_BAR_SIZES)}")
+    return text
+
+
+class QuoteInput(ContractInput):
+    """Input of get_quote."""
+
+
+class QuotesInput(ToolInput):
+    """Input of get_quotes."""
+
+    symbols: Annotated[list[Symbol], Field(min_length=1, max_length=100)] = Field(
+        description='Tickers, e.g. ["AAPL", "MSFT"] (a comma-separated string also works).'
+    )
+    sec_type: SecType = "STK"
+    exchange: str = Field("SMART", min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]+$")
+    currency: str = Field("USD", min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$")
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [s for s in (p.strip() for p in value.split(",")) if s]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return [s for v in value for s in (p.strip() for p in v.split(",")) if s]
+        return value
+
+    @field_validator("exchange", "currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class QuoteError(ToolOutput):
+    """Why one symbol of a batch has no quote."""
+
+    symbol: str
+    code: str
+    message: str
+    remedy: str | None = None
+
+
+class QuotesResult(ToolOutput):
+    """Quotes in request order, plus per-symbol errors."""
+
+    quotes: list[Quote]
+    errors: list[QuoteError]
+
+
+class BarsInput(ContractInput):
+    """Input of get_bars."""
+
+    duration: str = Field("5 D", description="IB duration: '3600 S', '5 D', '2 W', '1 M', '1 Y'.")
+    bar_size: str = Field("1 day", description="IB bar size: '1 min', '5 mins', '1 hour', '1 day'.")
+    what_to_show: WhatToShow = "TRADES"
+    use_rth: bool = Field(True, description="Regular trading hours only.")
+    end: AwareDatetime | None = Field(None, description="End time (ISO-8601 with offset); now.")
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        return normalize_duration(value)
+
+    @field_validator("bar_size")
+    @classmethod
+    def _bar_size(cls, value: str) -> str:
+        return normalize_bar_size(value)
+
+
+class BarsResult(ToolOutput):
+    """Historical bars, oldest first."""
+
+    symbol: str
+    con_id: int
+    duration: str
+    bar_size: str
+    what_to_show: str
+    use_rth: bool
+    bars: list[Bar]
+
+
+async def get_quote(params: QuoteInput, ctx: CallContext) -> Quote:
+    """Handler of get_quote."""
+    return await ctx.services.gateway.quote(params.to_ref())
+
+
+async def get_quotes(params: QuotesInput, ctx: CallContext) -> QuotesResult:
+    """Handler of get_quotes: all symbols requested concurrently, errors per symbol."""
+    refs = [
+        contract_ref(s, params.sec_type, params.exchange, params.currency) for s in params.symbols
+    ]
+    results = await ctx.services.gateway.quotes(refs)
+    quotes: list[Quote] = []
+    errors: list[QuoteError] = []
+    for symbol, result in zip(params.symbols, results, strict=True):
+        if isinstance(result, Quote):
+            quotes.append(result)
+        elif isinstance(result, IbkrMcpError):
+            errors.append(
+                QuoteError(
+                    symbol=symbol.upper(),
+                    code=result.code,
+                    message=result.message,
+                    remedy=result.remedy,
+                )
+            )
+        else:
+            errors.append(
+                QuoteError(symbol=symbol.upper(), code="INTERNAL_ERROR", message=str(result))
+            )
+    return QuotesResult(quotes=quotes, errors=errors)
+
+
+async def get_bars(params: BarsInput, ctx: CallContext) -> BarsResult:
+    """Handler of get_bars."""
+    gateway = ctx.services.gateway
+    ref = params.to_ref()
+    contract = await gateway.resolve_contract(ref)
+    bars = await gateway.bars(
+        ref,
+        duration=params.duration,
+        bar_size=params.bar_size,
+        what_to_show=params.what_to_show,
+        use_rth=params.use_rth,
+        end=params.end,
+    )
+    return BarsResult(
+        symbol=contract.symbol,
+        con_id=contract.con_id,
+        duration=params.duration,
+        bar_size=params.bar_size,
+        what_to_show=params.what_to_show,
+        use_rth=params.use_rth,
+        bars=bars,
+    )
+
+
+SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
+    ToolSpec(
+        name="get_quote",
+        description="Snapshot quote (bid/ask/last, sizes) for one symbol; says live or delayed.",
+        input_model=QuoteInput,
+        output_model=Quote,
+        handler=get_quote,
+        http_method="GET",
+        http_path="/api/market/quote",
+        cli_name="quote",
+        cli_arguments=("symbol",),
+        idempotent=True,
+    ),
+    ToolSpec(
+        name="get_quotes",
+        description="Snapshot quotes for many symbols in one call (fetched concurrently).",
+        input_model=QuotesInput,
+        output_model=QuotesResult,
+        handler=get_quotes,
+        http_method="GET",
+        http_path="/api/market/quotes",
+        cli_name="quotes",
+        cli_arguments=("symbols",),
+    ),
+    ToolSpec(
+        name="get_bars",
+        description="Historical OHLCV bars, e.g. duration '5 D' with bar_size '1 day'.",
+        input_model=BarsInput,
+        output_model=BarsResult,
+        handler=get_bars,
+        http_method="GET",
+        http_path="/api/market/bars",
+        cli_name="bars",
+        cli_arguments=("symbol",),
+    ),
+)

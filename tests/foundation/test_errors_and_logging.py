@@ -1,0 +1,69 @@
+"""Error codes are stable and mapped once; logs go to stderr with the correlation id."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+from ibkr_mcp import errors
+from ibkr_mcp.config import load_settings
+from ibkr_mcp.logs import configure_logging, correlation_id
+
+
+def test_every_error_has_a_unique_code_and_mappings() -> None:
+    codes = [cls.code for cls in errors.ALL_ERRORS]
+    assert len(codes) == len(set(codes))
+    for code in codes:
+        assert code in errors.HTTP_STATUS, code
+        assert code in errors.CLI_EXIT_CODE, code
+    assert errors.http_status(errors.GateRefusedError("x")) == 403
+    assert errors.http_status(errors.GatewayUnavailableError("x")) == 503
+    assert errors.http_status(errors.ContractNotFoundError("x")) == 404
+    assert errors.http_status(errors.InvalidInputError("x")) == 422
+    assert errors.cli_exit_code(errors.GatewayUnavailableError("x")) != 0
+
+
+def test_error_to_dict_and_str() -> None:
+    exc = errors.GateRefusedError("too big", remedy="smaller", details={"gate": "risk"})
+    assert exc.to_dict() == {
+        "code": "GATE_REFUSED",
+        "message": "too big",
+        "remedy": "smaller",
+        "details": {"gate": "risk"},
+    }
+    assert str(exc) == "GATE_REFUSED: too big Remedy: smaller"
+
+
+def test_log_records_carry_correlation_id() -> None:
+    from loguru import logger
+
+    buf = io.StringIO()
+    configure_logging(load_settings(LOG_LEVEL="DEBUG"), stream=buf)
+    token = correlation_id.set("abc123")
+    try:
+        logger.info("hello")
+    finally:
+        correlation_id.reset(token)
+    logger.info("outside")
+    lines = buf.getvalue().splitlines()
+    assert "abc123" in lines[0] and "hello" in lines[0]
+    assert " - outside" in lines[1]
+
+
+def test_logs_go_to_stderr_never_stdout() -> None:
+    code = (
+        "from loguru import logger\n"
+        "import logging\n"
+        "from ibkr_mcp.config import load_settings\n"
+        "from ibkr_mcp.logs import configure_logging\n"
+        "configure_logging(load_settings())\n"
+        "logger.warning('loguru-line')\n"
+        "logging.getLogger('ib_async.client').error('stdlib-line')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout == ""
+    assert "loguru-line" in proc.stderr
+    assert "stdlib-line" in proc.stderr

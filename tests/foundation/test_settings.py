@@ -1,0 +1,116 @@
+"""Settings: safe defaults, validation, .env.example parity, path resolution."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ibkr_mcp.config import Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env from the checkout
+
+
+def test_defaults_are_safe() -> None:
+    s = load_settings()
+    assert s.TRADING_MODE == "paper"
+    assert s.ORDERS_ENABLED is False
+    assert s.IBKR_HOST == "127.0.0.1"
+    assert s.IBKR_PORT == 4002
+    assert s.IBKR_CLIENT_ID == 1
+    assert s.API_HOST == "127.0.0.1"
+    assert s.API_PORT == 8000
+    assert s.API_TOKEN is None
+    assert s.LOG_LEVEL == "INFO"
+    assert s.AUDIT_DB_PATH == Path("data/audit.db")
+    assert s.MAX_ORDER_QUANTITY == Decimal(1000)
+    assert s.SIM_ACCOUNTS == ("DU1234567",)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("TRADING_MODE", "live", "live"),
+        ("ORDERS_ENABLED", "true", True),
+        ("IBKR_PORT", "7497", 7497),
+        ("ALLOWED_SYMBOLS", "aapl, msft", ("AAPL", "MSFT")),
+        ("SIM_ACCOUNTS", "DU111,U222", ("DU111", "U222")),
+        ("API_TOKEN", "", None),
+        ("MAX_ORDER_NOTIONAL", "2500.50", Decimal("2500.50")),
+    ],
+)
+def test_good_values(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: object
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert getattr(load_settings(), name) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "must_mention"),
+    [
+        ("TRADING_MODE", "banana", "'paper' or 'live'"),
+        ("IBKR_PORT", "70000", "65535"),
+        ("IBKR_CLIENT_ID", "0", "greater than or equal to 1"),
+        ("ORDERS_ENABLED", "maybe", "boolean"),
+        ("LOG_LEVEL", "LOUD", "'INFO'"),
+        ("SIM_ACCOUNTS", "XYZ", "not an IB account id"),
+        ("MAX_ORDER_QUANTITY", "-5", "greater than 0"),
+    ],
+)
+def test_bad_values_fail_with_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, must_mention: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"Invalid setting {name}=")
+    assert must_mention in message
+
+
+def test_env_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("TRADING_MODE=live\nIBKR_PORT=4001\n")
+    s = load_settings()
+    assert (s.TRADING_MODE, s.IBKR_PORT) == ("live", 4001)
+
+
+def test_env_example_lists_exactly_the_fields() -> None:
+    text = (ROOT / ".env.example").read_text()
+    names = re.findall(r"^([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE)
+    assert sorted(names) == sorted(Settings.model_fields)
+    assert len(names) == len(set(names))
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^[A-Z][A-Z0-9_]*=", line):
+            assert lines[i - 1].startswith("# "), f"{line} needs a comment above it"
+
+
+def test_env_example_defaults_load(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    assert load_settings() == load_settings(_env_file=None)
+
+
+def test_relative_paths_resolve_against_data_dir(tmp_path: Path) -> None:
+    s = load_settings(DATA_DIR=tmp_path / "d")
+    assert s.audit_db_path == (tmp_path / "d" / "data" / "audit.db").resolve()
+    abs_path = tmp_path / "x.db"
+    assert load_settings(AUDIT_DB_PATH=abs_path).audit_db_path == abs_path
+
+
+def test_masked_hides_secrets() -> None:
+    s = load_settings(API_TOKEN="s3cret-token")
+    masked = s.masked()
+    assert masked["API_TOKEN"] == "********"
+    assert "s3cret-token" not in repr(masked)
+    assert load_settings().masked()["API_TOKEN"] == "(unset)"
