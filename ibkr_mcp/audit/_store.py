@@ -246,7 +246,9 @@ class Writer:
             raise self._fail(exc, "write") from exc
 
 
-def row_dict(row: sqlite3.Row, *, table: str | None = None, parse_json: bool = False) -> dict[str, Any]:
+def row_dict(
+    row: sqlite3.Row, *, table: str | None = None, parse_json: bool = False
+) -> dict[str, Any]:
     """A ``sqlite3.Row`` as a plain dict, optionally tagged with its table and JSON parsed."""
     out: dict[str, Any] = {}
     if table is not None:

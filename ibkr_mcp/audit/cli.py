@@ -1,0 +1,190 @@
+"""``ibkr-mcp audit verify|tail|export|backup``: a Typer sub-app the main CLI mounts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ibkr_mcp.errors import AuditUnavailableError, cli_exit_code
+
+audit_app = typer.Typer(
+    help="Verify, inspect, export and back up the audit trail.", no_args_is_help=True
+)
+
+_out = Console(highlight=False)
+_err = Console(stderr=True, highlight=False)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="Audit database file (default: AUDIT_DB_PATH from settings)."),
+]
+
+
+def _db(db: Path | None) -> Path:
+    if db is not None:
+        return db
+    from ibkr_mcp.config import SettingsError, load_settings
+
+    try:
+        return load_settings().audit_db_path
+    except SettingsError as exc:
+        _err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _fail(exc: AuditUnavailableError) -> typer.Exit:
+    _err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
+    return typer.Exit(cli_exit_code(exc))
+
+
+@audit_app.command("verify")
+def verify_cmd(db: DbOption = None) -> None:
+    """Recompute every row hash and chain link; exit 1 naming the first bad row."""
+    from ibkr_mcp.audit.verify import verify_file
+
+    path = _db(db)
+    try:
+        result = verify_file(path)
+    except AuditUnavailableError as exc:
+        raise _fail(exc) from None
+    for warning in result.warnings:
+        _out.print(f"[yellow]![/yellow] {warning}")
+    if result.first_bad is not None:
+        bad = result.first_bad
+        _out.print(
+            f"[red]✗[/red] audit chain BROKEN at table [bold]{bad.table}[/bold] id "
+            f"[bold]{bad.id}[/bold] (seq {bad.seq}): {bad.reason}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    _out.print(
+        f"[green]✓[/green] audit chain intact: {result.rows} rows in {path}"
+        + (f" (head {result.head_hash})" if result.head_hash else ""),
+        soft_wrap=True,
+    )
+
+
+def _summary(row: dict[str, Any]) -> str:
+    table = row.get("table")
+    if table == "events":
+        return f"{row.get('kind')} {row.get('tool') or ''} → {row.get('outcome')}"
+    if table == "order_events":
+        parts = [row.get("event"), row.get("side"), row.get("quantity"), row.get("symbol")]
+        if row.get("order_id") is not None:
+            parts.append(f"#{row['order_id']}")
+        if row.get("status"):
+            parts.append(f"[{row['status']}]")
+        return " ".join(str(p) for p in parts if p is not None)
+    return " ".join(
+        str(p)
+        for p in (
+            row.get("kind"),
+            row.get("exec_id"),
+            row.get("side"),
+            row.get("quantity"),
+            row.get("symbol"),
+            row.get("price") or row.get("commission"),
+        )
+        if p is not None
+    )
+
+
+@audit_app.command("tail")
+def tail_cmd(
+    n: Annotated[int, typer.Option("-n", "--lines", min=1, help="How many rows.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Show the newest rows across all tables (oldest of them first)."""
+    import orjson
+
+    from ibkr_mcp.audit.ops import tail
+
+    try:
+        rows = tail(_db(db), n)
+    except AuditUnavailableError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        for row in rows:
+            sys.stdout.write(orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode() + "\n")
+        return
+    table = Table(title="Audit trail (newest last)")
+    for column in ("seq", "timestamp", "table", "correlation", "what"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["seq"]),
+            str(row["ts"]),
+            str(row["table"]),
+            str(row.get("correlation_id") or "-"),
+            _summary(row),
+        )
+    _out.print(table)
+
+
+@audit_app.command("export")
+def export_cmd(
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="csv or jsonl.", case_sensitive=False)
+    ] = "jsonl",
+    table: Annotated[
+        str | None,
+        typer.Option(
+            "--table", help="events, order_events, fills, orders or audit (default: all rows)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output file (default: stdout).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Export audit rows as CSV or JSON Lines."""
+    from ibkr_mcp.audit.ops import export
+
+    fmt = fmt.lower()
+    if fmt not in ("csv", "jsonl"):
+        _err.print(f"[red]✗[/red] --format must be csv or jsonl, not {fmt!r}")
+        raise typer.Exit(2)
+    kind: Literal["csv", "jsonl"] = "csv" if fmt == "csv" else "jsonl"
+    path = _db(db)
+    try:
+        if output is None:
+            count = export(path, kind, sys.stdout, table=table)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as fh:
+                count = export(path, kind, fh, table=table)
+    except AuditUnavailableError as exc:
+        raise _fail(exc) from None
+    except ValueError as exc:
+        _err.print(f"[red]✗[/red] {exc}")
+        raise typer.Exit(2) from None
+    _err.print(f"[green]✓[/green] exported {count} rows" + (f" to {output}" if output else ""))
+
+
+@audit_app.command("backup")
+def backup_cmd(
+    dest: Annotated[Path, typer.Argument(help="New file to write the copy to.")],
+    db: DbOption = None,
+) -> None:
+    """Copy the audit database safely (SQLite online backup) and verify the copy."""
+    from ibkr_mcp.audit.ops import backup
+    from ibkr_mcp.audit.verify import verify_file
+
+    path = _db(db)
+    try:
+        backup(path, dest)
+        result = verify_file(dest)
+    except AuditUnavailableError as exc:
+        raise _fail(exc) from None
+    except FileExistsError as exc:
+        _err.print(f"[red]✗[/red] {exc}")
+        raise typer.Exit(2) from None
+    status = "[green]✓[/green] verified" if result.ok else "[red]✗[/red] copy does NOT verify"
+    _out.print(f"{status}: backed up {result.rows} rows to {dest}", soft_wrap=True)
+    if not result.ok:
+        raise typer.Exit(1)
