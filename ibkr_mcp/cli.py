@@ -7,14 +7,16 @@ Heavy modules (fastmcp, fastapi, ib_async, sqlite_utils) are imported inside com
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ibkr_mcp import __version__
-from ibkr_mcp.config import Settings, SettingsError, load_settings
+from ibkr_mcp.audit.cli import audit_app
+from ibkr_mcp.cli_common import SimOption, err, out, settings_or_exit
+from ibkr_mcp.cli_install import install_app
+from ibkr_mcp.cli_tools import register_tool_commands
 
 app = typer.Typer(
     name="ibkr-mcp",
@@ -27,23 +29,10 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(audit_app, name="audit")
+app.add_typer(install_app, name="install")
 
-#: Rich output goes to stdout for CLI commands; never used while serving MCP on stdio.
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-SimOption = Annotated[
-    bool, typer.Option("--sim", help="Start the embedded IB Gateway simulator and use it.")
-]
-
-
-def settings_or_exit(**overrides: Any) -> Settings:
-    """Load settings, or print the one-line reason and exit with code 2."""
-    try:
-        return load_settings(**overrides)
-    except SettingsError as exc:
-        err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+__all__ = ["SimOption", "app", "err", "main_gateway", "main_mcp", "out", "settings_or_exit"]
 
 
 def _version_callback(value: bool) -> None:
@@ -106,6 +95,65 @@ def serve(sim: SimOption = False) -> None:
     from ibkr_mcp.mcp_server import run_stdio
 
     run_stdio(settings, sim=sim)
+
+
+@app.command("start-api")
+def start_api(
+    host: Annotated[str | None, typer.Option(help="Bind address (default API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default API_PORT).")] = None,
+    sim: SimOption = False,
+) -> None:
+    """Serve the REST API (and MCP over streamable HTTP at /mcp) with uvicorn."""
+    settings = settings_or_exit()
+    from ibkr_mcp.http_api.security import BindRefusedError, check_bind
+
+    try:
+        check_bind(host or settings.API_HOST, settings)
+    except BindRefusedError as exc:
+        err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    from ibkr_mcp.logs import configure_logging
+
+    configure_logging(settings)
+    from ibkr_mcp.http_api.server import run_api
+
+    run_api(settings, host=host, port=port, sim=sim)
+
+
+@app.command()
+def healthcheck(
+    sim: SimOption = False,
+    timeout: Annotated[
+        float, typer.Option(min=0.5, help="Give up (non-zero exit) after this many seconds.")
+    ] = 10.0,
+) -> None:
+    """Check the connection, server time and readiness (exit 0 only when ready)."""
+    from ibkr_mcp.cli_health import healthcheck as run_healthcheck
+
+    run_healthcheck(sim=sim, timeout=timeout)
+
+
+@app.command()
+def demo(sim: SimOption = False) -> None:
+    """A guided tour: connection, quote, bars, account, positions (+ a simulated order)."""
+    from ibkr_mcp.cli_demo import demo as run_demo
+
+    run_demo(sim=sim)
+
+
+@app.command("sim")
+def sim_command(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (4002 is IB Gateway's paper port).")] = 4002,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default SIM_SEED).")] = None,
+) -> None:
+    """Run the IB Gateway simulator standalone until Ctrl-C."""
+    from ibkr_mcp.cli_sim import run_simulator
+
+    run_simulator(host=host, port=port, seed=seed)
+
+
+register_tool_commands(app)
 
 
 def main_mcp() -> None:

@@ -41,6 +41,7 @@ def _compact_schema(model: type[BaseModel], mode: str) -> dict[str, Any]:
         return node
 
     out: dict[str, Any] = strip(schema)
+    out.pop("description", None)  # the tool's own description already says it
     out.setdefault("properties", {})
     return out
 

@@ -81,9 +81,6 @@ _INDEXES: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     "fills": (("exec_id",), ("order_id",), ("correlation_id",)),
 }
 
-#: JSON columns (parsed back into objects by the read API).
-JSON_COLUMNS: Final[frozenset[str]] = frozenset({"arguments", "safety", "detail"})
-
 #: The tables and views ``export`` accepts.
 EXPORTABLE: Final[tuple[str, ...]] = ("events", "order_events", "fills", "orders", "audit")
 
@@ -94,9 +91,9 @@ ORDERS_VIEW: Final[str] = """
 WITH keyed AS (
   SELECT oe.id, oe.seq, oe.order_id, oe.perm_id, oe.status,
          COALESCE(
-           oe.idempotency_key,
+           NULLIF(oe.idempotency_key, ''),
            (SELECT k.idempotency_key FROM order_events AS k
-             WHERE k.order_id = oe.order_id AND k.idempotency_key IS NOT NULL
+             WHERE k.order_id = oe.order_id AND NULLIF(k.idempotency_key, '') IS NOT NULL
              ORDER BY k.seq DESC LIMIT 1),
            'order:' || oe.order_id,
            'row:' || oe.id
@@ -200,10 +197,9 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
                 )
             for statement in _trigger_sql(name):
                 conn.execute(statement)
-        if "orders" not in db.view_names():
-            conn.execute(f"CREATE VIEW orders AS {ORDERS_VIEW}")
-        if "audit" not in db.view_names():
-            conn.execute(f"CREATE VIEW audit AS {AUDIT_VIEW}")
+        # Views hold no data: replaced whenever their definition changed (no-op otherwise).
+        db.create_view("orders", ORDERS_VIEW, replace=True)
+        db.create_view("audit", AUDIT_VIEW, replace=True)
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")

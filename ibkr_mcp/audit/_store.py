@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import heapq
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import orjson
-
 from ibkr_mcp.audit._codec import GENESIS_HASH, row_hash, utc_iso
-from ibkr_mcp.audit._schema import JSON_COLUMNS, TABLES, SchemaTooNewError, ensure_schema
+from ibkr_mcp.audit._schema import TABLES, SchemaTooNewError, ensure_schema
 from ibkr_mcp.errors import AuditUnavailableError
 
 Synchronous = Literal["FULL", "NORMAL"]
@@ -246,29 +244,21 @@ class Writer:
             raise self._fail(exc, "write") from exc
 
 
-def row_dict(
-    row: sqlite3.Row, *, table: str | None = None, parse_json: bool = False
-) -> dict[str, Any]:
-    """A ``sqlite3.Row`` as a plain dict, optionally tagged with its table and JSON parsed."""
-    out: dict[str, Any] = {}
-    if table is not None:
-        out["table"] = table
-    for key in row.keys():  # noqa: SIM118 - sqlite3.Row is not a Mapping
-        value = row[key]
-        if parse_json and key in JSON_COLUMNS and isinstance(value, str):
-            value = orjson.loads(value)
-        out[key] = value
+def row_dict(row: sqlite3.Row, *, table: str | None = None) -> dict[str, Any]:
+    """A ``sqlite3.Row`` as a plain dict (values as stored), optionally tagged with its table."""
+    out: dict[str, Any] = {} if table is None else {"table": table}
+    out.update(zip(row.keys(), tuple(row), strict=True))
     return out
 
 
 def query(conn: sqlite3.Connection, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-    """Run a read query and return dicts with JSON columns parsed."""
-    return [row_dict(r, parse_json=True) for r in conn.execute(sql, params)]
+    """Run a read query and return the rows as stored (JSON columns stay JSON text)."""
+    return [row_dict(r) for r in conn.execute(sql, params)]
 
 
 def chain_rows(
     conn: sqlite3.Connection, *, descending: bool = False, where: str = "", params: Any = ()
-) -> Iterator[tuple[str, sqlite3.Row]]:
+) -> Generator[tuple[str, sqlite3.Row], None, None]:
     """Every row of every chained table as ``(table, row)`` in global ``seq`` order (streamed)."""
     order = "DESC" if descending else "ASC"
 
@@ -286,8 +276,14 @@ def recent_rows(
     """The newest ``limit`` rows across tables, newest first, each tagged with ``table``."""
     where, params = ("WHERE correlation_id = ?", (correlation_id,)) if correlation_id else ("", ())
     out: list[dict[str, Any]] = []
-    for table, row in chain_rows(conn, descending=True, where=where, params=params):
-        if len(out) >= limit:
-            break
-        out.append(row_dict(row, table=table, parse_json=True))
+    rows = chain_rows(conn, descending=True, where=where, params=params)
+    conn.execute("BEGIN")  # one snapshot across the three tables
+    try:
+        for table, row in rows:
+            if len(out) >= limit:
+                break
+            out.append(row_dict(row, table=table))
+    finally:
+        rows.close()  # finalise the cursors before ending the read transaction
+        conn.execute("COMMIT")
     return out

@@ -32,6 +32,7 @@ EVENT_KINDS: Final[frozenset[str]] = frozenset({"tool_call", "gate", "system"})
 SURFACES: Final[frozenset[str]] = frozenset({"mcp", "http", "cli", "internal"})
 ORDER_EVENT_KINDS: Final[frozenset[str]] = frozenset(
     {
+        "preview",
         "intent",
         "sent",
         "dry_run",
@@ -126,6 +127,13 @@ class AuditLog:
             await self.close()
             raise
         logger.info("Audit log open at {}", self._path)
+
+    async def __aenter__(self) -> AuditLog:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     def _open_reader(self) -> sqlite3.Connection:
         try:
@@ -351,7 +359,7 @@ class AuditLog:
             raise unavailable(self._path, exc, "read", self._busy_timeout) from exc
 
     async def order_events_for_key(self, idempotency_key: str) -> list[dict[str, Any]]:
-        """Every order event with this idempotency key, oldest first (JSON columns parsed)."""
+        """Every order event with this idempotency key, oldest first (rows as stored)."""
         return await self._on_reader(
             partial(
                 self._read,
@@ -374,7 +382,10 @@ class AuditLog:
     async def recent(
         self, limit: int = 50, *, correlation_id: str | None = None
     ) -> list[dict[str, Any]]:
-        """The newest ``limit`` rows across all tables, newest first, each with ``table``."""
+        """The newest ``limit`` rows across all tables, newest first, each with ``table``.
+
+        Rows are as stored: decimals as text, ``arguments``/``safety``/``detail`` as JSON text.
+        """
 
         def run() -> list[dict[str, Any]]:
             if self._reader is None:

@@ -16,7 +16,7 @@ from ibkr_mcp.errors import AuditUnavailableError
 
 
 def tail(path: Path, n: int = 20) -> list[dict[str, Any]]:
-    """The last ``n`` rows across all tables, oldest first, each with ``table`` (JSON parsed).
+    """The last ``n`` rows across all tables, oldest first, each with ``table`` (as stored).
 
     Raises:
         AuditUnavailableError: If the database cannot be read.
@@ -24,11 +24,12 @@ def tail(path: Path, n: int = 20) -> list[dict[str, Any]]:
     path = Path(path)
     conn = open_readonly(path)
     try:
+        conn.execute("BEGIN")  # one snapshot across the three tables
         newest: list[dict[str, Any]] = []
         for table, row in chain_rows(conn, descending=True):
             if len(newest) >= max(0, n):
                 break
-            newest.append(row_dict(row, table=table, parse_json=True))
+            newest.append(row_dict(row, table=table))
         newest.reverse()
         return newest
     except sqlite3.Error as exc:

@@ -110,6 +110,7 @@ def verify_file(path: Path) -> VerifyResult:
     """
     conn = open_readonly(Path(path))
     try:
+        conn.execute("BEGIN")  # one snapshot for all three tables while the server appends
         return verify_connection(conn)
     except sqlite3.Error as exc:
         raise unavailable(Path(path), exc, "verify") from exc

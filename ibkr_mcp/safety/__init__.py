@@ -1,1 +1,1 @@
-"""safety package."""
+"""Safety: the ordered gate chain, its facts collector, confirmation tokens and policy."""

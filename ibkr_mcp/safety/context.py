@@ -13,6 +13,7 @@ import orjson
 
 if TYPE_CHECKING:
     from ibkr_mcp.config import Settings
+    from ibkr_mcp.models import OrderRequest, Quote
 
 ChainMode = Literal["preview", "place"]
 
@@ -62,6 +63,25 @@ class OrderIntent:
     tif: str
     min_tick: Decimal
 
+    @classmethod
+    def from_request(cls, request: OrderRequest) -> OrderIntent:
+        """The intent of a validated, resolved ``OrderRequest``."""
+        contract = request.contract
+        return cls(
+            account=request.account,
+            symbol=contract.symbol,
+            con_id=contract.con_id,
+            sec_type=contract.sec_type,
+            currency=contract.currency,
+            exchange=contract.exchange,
+            side=request.side,
+            quantity=request.quantity,
+            order_type=request.order_type,
+            limit_price=request.limit_price,
+            tif=request.tif,
+            min_tick=contract.min_tick,
+        )
+
     def fingerprint_fields(self) -> dict[str, object]:
         """The fields a confirmation token is bound to, in canonical form."""
         return {
@@ -107,6 +127,17 @@ class ReferenceQuote:
     last: Decimal | None
     delayed: bool
     timestamp: datetime | None
+
+    @classmethod
+    def from_quote(cls, quote: Quote) -> ReferenceQuote:
+        """The reference of a broker ``Quote``; anything but live data counts as delayed."""
+        return cls(
+            bid=quote.bid,
+            ask=quote.ask,
+            last=quote.last,
+            delayed=quote.market_data_type != "live",
+            timestamp=quote.timestamp,
+        )
 
 
 @dataclass(frozen=True, slots=True)

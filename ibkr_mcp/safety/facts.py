@@ -9,7 +9,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ibkr_mcp.safety.context import ChainMode, GateContext, OrderIntent, OverrideFile, ReferenceQuote
+from ibkr_mcp.safety.context import (
+    ChainMode,
+    GateContext,
+    OrderIntent,
+    OverrideFile,
+    ReferenceQuote,
+)
 
 if TYPE_CHECKING:
     from ibkr_mcp.config import Settings
@@ -105,6 +111,18 @@ def _replace_error(ov: OverrideFile, error: str) -> OverrideFile:
     return OverrideFile(ov.path, ov.exists, ov.owner_ok, ov.mode_ok, None, None, None, None, error)
 
 
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def read_override_file(path: Path, *, uid: int | None = None) -> OverrideFile:
     """Read and validate the live override file (fresh on every call: no caching).
 
@@ -127,17 +145,21 @@ def read_override_file(path: Path, *, uid: int | None = None) -> OverrideFile:
             OverrideFile(path, True, False, False, None, None, None, None, None),
             f"cannot open: {exc.strerror or exc}",
         )
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
+    try:
+        st = os.fstat(fd)
         owner_ok = st.st_uid == expected_uid
         mode_ok = not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         broken = OverrideFile(path, True, owner_ok, mode_ok, None, None, None, None, None)
         if not stat.S_ISREG(st.st_mode):
             return _replace_error(broken, "not a regular file")
-        try:
-            data = fh.read(MAX_OVERRIDE_BYTES + 1)
-        except OSError as exc:
-            return _replace_error(broken, f"cannot read: {exc.strerror or exc}")
+        data = _read_at_most(fd, MAX_OVERRIDE_BYTES + 1)
+    except OSError as exc:
+        return _replace_error(
+            OverrideFile(path, True, False, False, None, None, None, None, None),
+            f"cannot read: {exc.strerror or exc}",
+        )
+    finally:
+        os.close(fd)
     if len(data) > MAX_OVERRIDE_BYTES:
         return _replace_error(broken, f"larger than {MAX_OVERRIDE_BYTES} bytes")
     try:

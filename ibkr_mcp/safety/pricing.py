@@ -91,10 +91,7 @@ def order_notional(
     if intent.order_type == "MKT":
         ref = market_reference(intent.side, quote)
         if ref is None:
-            return (
-                "MKT order has no usable quote (no bid/ask/last), so its price cannot be "
-                "bounded"
-            )
+            return "MKT order has no usable quote (no bid/ask/last), so its price cannot be bounded"
         bound = ref.price * (1 + band_pct / _HUNDRED)
         return Notional(qty * bound, f"{qty} × ({ref.describe()} + {band_pct}% band)")
     return f"order type {intent.order_type!r} cannot be bounded by the safety chain"

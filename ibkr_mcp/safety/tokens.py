@@ -61,13 +61,19 @@ class TokenStore:
     Args:
         ttl_seconds: How long an issued token stays valid.
         clock: Returns the current aware time (tests inject a fake clock).
+        max_tokens: How many live tokens to remember at most (the oldest are dropped).
     """
 
     def __init__(
-        self, ttl_seconds: int, *, clock: Callable[[], datetime] | None = None
+        self,
+        ttl_seconds: int,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        max_tokens: int = MAX_TOKENS,
     ) -> None:
-        if ttl_seconds <= 0:
-            raise ValueError("ttl_seconds must be positive")
+        if ttl_seconds <= 0 or max_tokens <= 0:
+            raise ValueError("ttl_seconds and max_tokens must be positive")
+        self._max_tokens = max_tokens
         self._ttl = timedelta(seconds=ttl_seconds)
         self._clock = clock or _utc_now
         self._lock = threading.Lock()
@@ -84,7 +90,7 @@ class TokenStore:
         entry = _Entry(intent.fingerprint(), now + self._ttl)
         with self._lock:
             self._prune(now)
-            while len(self._entries) >= MAX_TOKENS:
+            while len(self._entries) >= self._max_tokens:
                 # dicts keep insertion order: drop the oldest.
                 del self._entries[next(iter(self._entries))]
             self._entries[token] = entry

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from ibkr_mcp.simulator.msgids import Req
@@ -121,12 +121,7 @@ def parse_contract_details(r: FieldReader, server_version: int) -> ContractDetai
     sec_id = r.str()
     if server_version >= 176 and r.remaining:
         r.str()  # issuerId
-    spec = ContractSpec(**{**_as_dict(c), "sec_id_type": sec_id_type, "sec_id": sec_id})
-    return ContractDetailsReq(req_id, spec)
-
-
-def _as_dict(c: ContractSpec) -> dict[str, object]:
-    return {name: getattr(c, name) for name in ContractSpec.__slots__}
+    return ContractDetailsReq(req_id, replace(c, sec_id_type=sec_id_type, sec_id=sec_id))
 
 
 @dataclass(frozen=True, slots=True)

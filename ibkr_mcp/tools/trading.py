@@ -141,8 +141,8 @@ class PreviewResult(ToolOutput):
     verdicts: list[GateVerdict]
     would_send: bool
     refusals: list[GateVerdict]
-    confirmation_token: str
-    token_expires_at: AwareDatetime
+    confirmation_token: str | None
+    token_expires_at: AwareDatetime | None
     next_step: str
 
 
@@ -276,9 +276,9 @@ def _request(intent: OrderIntent, contract: Contract, order_ref: str | None) -> 
         contract=contract,
         side=intent.side,
         quantity=intent.quantity,
-        order_type=intent.order_type,  # type: ignore[arg-type]
+        order_type=intent.order_type,
         limit_price=intent.limit_price,
-        tif=intent.tif,  # type: ignore[arg-type]
+        tif=intent.tif,
         order_ref=order_ref,
     )
 
@@ -343,22 +343,23 @@ async def preview_order(params: PreviewInput, ctx: CallContext) -> PreviewResult
     result = evaluate(facts)
     await _record_chain(ctx, intent, result)
     what_if, what_if_error = await _what_if(ctx, _request(intent, contract, None))
-    issued = services.tokens.issue(intent)
     refusals = [v for v in _verdicts(result) if v.outcome == "refuse"]
     would_send = not refusals and not result.dry_run
+    # A refused order gets no token: there is nothing it could be used for.
+    issued = None if refusals else services.tokens.issue(intent)
     await services.audit.record_order_event(
         correlation_id=ctx.correlation_id,
         event="preview",
         idempotency_key=None,
         fingerprint=intent.fingerprint(),
-        token_id=issued.token_id,
+        token_id=issued.token_id if issued else None,
         detail={"would_send": would_send, "refusals": [r.gate for r in refusals]},
         **_order_fields(intent),
     )
-    if refusals:
+    if issued is None:
         next_step = (
-            f"Placing this order would be refused by gate '{refusals[0].gate}': "
-            f"{refusals[0].reason}"
+            f"Refused by gate '{refusals[0].gate}': {refusals[0].reason} "
+            "No confirmation token was issued; change the order and preview again."
         )
     elif result.dry_run:
         next_step = (
@@ -378,8 +379,8 @@ async def preview_order(params: PreviewInput, ctx: CallContext) -> PreviewResult
         verdicts=_verdicts(result),
         would_send=would_send,
         refusals=refusals,
-        confirmation_token=issued.token,
-        token_expires_at=issued.expires_at,
+        confirmation_token=issued.token if issued else None,
+        token_expires_at=issued.expires_at if issued else None,
         next_step=next_step,
     )
 

@@ -28,7 +28,5 @@ class ConfirmationGate:
         if not token.present:
             return refuse(self.name, "no confirmation token was given", REMEDY)
         if not token.valid:
-            return refuse(
-                self.name, f"the confirmation token is not valid: {token.reason}", REMEDY
-            )
+            return refuse(self.name, f"the confirmation token is not valid: {token.reason}", REMEDY)
         return allow(self.name, "confirmation token valid for this exact order")

@@ -85,7 +85,7 @@ class LiveOverrideGate:
             if notional.value > ov.max_notional:
                 return refuse(
                     self.name,
-                    f"order value up to {notional.value:.2f} {intent.currency} exceeds the "
+                    f"order value up to {notional.value:,.2f} {intent.currency} exceeds the "
                     f"override file's max_notional={ov.max_notional}",
                     f"Reduce the quantity, or a human must raise max_notional in {ov.path}.",
                 )

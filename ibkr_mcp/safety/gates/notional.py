@@ -40,12 +40,12 @@ class NotionalGate:
         if notional.value > limit:
             return refuse(
                 self.name,
-                f"order value up to {notional.value:.2f} {currency} ({notional.basis}) exceeds "
+                f"order value up to {notional.value:,.2f} {currency} ({notional.basis}) exceeds "
                 f"MAX_ORDER_NOTIONAL={limit}",
                 "Reduce the quantity, or (a human) raise MAX_ORDER_NOTIONAL and restart.",
             )
         return allow(
             self.name,
-            f"order value up to {notional.value:.2f} {currency} ({notional.basis}) ≤ "
+            f"order value up to {notional.value:,.2f} {currency} ({notional.basis}) ≤ "
             f"MAX_ORDER_NOTIONAL={limit}",
         )

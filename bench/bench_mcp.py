@@ -1,0 +1,138 @@
+"""MCP benchmarks: get_quote via MCP vs raw ib_async, get_quotes vs sequential, stdio start-up.
+
+Every ratio is against a baseline measured in the same run on the same simulator. ib_async paces
+itself to 45 requests/s; batches here stay within 40 symbols.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from fastmcp import Client
+from ib_async import IB, Stock
+
+from ibkr_mcp.config import load_settings
+from ibkr_mcp.mcp_server import build_mcp
+from ibkr_mcp.runtime import open_runtime
+from ibkr_mcp.simulator import Simulator
+
+N = 200
+SYMBOLS = [
+    "AAPL", "MSFT", "SPY", "QQQ", "IWM", "AMZN", "NVDA", "GOOGL", "META", "TSLA",
+]  # fmt: skip
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def raw_quote_latencies(port: int) -> list[float]:
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", port, clientId=99, timeout=5)
+    try:
+        contract = Stock("AAPL", "SMART", "USD")
+        await ib.qualifyContractsAsync(contract)
+        out = []
+        for _ in range(N):
+            t0 = time.perf_counter()
+            await ib.reqTickersAsync(contract)
+            out.append(time.perf_counter() - t0)
+            await asyncio.sleep(1 / 44)  # stay under ib_async's 45 req/s pacing
+        return out
+    finally:
+        ib.disconnect()
+
+
+async def main() -> None:
+    sim = Simulator(seed=42)
+    port = await sim.start("127.0.0.1", 0)
+    tmp = tempfile.mkdtemp()
+    settings = load_settings(_env_file=None, DATA_DIR=tmp, IBKR_PORT=port, LOG_LEVEL="ERROR")
+    from ibkr_mcp.logs import configure_logging
+
+    configure_logging(settings)
+    try:
+        raw = await raw_quote_latencies(port)
+        async with open_runtime(settings, wait_connected=5) as services:
+            mcp = build_mcp(services)
+            async with Client(mcp) as client:
+                await client.call_tool("get_quote", {"symbol": "AAPL"})
+                via_mcp = []
+                for _ in range(N):
+                    t0 = time.perf_counter()
+                    await client.call_tool("get_quote", {"symbol": "AAPL"})
+                    via_mcp.append(time.perf_counter() - t0)
+                    await asyncio.sleep(1 / 44)
+                symbols = (SYMBOLS * 4)[:40]
+                t0 = time.perf_counter()
+                for s in symbols:
+                    await client.call_tool("get_quote", {"symbol": s})
+                sequential = time.perf_counter() - t0
+                await asyncio.sleep(1.0)
+                t0 = time.perf_counter()
+                await client.call_tool("get_quotes", {"symbols": symbols})
+                batch = time.perf_counter() - t0
+                tools = await client.list_tools()
+                listing = json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tools])
+    finally:
+        await sim.stop()
+
+    def ms(x: float) -> str:
+        return f"{x * 1000:8.3f} ms"
+
+    print(f"{'measure':44} {'p50':>11} {'p99':>11}")
+    print(f"{'raw ib_async reqTickers (baseline)':44} {ms(pct(raw, 0.5))} {ms(pct(raw, 0.99))}")
+    print(
+        f"{'MCP get_quote (in-memory client)':44} {ms(pct(via_mcp, 0.5))} {ms(pct(via_mcp, 0.99))}"
+    )
+    ratio = statistics.median(via_mcp) / statistics.median(raw)
+    print(f"MCP / raw ratio at p50: {ratio:.2f}x (target <= 1.5x)")
+    print(
+        f"40 sequential get_quote: {ms(sequential)}; one get_quotes(40): {ms(batch)}; "
+        f"speed-up {sequential / batch:.1f}x (target >= 10x)"
+    )
+    print(f"tools/list: {len(tools)} tools, {len(listing)} characters")
+    startup = stdio_startup()
+    print(f"stdio process start -> tools/list served: {startup * 1000:.0f} ms (target < 1000 ms)")
+
+
+def stdio_startup() -> float:
+    """Seconds from spawning `ibkr-mcp serve` to a served tools/list (no gateway, warm bytecode)."""
+    import subprocess
+
+    exe = str(Path(sys.executable).with_name("ibkr-mcp"))
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "bench", "version": "0"}}}  # fmt: skip
+    notif = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    lst = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    payload = "".join(json.dumps(m) + "\n" for m in (init, notif, lst))
+    env = {**os.environ, "IBKR_PORT": "1", "LOG_LEVEL": "ERROR", "DATA_DIR": tempfile.mkdtemp()}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [exe, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, env=env, text=True,
+    )  # fmt: skip
+    assert proc.stdin and proc.stdout
+    proc.stdin.write(payload)
+    proc.stdin.flush()
+    elapsed = float("nan")
+    for line in proc.stdout:
+        if '"id":2' in line.replace(" ", ""):
+            elapsed = time.perf_counter() - t0
+            break
+    proc.kill()
+    proc.wait()
+    return elapsed
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,51 @@
+"""``ibkr-mcp sim``: the IB Gateway simulator standalone, until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.table import Table
+
+from ibkr_mcp.cli_common import configure_cli_logging, out, run_async, settings_or_exit
+from ibkr_mcp.cli_render import fmt
+
+
+def run_simulator(*, host: str, port: int, seed: int | None) -> None:
+    """Start the simulator on ``host:port``, print how to connect, serve until interrupted."""
+    settings = settings_or_exit()
+    configure_cli_logging(settings)
+    seed = settings.SIM_SEED if seed is None else seed
+
+    async def main() -> None:
+        from ibkr_mcp.simulator import Simulator
+
+        simulator = Simulator(
+            seed=seed,
+            accounts=settings.SIM_ACCOUNTS,
+            starting_cash=settings.SIM_STARTING_CASH,
+            trading_hours=settings.SIM_TRADING_HOURS,
+        )
+        bound = await simulator.start(host, port)
+        try:
+            table = Table(title="Simulated accounts", title_justify="left")
+            table.add_column("Account")
+            table.add_column("Starting cash", justify="right")
+            for account in settings.SIM_ACCOUNTS:
+                table.add_row(account, fmt(settings.SIM_STARTING_CASH))
+            out.print(
+                f"[green]✓[/green] IB Gateway simulator listening on {host}:{bound} "
+                f"(seed {seed}, paper accounts)"
+            )
+            out.print(table)
+            out.print(
+                "Connect any TWS API client (ib_async, ib_insync, ibapi) to "
+                f"{host}:{bound} with any client id, or point this server at it:\n"
+                f"  IBKR_HOST={host} IBKR_PORT={bound} ibkr-mcp healthcheck\n"
+                "Press Ctrl-C to stop.",
+                soft_wrap=True,
+            )
+            await asyncio.Event().wait()
+        finally:
+            await simulator.stop()
+
+    run_async(main)

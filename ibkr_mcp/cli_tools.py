@@ -1,0 +1,185 @@
+"""CLI commands generated from the tool registry: one command per tool, one call pipeline."""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import typer
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from ibkr_mcp.cli_common import (
+    configure_cli_logging,
+    err,
+    out,
+    run_async,
+    settings_or_exit,
+    with_runtime,
+    write_json,
+)
+from ibkr_mcp.tools.registry import Registry, ToolSpec
+
+#: Tools whose ``symbol`` argument accepts several symbols (one call each, with a progress bar).
+MULTI_SYMBOL = frozenset({"get_bars"})
+_RESERVED = frozenset({"sim", "as_json"})
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """The annotation without ``None`` in a union, and whether it was optional."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        return (rest[0] if len(rest) == 1 else str), len(rest) < len(args)
+    return annotation, False
+
+
+def _help(field: FieldInfo, base: Any) -> str:
+    text = field.description or ""
+    if typing.get_origin(base) is Literal:
+        choices = "|".join(str(a) for a in typing.get_args(base))
+        text = f"{text} One of: {choices}.".strip()
+    if not field.is_required() and field.default is not None:
+        text = f"{text} [default: {field.default}]".strip()
+    return text
+
+
+def _parameter(name: str, field: FieldInfo, positional: bool, multi: bool) -> inspect.Parameter:
+    """A Typer parameter for one input field; values stay strings until the registry validates."""
+    base, _ = _unwrap(field.annotation)
+    help_text = _help(field, base)
+    is_list = typing.get_origin(base) in (list, tuple) or multi
+    if base is bool:
+        flag = name.replace("_", "-")
+        annotation: Any = Annotated[
+            bool | None, typer.Option(f"--{flag}/--no-{flag}", help=help_text, show_default=False)
+        ]
+        return inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=None
+        )
+    if positional:
+        kind: Any = list[str] if is_list else str
+        if not field.is_required():
+            kind = kind | None
+        info = typer.Argument(help=help_text, show_default=False)
+        default = inspect.Parameter.empty if field.is_required() else None
+        return inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, info], default=default
+        )
+    kind = list[str] | None if is_list else str | None
+    option = typer.Option(f"--{name.replace('_', '-')}", help=help_text, show_default=False)
+    if field.is_required():
+        return inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, option]
+        )
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, option], default=None
+    )
+
+
+def _signature(spec: ToolSpec[Any, Any]) -> inspect.Signature:
+    fields = spec.input_model.model_fields
+    params: list[inspect.Parameter] = []
+    for name in spec.cli_arguments:
+        multi = name == "symbol" and spec.name in MULTI_SYMBOL
+        params.append(_parameter(name, fields[name], True, multi))
+    for name, field in fields.items():
+        if name in spec.cli_arguments or name in _RESERVED:
+            continue
+        params.append(_parameter(name, field, False, False))
+    params.append(
+        inspect.Parameter(
+            "as_json",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Annotated[bool, typer.Option("--json", help="Output the result as JSON.")],
+            default=False,
+        )
+    )
+    params.append(
+        inspect.Parameter(
+            "sim",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Annotated[
+                bool, typer.Option("--sim", help="Use the embedded IB Gateway simulator.")
+            ],
+            default=False,
+        )
+    )
+    return inspect.Signature(params)
+
+
+def _arguments(values: dict[str, Any]) -> dict[str, Any]:
+    """Raw tool arguments: options left unset are omitted (the input model's default applies)."""
+    return {k: v for k, v in values.items() if v is not None and k not in _RESERVED}
+
+
+def make_command(spec: ToolSpec[Any, Any], registry: Registry) -> Callable[..., None]:
+    """The Typer command function for ``spec``."""
+
+    def command(**values: Any) -> None:
+        settings = settings_or_exit()
+        configure_cli_logging(settings)
+        sim = bool(values.get("sim"))
+        as_json = bool(values.get("as_json"))
+        args = _arguments(values)
+        batches = [args]
+        if spec.name in MULTI_SYMBOL and isinstance(args.get("symbol"), list):
+            batches = [{**args, "symbol": symbol} for symbol in args["symbol"]]
+        outputs = run_async(lambda: _call_all(spec, registry, settings, sim, batches, as_json))
+        if as_json:
+            data = [o.model_dump(mode="json") for o in outputs]
+            write_json(data if len(batches) > 1 else data[0])
+            return
+        from ibkr_mcp.cli_render import render_model
+
+        for output in outputs:
+            render_model(out, spec.title or spec.name, output)
+
+    command.__name__ = spec.name
+    command.__doc__ = spec.description
+    command.__signature__ = _signature(spec)  # type: ignore[attr-defined]
+    return command
+
+
+async def _call_all(
+    spec: ToolSpec[Any, Any],
+    registry: Registry,
+    settings: Any,
+    sim: bool,
+    batches: list[dict[str, Any]],
+    as_json: bool,
+) -> list[BaseModel]:
+    async def body(services: Any) -> list[BaseModel]:
+        if len(batches) == 1:
+            result = await registry.call(spec.name, batches[0], services=services, surface="cli")
+            return [result.output]
+        from rich.progress import Progress
+
+        outputs: list[BaseModel] = []
+        with Progress(console=err, transient=True, disable=as_json) as progress:
+            task = progress.add_task(spec.cli_name, total=len(batches))
+            for batch in batches:
+                progress.update(task, description=f"{spec.cli_name} {batch.get('symbol', '')}")
+                result = await registry.call(spec.name, batch, services=services, surface="cli")
+                outputs.append(result.output)
+                progress.advance(task)
+        return outputs
+
+    return await with_runtime(settings, sim=sim, body=body)
+
+
+def register_tool_commands(app: typer.Typer, registry: Registry | None = None) -> Registry:
+    """Add one command per registry tool to ``app`` (``cli_name``, arguments from the model)."""
+    from ibkr_mcp.tools import build_registry
+
+    registry = registry or build_registry()
+    for spec in registry:
+        app.command(
+            spec.cli_name,
+            help=spec.description,
+            rich_help_panel="Tools (same as MCP and REST)",
+        )(make_command(spec, registry))
+    return registry

@@ -1,0 +1,320 @@
+"""``IBGateway``: the ib_async implementation of the ``Gateway`` Protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ib_async import PnL as IbPnL
+from loguru import logger
+
+from ibkr_mcp.config import Settings
+from ibkr_mcp.errors import AccountNotManagedError, IbkrMcpError
+from ibkr_mcp.gateway import convert
+from ibkr_mcp.gateway.base import FillListener, OrderStatusListener
+from ibkr_mcp.gateway.connection import IbConnection
+from ibkr_mcp.gateway.contracts import ContractResolver
+from ibkr_mcp.gateway.market_data import MarketData
+from ibkr_mcp.gateway.orders import OrderService
+from ibkr_mcp.models import (
+    AccountSummary,
+    Bar,
+    Contract,
+    ContractDetails,
+    ContractRef,
+    Fill,
+    GatewayStatus,
+    MarketDataKind,
+    OrderInfo,
+    OrderRequest,
+    PnL,
+    Position,
+    Quote,
+    WhatIf,
+)
+
+#: How the market data policy is shown in ``status()`` (the first type requested).
+_POLICY_KIND: dict[str, MarketDataKind] = {
+    "live": "live",
+    "frozen": "frozen",
+    "delayed": "delayed",
+    "delayed_frozen": "delayed_frozen",
+    "live_or_delayed": "live",
+}
+
+
+class IBGateway:
+    """The broker seam over ib_async: one ``IB``, one event loop, only async requests.
+
+    ``start()`` connects in the background and keeps reconnecting; every method that needs
+    the broker first tries one immediate connect and otherwise raises
+    ``GatewayUnavailableError`` with a remedy, so the server answers even with no gateway.
+
+    Args:
+        settings: Connection, timeout and market data settings.
+        host: Overrides ``settings.IBKR_HOST``.
+        port: Overrides ``settings.IBKR_PORT``.
+        client_id: Overrides ``settings.IBKR_CLIENT_ID``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        client_id: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.conn = IbConnection(settings, host=host, port=port, client_id=client_id)
+        self.contracts = ContractResolver(self.conn)
+        self.market_data = MarketData(self.conn, self.contracts)
+        self.orders = OrderService(self.conn)
+        self._pnl: dict[str, IbPnL] = {}
+        self.conn.on_reset(self._pnl.clear)
+
+    @property
+    def ib(self) -> Any:
+        """The underlying ib_async ``IB`` (for diagnostics; not part of the Protocol)."""
+        return self.conn.ib
+
+    # --- connection -----------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker connection is up right now."""
+        return self.conn.connected
+
+    async def start(self) -> None:
+        """Begin connecting in the background (returns at once; retries with backoff)."""
+        await self.conn.start()
+
+    async def close(self) -> None:
+        """Disconnect and stop retrying."""
+        await self.conn.close()
+
+    async def ensure_connected(self) -> None:
+        """Connect now if needed; raise ``GatewayUnavailableError`` with a remedy if impossible."""
+        await self.conn.ensure_connected()
+
+    async def status(self) -> GatewayStatus:
+        """Connection state, server time and accounts (never raises for a missing gateway)."""
+        conn = self.conn
+        connected = conn.connected
+        server_time: datetime | None = None
+        server_version: int | None = None
+        if conn.ib.isConnected():
+            server_version = conn.ib.client.serverVersion()
+            try:
+                async with conn.request_lock("currentTime"):
+                    raw = await conn.call(
+                        conn.ib.reqCurrentTimeAsync,
+                        what="server time",
+                        timeout=min(2.0, self.settings.IBKR_REQUEST_TIMEOUT),
+                    )
+                server_time = convert.aware_utc(raw)
+            except IbkrMcpError as exc:
+                logger.debug("status: no server time ({})", exc)
+        return GatewayStatus(
+            connected=connected,
+            broker=conn.broker if conn.ib.isConnected() else None,
+            host=conn.host,
+            port=conn.port,
+            client_id=conn.client_id,
+            server_version=server_version,
+            server_time=server_time,
+            accounts=self.managed_accounts(),
+            market_data_type=_POLICY_KIND[self.settings.MARKET_DATA_TYPE],
+            last_error=conn.last_error,
+        )
+
+    def managed_accounts(self) -> tuple[str, ...]:
+        """Accounts the connected gateway manages (empty when disconnected)."""
+        if not self.conn.ib.isConnected():
+            return ()
+        return tuple(self.conn.ib.managedAccounts())
+
+    async def _account(self, account: str) -> None:
+        await self.conn.ensure_connected()
+        managed = self.managed_accounts()
+        if managed and account not in managed:
+            raise AccountNotManagedError(
+                f"Account {account} is not managed by the connected gateway.",
+                remedy=f"Use one of: {', '.join(managed)}.",
+                details={"account": account, "managed_accounts": list(managed)},
+            )
+
+    # --- contracts ------------------------------------------------------------------------
+
+    async def resolve_contract(self, ref: ContractRef) -> Contract:
+        """Resolve to exactly one contract (cached); ambiguous → ``AmbiguousContractError``."""
+        return await self.contracts.resolve(ref)
+
+    async def search_contracts(self, pattern: str) -> list[Contract]:
+        """Contracts whose symbol or name matches ``pattern``."""
+        return await self.contracts.search(pattern)
+
+    async def contract_details(self, ref: ContractRef) -> list[ContractDetails]:
+        """Full details of every contract matching ``ref``."""
+        return await self.contracts.details(ref)
+
+    # --- market data ----------------------------------------------------------------------
+
+    async def quote(self, ref: ContractRef) -> Quote:
+        """A snapshot quote, labelled live / delayed / frozen with its timestamp."""
+        return await self.market_data.quote(ref)
+
+    async def quotes(self, refs: Sequence[ContractRef]) -> list[Quote | Exception]:
+        """Snapshot quotes requested concurrently (paced); per-symbol errors are returned."""
+        return await self.market_data.quotes(refs)
+
+    async def bars(
+        self,
+        ref: ContractRef,
+        *,
+        duration: str,
+        bar_size: str,
+        what_to_show: str,
+        use_rth: bool,
+        end: datetime | None = None,
+    ) -> list[Bar]:
+        """Historical bars; ``duration``/``bar_size`` are IB's strings (``"5 D"``, ``"1 day"``)."""
+        return await self.market_data.bars(
+            ref,
+            duration=duration,
+            bar_size=bar_size,
+            what_to_show=what_to_show,
+            use_rth=use_rth,
+            end=end,
+        )
+
+    # --- account --------------------------------------------------------------------------
+
+    async def account_summary(self, account: str) -> AccountSummary:
+        """Headline account values (summary tags, completed by account updates)."""
+        await self._account(account)
+        ib = self.conn.ib
+        summary = await self.conn.call(
+            lambda: ib.accountSummaryAsync(account), what=f"account summary of {account}"
+        )
+        return convert.account_summary(account, [*summary, *ib.accountValues(account)])
+
+    async def positions(self, account: str) -> list[Position]:
+        """Positions (avg cost) merged with portfolio valuations (price, value, PnL)."""
+        await self._account(account)
+        ib = self.conn.ib
+        async with self.conn.request_lock("positions"):
+            raw = await self.conn.call(ib.reqPositionsAsync, what="positions")
+        portfolio = {item.contract.conId: item for item in ib.portfolio(account)}
+        out: list[Position] = []
+        for pos in raw:
+            if pos.account != account or not pos.position:
+                continue
+            kind = convert.sec_type(pos.contract.secType)
+            if kind is None:
+                continue
+            item = portfolio.get(pos.contract.conId)
+            out.append(
+                Position(
+                    account=account,
+                    symbol=pos.contract.symbol,
+                    con_id=pos.contract.conId,
+                    sec_type=kind,
+                    currency=pos.contract.currency,
+                    quantity=convert.num(pos.position) or Decimal(0),
+                    avg_cost=convert.num(pos.avgCost) or Decimal(0),
+                    market_price=convert.num(item.marketPrice) if item else None,
+                    market_value=convert.num(item.marketValue) if item else None,
+                    unrealized_pnl=convert.num(item.unrealizedPNL) if item else None,
+                    realized_pnl=convert.num(item.realizedPNL) if item else None,
+                )
+            )
+        return sorted(out, key=lambda p: (p.symbol, p.con_id))
+
+    async def pnl(self, account: str) -> PnL:
+        """Daily / unrealized / realized PnL from a kept-open ``reqPnL`` subscription."""
+        await self._account(account)
+        ib = self.conn.ib
+        sub = self._pnl.get(account)
+        if sub is None:
+            sub = self._pnl[account] = ib.reqPnL(account)
+        if not _has_value(sub):
+            arrived = asyncio.Event()
+
+            def on_pnl(update: IbPnL) -> None:
+                if update is sub:
+                    arrived.set()
+
+            ib.pnlEvent += on_pnl
+            try:
+                await self.conn.call(arrived.wait, what=f"PnL of {account}")
+            except IbkrMcpError:
+                # A failed subscription is dropped so the next call asks IB again.
+                if self._pnl.get(account) is sub:
+                    del self._pnl[account]
+                    if ib.isConnected():
+                        ib.cancelPnL(account)
+                raise
+            finally:
+                ib.pnlEvent -= on_pnl
+        return PnL(
+            account=account,
+            daily_pnl=convert.num(sub.dailyPnL),
+            unrealized_pnl=convert.num(sub.unrealizedPnL),
+            realized_pnl=convert.num(sub.realizedPnL),
+        )
+
+    # --- orders ---------------------------------------------------------------------------
+
+    async def open_orders(self) -> list[OrderInfo]:
+        """Open orders of every client (``reqAllOpenOrders``)."""
+        return await self.orders.open_orders()
+
+    async def completed_orders(self) -> list[OrderInfo]:
+        """Orders that reached a final state today."""
+        return await self.orders.completed_orders()
+
+    async def order_status(self, order_id: int) -> OrderInfo:
+        """One order by id (open or completed); ``OrderNotFoundError`` if unknown."""
+        return await self.orders.order_status(order_id)
+
+    async def executions(self, account: str | None = None) -> list[Fill]:
+        """Today's fills with commissions."""
+        if account:
+            await self._account(account)
+        return await self.orders.executions(account)
+
+    async def what_if(self, order: OrderRequest) -> WhatIf:
+        """Margin and commission impact of ``order`` without placing it."""
+        await self._account(order.account)
+        return await self.orders.what_if(order)
+
+    async def place_order(self, order: OrderRequest) -> OrderInfo:
+        """Send ``order`` and return its first acknowledged state."""
+        await self._account(order.account)
+        return await self.orders.place_order(order)
+
+    async def cancel_order(self, order_id: int) -> OrderInfo:
+        """Request cancellation and return the order's state afterwards."""
+        return await self.orders.cancel_order(order_id)
+
+    async def find_orders_by_ref(self, order_ref: str) -> list[OrderInfo]:
+        """Open and completed orders whose ``orderRef`` equals ``order_ref`` (reconciliation)."""
+        return await self.orders.find_orders_by_ref(order_ref)
+
+    def add_order_status_listener(self, listener: OrderStatusListener) -> None:
+        """Register a callback for order status changes."""
+        self.orders.add_order_status_listener(listener)
+
+    def add_fill_listener(self, listener: FillListener) -> None:
+        """Register a callback for fills and commission reports."""
+        self.orders.add_fill_listener(listener)
+
+
+def _has_value(pnl: IbPnL) -> bool:
+    values = (pnl.dailyPnL, pnl.unrealizedPnL, pnl.realizedPnL)
+    return any(isinstance(v, float) and not math.isnan(v) for v in values)

@@ -1,0 +1,324 @@
+"""Orders: what-if, place, cancel, status, lookups by orderRef, executions and listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from ib_async import ExecutionFilter, LimitOrder, MarketOrder, Order, Trade
+from ib_async import Fill as IbFill
+from ib_async.objects import CommissionReport
+from ib_async.order import OrderState
+from loguru import logger
+
+from ibkr_mcp.errors import InvalidInputError, OrderNotFoundError, OrderRejectedError
+from ibkr_mcp.gateway import convert, ib_errors
+from ibkr_mcp.gateway.base import FillListener, OrderStatusListener
+from ibkr_mcp.gateway.connection import IbConnection
+from ibkr_mcp.models import Fill, OrderInfo, OrderRequest, WhatIf
+
+#: Statuses that mean IB has not acknowledged the order yet.
+PENDING_STATUSES: Final[frozenset[str]] = frozenset({"PendingSubmit", "ApiPending", ""})
+#: Final statuses.
+DONE_STATUSES: Final[frozenset[str]] = frozenset(
+    {"Filled", "Cancelled", "ApiCancelled", "Inactive"}
+)
+#: ib_async's status for an order IB answered with a warning-class error.
+VALIDATION_STATUS: Final = "ValidationError"
+#: Errors that, on a cancel request, mean the cancel itself failed.
+CANCEL_FAILURE_CODES: Final[frozenset[int]] = frozenset({161, 10147})
+
+
+def build_order(request: OrderRequest) -> Order:
+    """The ib_async order for ``request`` (MKT or LMT, tif, account, orderRef)."""
+    quantity = float(request.quantity)
+    order: Order
+    if request.order_type == "LMT":
+        if request.limit_price is None:
+            raise InvalidInputError(
+                "A LMT order needs limit_price.",
+                remedy="Pass limit_price, or use order_type MKT.",
+                details={"errors": [{"field": "limit_price", "message": "required for LMT"}]},
+            )
+        order = LimitOrder(request.side, quantity, float(request.limit_price))
+    else:
+        order = MarketOrder(request.side, quantity)
+    order.tif = request.tif
+    order.account = request.account
+    order.orderRef = request.order_ref or ""
+    return order
+
+
+def _rejected_by(trade: Trade) -> tuple[int, str] | None:
+    """IB's error if it killed or refused the order, else ``None``."""
+    error = convert.trade_error(trade)
+    if error is None:
+        return None
+    status = trade.orderStatus.status
+    if status in ("Cancelled", "ApiCancelled", "Inactive"):
+        return None if error[0] in ib_errors.CANCEL_CONFIRM_CODES else error
+    if status == VALIDATION_STATUS and error[0] in ib_errors.ORDER_REJECT_CODES:
+        return error
+    return None
+
+
+class OrderService:
+    """Order operations and order/fill listeners over one connection.
+
+    Args:
+        conn: The broker connection.
+    """
+
+    def __init__(self, conn: IbConnection) -> None:
+        self.conn = conn
+        self._status_listeners: list[OrderStatusListener] = []
+        self._fill_listeners: list[FillListener] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        ib = conn.ib
+        ib.orderStatusEvent += self._on_status
+        ib.execDetailsEvent += self._on_exec
+        ib.commissionReportEvent += self._on_commission
+
+    # --- listeners ------------------------------------------------------------------------
+
+    def add_order_status_listener(self, listener: OrderStatusListener) -> None:
+        """Call ``listener(OrderInfo)`` on every order status change."""
+        self._status_listeners.append(listener)
+
+    def add_fill_listener(self, listener: FillListener) -> None:
+        """Call ``listener(Fill)`` on every execution and again with its commission."""
+        self._fill_listeners.append(listener)
+
+    def _dispatch(self, listeners: Iterable[Callable[[Any], Any]], item: object) -> None:
+        for listener in listeners:
+            try:
+                outcome = listener(item)
+            except Exception:  # noqa: BLE001 - a listener bug must never break order handling
+                logger.exception("order/fill listener {!r} failed", listener)
+                continue
+            if inspect.isawaitable(outcome):
+                task = asyncio.ensure_future(outcome)
+                self._tasks.add(task)
+                task.add_done_callback(self._listener_done)
+
+    def _listener_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.opt(exception=task.exception()).error("async order/fill listener failed")
+
+    def _on_status(self, trade: Trade) -> None:
+        if trade.order.whatIf:
+            return
+        self._dispatch(self._status_listeners, convert.order_info(trade))
+
+    def _on_exec(self, trade: Trade, fill: IbFill) -> None:
+        self._dispatch(self._fill_listeners, convert.fill_from_ib(fill))
+
+    def _on_commission(self, trade: Trade, fill: IbFill, report: CommissionReport) -> None:
+        self._dispatch(self._fill_listeners, convert.fill_from_ib(fill, report))
+
+    # --- what-if / place / cancel ---------------------------------------------------------
+
+    async def what_if(self, request: OrderRequest) -> WhatIf:
+        """IB's margin / commission preview of ``request`` (nothing is placed)."""
+        ib = self.conn.ib
+        contract = convert.contract_to_ib(request.contract)
+        order = build_order(request)
+        state: OrderState = await self.conn.call(
+            lambda: ib.whatIfOrderAsync(contract, order),
+            what=f"what-if {request.side} {request.quantity} {request.contract.symbol}",
+            extra={"symbol": request.contract.symbol},
+        )
+        return convert.what_if_from_state(state)
+
+    async def _wait(self, trade: Trade, done: Callable[[Trade], bool], what: str) -> None:
+        """Wait (finitely) until ``done(trade)``; status events wake the wait."""
+        event = asyncio.Event()
+
+        def check(_: Trade | None = None) -> None:
+            if done(trade):
+                event.set()
+
+        trade.statusEvent += check
+        try:
+            check()
+            limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
+            try:
+                await asyncio.wait_for(event.wait(), limit)
+            except TimeoutError:
+                extra = {"order_id": trade.order.orderId, "order_ref": trade.order.orderRef}
+                error = self.conn.timeout_error(what, limit, extra)
+                error.remedy = (
+                    "The order's state is unknown: check get_order_status / find it by "
+                    "order_ref before retrying, so it is not sent twice."
+                )
+                raise error from None
+        finally:
+            trade.statusEvent -= check
+
+    async def place_order(self, request: OrderRequest) -> OrderInfo:
+        """Send ``request`` and return its first acknowledged state.
+
+        Raises:
+            OrderRejectedError: If IB refuses the order (201, 110, ...), with IB's reason.
+            GatewayTimeoutError: If IB does not acknowledge in time (state unknown).
+        """
+        await self.conn.ensure_connected()
+        ib = self.conn.ib
+        contract = convert.contract_to_ib(request.contract)
+        order = build_order(request)
+        try:
+            trade = ib.placeOrder(contract, order)
+        except ConnectionError as exc:
+            raise self.conn.lost_error("place order", exc) from None
+        what = f"place order {trade.order.orderId} ({request.contract.symbol})"
+
+        def acknowledged(t: Trade) -> bool:
+            status = t.orderStatus.status
+            if _rejected_by(t) is not None:
+                return True
+            return status not in PENDING_STATUSES and status != VALIDATION_STATUS
+
+        await self._wait(trade, acknowledged, what)
+        rejection = _rejected_by(trade)
+        if rejection is not None:
+            raise ib_errors.translate_order_error(
+                rejection[0], rejection[1], order_id=trade.order.orderId, context=what
+            )
+        return convert.order_info(trade)
+
+    def _find_trade(self, order_id: int) -> Trade | None:
+        mine = self.conn.client_id
+        matches = [t for t in self.conn.ib.trades() if t.order.orderId == order_id]
+        matches.sort(key=lambda t: t.order.clientId != mine)  # this client's order first
+        return matches[0] if matches else None
+
+    async def cancel_order(self, order_id: int) -> OrderInfo:
+        """Cancel ``order_id`` and return its state once IB confirmed the cancel.
+
+        Raises:
+            OrderNotFoundError: If no such order is known.
+            OrderRejectedError: If IB refuses the cancel (e.g. already filled) or the order
+                belongs to another API client.
+        """
+        trade = self._find_trade(order_id)
+        if trade is None:
+            await self.open_orders()
+            trade = self._find_trade(order_id)
+        if trade is None:
+            raise _not_found(order_id)
+        if trade.isDone():
+            return convert.order_info(trade)
+        if trade.order.clientId not in (self.conn.client_id, 0):
+            raise OrderRejectedError(
+                f"Order {order_id} belongs to API client {trade.order.clientId}.",
+                remedy="Cancel it from that client (or from TWS / IB Gateway).",
+                details={"order_id": order_id, "client_id": trade.order.clientId},
+            )
+        await self.conn.ensure_connected()
+        try:
+            self.conn.ib.cancelOrder(trade.order)
+        except ConnectionError as exc:
+            raise self.conn.lost_error(f"cancel order {order_id}", exc) from None
+        what = f"cancel order {order_id}"
+
+        def finished(t: Trade) -> bool:
+            error = convert.trade_error(t)
+            if error is not None and error[0] in CANCEL_FAILURE_CODES:
+                return True
+            return t.orderStatus.status in DONE_STATUSES
+
+        await self._wait(trade, finished, what)
+        error = convert.trade_error(trade)
+        if error is not None and error[0] in CANCEL_FAILURE_CODES:
+            raise ib_errors.translate_order_error(
+                error[0], error[1], order_id=order_id, context=what
+            )
+        return convert.order_info(trade)
+
+    # --- queries --------------------------------------------------------------------------
+
+    async def open_orders(self) -> list[OrderInfo]:
+        """Open orders of every client (``reqAllOpenOrders``)."""
+        ib = self.conn.ib
+        async with self.conn.request_lock("openOrders"):
+            trades = await self.conn.call(ib.reqAllOpenOrdersAsync, what="open orders")
+        return _unique(convert.order_info(t) for t in trades if not t.order.whatIf)
+
+    async def completed_orders(self) -> list[OrderInfo]:
+        """Orders that reached a final state today (every client)."""
+        ib = self.conn.ib
+        async with self.conn.request_lock("completedOrders"):
+            trades = await self.conn.call(
+                lambda: ib.reqCompletedOrdersAsync(False), what="completed orders"
+            )
+        return _unique(convert.order_info(t) for t in trades)
+
+    async def order_status(self, order_id: int) -> OrderInfo:
+        """One order by id; refreshes open and completed orders before giving up.
+
+        Raises:
+            OrderNotFoundError: If no such order is known.
+        """
+        trade = self._find_trade(order_id)
+        if trade is not None:
+            return convert.order_info(trade)
+        open_now, completed = await asyncio.gather(self.open_orders(), self.completed_orders())
+        for info in [*open_now, *completed]:
+            if info.order_id == order_id:
+                return info
+        trade = self._find_trade(order_id)
+        if trade is not None:
+            return convert.order_info(trade)
+        raise _not_found(order_id)
+
+    async def find_orders_by_ref(self, order_ref: str) -> list[OrderInfo]:
+        """Open, completed and this session's orders whose ``orderRef`` is ``order_ref``."""
+        open_now, completed = await asyncio.gather(self.open_orders(), self.completed_orders())
+        session = [convert.order_info(t) for t in self.conn.ib.trades() if not t.order.whatIf]
+        return _unique(
+            info for info in [*session, *open_now, *completed] if info.order_ref == order_ref
+        )
+
+    async def executions(self, account: str | None = None) -> list[Fill]:
+        """Today's fills (optionally of one account) with commissions once reported."""
+        ib = self.conn.ib
+        wrapper: Any = ib.wrapper
+        flt = ExecutionFilter(acctCode=account or "")
+        fills = await self.conn.call(lambda: ib.reqExecutionsAsync(flt), what="executions")
+        out: dict[str, Fill] = {}
+        for fill in fills:
+            if account and fill.execution.acctNumber != account:
+                continue
+            # Commission reports update ib_async's session copy of a fill, not the request's.
+            known = wrapper.fills.get(fill.execution.execId)
+            report = known.commissionReport if known is not None else fill.commissionReport
+            out[fill.execution.execId] = convert.fill_from_ib(fill, report)
+        return sorted(out.values(), key=lambda f: (f.time, f.exec_id))
+
+
+def _not_found(order_id: int) -> OrderNotFoundError:
+    return OrderNotFoundError(
+        f"No order with id {order_id} is known.",
+        remedy="Check the id with get_open_orders or get_completed_orders.",
+        details={"order_id": order_id},
+    )
+
+
+def _unique(infos: Iterable[OrderInfo]) -> list[OrderInfo]:
+    """First occurrence wins per order, matched by perm id or by (client id, order id)."""
+    seen: set[tuple[int, ...]] = set()
+    out: list[OrderInfo] = []
+    for info in infos:
+        keys: set[tuple[int, ...]] = set()
+        if info.perm_id:
+            keys.add((info.perm_id,))
+        if info.order_id:
+            keys.add((info.client_id or 0, info.order_id))
+        if keys & seen:
+            continue
+        seen |= keys
+        out.append(info)
+    return out

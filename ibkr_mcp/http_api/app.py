@@ -1,0 +1,181 @@
+"""The FastAPI app: generated /api routes, /health, /ready, /metrics and MCP at /mcp."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ibkr_mcp import __version__, metrics
+from ibkr_mcp.config import Settings
+from ibkr_mcp.errors import IbkrMcpError, InvalidInputError
+from ibkr_mcp.http_api.responses import OrjsonResponse, error_payload, error_response
+from ibkr_mcp.http_api.routes import add_tool_routes, install_openapi
+from ibkr_mcp.http_api.security import RequestGuard
+from ibkr_mcp.services import Services
+from ibkr_mcp.tools.registry import Registry
+
+
+class McpEndpoint:
+    """ASGI app at ``/mcp`` that forwards to the FastMCP app built in the lifespan.
+
+    The MCP server needs the running services, which only exist once the lifespan has
+    opened the runtime; the route is registered up front and filled in then.
+    """
+
+    def __init__(self) -> None:
+        """Start empty (503 until the lifespan sets ``app``)."""
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Forward to the MCP app, or answer 503 while it is not running."""
+        if self.app is None:
+            body = error_payload("GATEWAY_UNAVAILABLE", "The MCP endpoint is not running.")
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    sim: bool = False,
+    services: Services | None = None,
+    registry: Registry | None = None,
+) -> FastAPI:
+    """Build the HTTP app; its lifespan opens the runtime unless ``services`` are given.
+
+    Args:
+        settings: Effective settings (token, body limit, host).
+        sim: Start the embedded simulator in the lifespan (ignored when ``services`` given).
+        services: Already running services (tests); the lifespan then does not own them.
+        registry: The tool registry (default: every tool).
+    """
+    from ibkr_mcp.tools import build_registry
+
+    registry = registry or build_registry()
+    mcp_endpoint = McpEndpoint()
+    started = time.monotonic()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from ibkr_mcp.mcp_server import build_mcp
+        from ibkr_mcp.runtime import open_runtime
+
+        async with AsyncExitStack() as stack:
+            running = services
+            if running is None:
+                running = await stack.enter_async_context(open_runtime(settings, sim=sim))
+            app.state.services = running
+            mcp_app = build_mcp(running, registry).http_app(
+                path="/mcp", host_origin_protection=False
+            )
+            # FastMCP's session manager lives in its app's lifespan: run it inside ours.
+            await stack.enter_async_context(mcp_app.router.lifespan_context(mcp_app))
+            mcp_endpoint.app = mcp_app
+            try:
+                yield
+            finally:
+                mcp_endpoint.app = None
+
+    app = FastAPI(
+        title="mm-ibkr-gateway",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    add_tool_routes(app, registry)
+    install_openapi(app, registry)
+    app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint, include_in_schema=False))
+    _add_handlers(app)
+    _add_probes(app, settings, started)
+    app.add_middleware(RequestGuard, settings=settings)
+    return app
+
+
+def _add_handlers(app: FastAPI) -> None:
+    async def on_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, IbkrMcpError)
+        return error_response(exc)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        body = {"error": {"code": code, "message": str(exc.detail)}}
+        return OrjsonResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        # Only reachable for routes that declare typed parameters (none of the generated
+        # ones do); kept so any such error still has the common body shape.
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        return error_response(
+            InvalidInputError("Invalid request.", details={"errors": errors}),
+        )
+
+    app.add_exception_handler(IbkrMcpError, on_error)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+
+
+def _add_probes(app: FastAPI, settings: Settings, started: float) -> None:
+    @app.get("/health", tags=["probes"], response_class=OrjsonResponse)
+    async def health() -> Response:
+        """Liveness: the process answers (never touches the broker)."""
+        return OrjsonResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "trading_mode": settings.TRADING_MODE,
+                "orders_enabled": settings.ORDERS_ENABLED,
+                "uptime_seconds": round(time.monotonic() - started, 3),
+            }
+        )
+
+    @app.get("/ready", tags=["probes"], response_class=OrjsonResponse)
+    async def ready(request: Request) -> Response:
+        """Readiness: 200 while the broker connection is up, 503 otherwise."""
+        services: Services = request.app.state.services
+        status = await services.gateway.status()
+        metrics.GATEWAY_CONNECTED.set(1 if status.connected else 0)
+        body: dict[str, Any] = {
+            "ready": status.connected,
+            "connected": status.connected,
+            "broker": status.broker,
+            "host": status.host,
+            "port": status.port,
+            "accounts": list(status.accounts),
+            "last_error": status.last_error,
+        }
+        return OrjsonResponse(body, status_code=200 if status.connected else 503)
+
+    @app.get("/metrics", tags=["probes"], include_in_schema=True)
+    async def prometheus(request: Request) -> Response:
+        """Prometheus text exposition of the server's own metrics registry."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        services: Services | None = getattr(request.app.state, "services", None)
+        if services is not None:
+            metrics.GATEWAY_CONNECTED.set(1 if services.gateway.connected else 0)
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

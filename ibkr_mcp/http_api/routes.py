@@ -1,0 +1,204 @@
+"""REST routes generated from the tool registry: one route per tool, one call pipeline."""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+from starlette.responses import Response
+
+from ibkr_mcp import __version__
+from ibkr_mcp.errors import InvalidInputError
+from ibkr_mcp.http_api.responses import ErrorBody, OrjsonResponse
+from ibkr_mcp.tools.registry import Registry, ToolSpec
+
+_PATH_PARAM = re.compile(r"{(\w+)}")
+_REF = "#/components/schemas/{model}"
+#: The error statuses documented on every generated route (the body is always ``ErrorBody``).
+_ERROR_STATUSES = {
+    "401": "Missing or wrong API token",
+    "403": "Refused by a safety gate (details name the gate) or account not managed",
+    "404": "Unknown contract or order",
+    "413": "Request body too large",
+    "422": "Invalid input (details.errors name each field)",
+    "503": "IB Gateway / TWS not connected",
+}
+
+Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def path_params(spec: ToolSpec[Any, Any]) -> list[str]:
+    """The ``{name}`` parameters of the spec's HTTP path, in order."""
+    return _PATH_PARAM.findall(spec.http_path)
+
+
+def _is_list_field(model: type[BaseModel], name: str) -> bool:
+    annotation = model.model_fields[name].annotation
+    if typing.get_origin(annotation) in (list, tuple, set, frozenset):
+        return True
+    return any(
+        typing.get_origin(arg) in (list, tuple, set, frozenset)
+        for arg in typing.get_args(annotation)
+    )
+
+
+def query_arguments(request: Request, model: type[BaseModel]) -> dict[str, Any]:
+    """Query parameters as raw tool arguments (repeated keys or list fields become lists)."""
+    args: dict[str, Any] = {}
+    for key in request.query_params:
+        values = request.query_params.getlist(key)
+        listy = key in model.model_fields and _is_list_field(model, key)
+        args[key] = values if listy or len(values) > 1 else values[0]
+    return args
+
+
+async def body_arguments(request: Request) -> dict[str, Any]:
+    """The JSON object body as raw tool arguments (empty body: no arguments)."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        # Browsers cannot send application/json cross-site without a CORS preflight (which
+        # this server never grants), so insisting on it keeps web pages from placing orders.
+        raise InvalidInputError(
+            f"Request body must be application/json, not {content_type or 'unspecified'!r}.",
+            remedy="Send the arguments as a JSON object with Content-Type: application/json.",
+            details={"errors": [{"field": "(body)", "message": "wrong content type"}]},
+        )
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"Request body is not valid JSON: {exc}",
+            remedy="Send the arguments as a JSON object.",
+            details={"errors": [{"field": "(body)", "message": "invalid JSON"}]},
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(
+            "Request body must be a JSON object of tool arguments.",
+            remedy='Send the arguments as a JSON object, e.g. {"symbol": "AAPL"}.',
+            details={"errors": [{"field": "(body)", "message": "not an object"}]},
+        )
+    return data
+
+
+def make_endpoint(spec: ToolSpec[Any, Any], registry: Registry) -> Endpoint:
+    """The endpoint for ``spec``: raw arguments → ``Registry.call`` (which validates) → JSON."""
+    in_path = path_params(spec)
+
+    async def endpoint(request: Request) -> Response:
+        if spec.http_method == "GET":
+            args = query_arguments(request, spec.input_model)
+        else:
+            args = await body_arguments(request)
+        # The path names the object; it wins over a conflicting body field.
+        args.update({name: request.path_params[name] for name in in_path})
+        result = await registry.call(
+            spec.name,
+            args,
+            services=request.app.state.services,
+            surface="http",
+            cid=getattr(request.state, "correlation_id", None),
+        )
+        return OrjsonResponse(result.output.model_dump(mode="json"))
+
+    endpoint.__name__ = spec.name
+    endpoint.__doc__ = spec.description
+    return endpoint
+
+
+def _openapi_extra(spec: ToolSpec[Any, Any]) -> dict[str, Any]:
+    """Parameters / request body documented from the input model (the endpoint reads raw)."""
+    schema = spec.input_model.model_json_schema(ref_template=_REF)
+    props: dict[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    in_path = path_params(spec)
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": props.get(name, {})}
+        for name in in_path
+    ]
+    extra: dict[str, Any] = {}
+    if spec.http_method == "GET":
+        for name, prop in props.items():
+            if name in in_path:
+                continue
+            param: dict[str, Any] = {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": prop,
+            }
+            if "description" in prop:
+                param["description"] = prop["description"]
+            if _is_list_field(spec.input_model, name):
+                param["explode"] = True
+            params.append(param)
+    elif set(props) - set(in_path):
+        extra["requestBody"] = {
+            "required": bool(required - set(in_path)),
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": _REF.format(model=spec.input_model.__name__)}
+                }
+            },
+        }
+    if params:
+        extra["parameters"] = params
+    return extra
+
+
+def add_tool_routes(app: FastAPI, registry: Registry) -> None:
+    """Register one route per tool, documented with the tool's input and output models."""
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorBody, "description": text}
+        for status, text in _ERROR_STATUSES.items()
+    }
+    for spec in registry:
+        tag = spec.http_path.split("/")[2] if spec.http_path.count("/") >= 2 else "api"
+        app.add_api_route(
+            spec.http_path,
+            make_endpoint(spec, registry),
+            methods=[spec.http_method],
+            name=spec.name,
+            operation_id=spec.name,
+            summary=spec.title or spec.name,
+            description=spec.description,
+            response_model=spec.output_model,
+            responses=responses,
+            tags=[tag],
+            openapi_extra=_openapi_extra(spec),
+        )
+
+
+def install_openapi(app: FastAPI, registry: Registry) -> None:
+    """Make ``/openapi.json`` include the input models the generated routes reference."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(
+            title="mm-ibkr-gateway",
+            version=__version__,
+            description="Interactive Brokers through one safety gate chain (REST surface).",
+            routes=app.routes,
+        )
+        inputs = {spec.input_model for spec in registry}
+        _, defs = models_json_schema(
+            [(model, "validation") for model in sorted(inputs, key=lambda m: m.__name__)],
+            ref_template=_REF,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in defs.get("$defs", {}).items():
+            components.setdefault(name, definition)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,188 @@
+"""Request guard (pure ASGI): bearer token, Host check, body size limit, correlation ids."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import re
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ibkr_mcp.config import Settings
+from ibkr_mcp.http_api.responses import error_payload
+from ibkr_mcp.logs import new_correlation_id
+
+#: A client-supplied ``X-Correlation-ID`` is honoured only in this shape (no log injection).
+CORRELATION_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+CORRELATION_HEADER = "x-correlation-id"
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+class BindRefusedError(Exception):
+    """Binding the HTTP API to a non-loopback address without ``API_TOKEN`` is refused."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) only accepts local connections."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        # A host name other than localhost may resolve anywhere: treat it as exposed.
+        return False
+
+
+def check_bind(host: str, settings: Settings) -> None:
+    """Refuse an exposed bind without a token.
+
+    Raises:
+        BindRefusedError: If ``host`` is not loopback and ``API_TOKEN`` is unset.
+    """
+    if not is_loopback(host) and settings.API_TOKEN is None:
+        raise BindRefusedError(
+            f"Refusing to bind the HTTP API to {host}: it is not a loopback address and "
+            "API_TOKEN is not set, so anyone on the network could trade. Set API_TOKEN "
+            "(clients then send 'Authorization: Bearer <token>') or bind to 127.0.0.1."
+        )
+
+
+def _protected(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/") or path == "/mcp" or path.startswith("/mcp/")
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class RequestGuard:
+    """Outermost ASGI middleware; the order of checks is host, token, size, then the app.
+
+    * ``/api`` and ``/mcp`` need ``Authorization: Bearer <API_TOKEN>`` when a token is set.
+    * Without a token (loopback only), the ``Host`` header must name a loopback host too:
+      this stops DNS-rebinding pages from driving a local server through the browser.
+    * Bodies over ``API_MAX_BODY_BYTES`` get 413, by ``Content-Length`` or while streaming.
+    * Every ``/api`` response carries ``X-Correlation-ID`` (the client's, if well formed).
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        """Wrap ``app`` with the checks configured by ``settings``."""
+        self.app = app
+        token = settings.API_TOKEN
+        self._token = None if token is None else token.get_secret_value().encode()
+        self._max_body = settings.API_MAX_BODY_BYTES
+        self._allowed_hosts = _LOOPBACK_NAMES | {settings.API_HOST.lower()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the request, then pass it on (lifespan and websockets pass untouched)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        headers = _headers(scope)
+        cid: str | None = None
+        if path == "/api" or path.startswith("/api/"):
+            supplied = headers.get(CORRELATION_HEADER, "")
+            cid = supplied if CORRELATION_ID_RE.fullmatch(supplied) else new_correlation_id()
+            scope.setdefault("state", {})["correlation_id"] = cid
+        extra = [(CORRELATION_HEADER.encode(), cid.encode())] if cid else []
+
+        if _protected(path):
+            refusal = self._refusal(headers)
+            if refusal is not None:
+                status, code, message, remedy = refusal
+                more = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+                await _send_error(send, status, code, message, remedy, extra + more)
+                return
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self._max_body:
+            await _send_error(send, 413, *self._too_large(), extra)
+            return
+        await self._forward(scope, receive, send, extra)
+
+    def _refusal(self, headers: dict[str, str]) -> tuple[int, str, str, str] | None:
+        if self._token is None:
+            host = headers.get("host", "").lower()
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if name and name not in self._allowed_hosts:
+                return (
+                    403,
+                    "FORBIDDEN_HOST",
+                    f"Host {host!r} is not allowed without API_TOKEN.",
+                    "Call the API as 127.0.0.1/localhost, or set API_TOKEN.",
+                )
+            return None
+        auth = headers.get("authorization", "")
+        scheme, _, given = auth.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self._token):
+            return None
+        return (
+            401,
+            "UNAUTHORIZED",
+            "Missing or wrong API token.",
+            "Send 'Authorization: Bearer <API_TOKEN>'.",
+        )
+
+    def _too_large(self) -> tuple[str, str, str]:
+        return (
+            "PAYLOAD_TOO_LARGE",
+            f"Request body is larger than API_MAX_BODY_BYTES ({self._max_body} bytes).",
+            "Send a smaller request.",
+        )
+
+    async def _forward(
+        self, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]
+    ) -> None:
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self._max_body:
+                    raise _BodyTooLargeError
+            return message
+
+        async def tagged_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if extra:
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tagged_send)
+        except _BodyTooLargeError:
+            if started:
+                raise
+            await _send_error(send, 413, *self._too_large(), extra)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in scope.get("headers", []):
+        out[key.decode("latin-1").lower()] = value.decode("latin-1")
+    return out
+
+
+async def _send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    remedy: str,
+    extra: list[tuple[bytes, bytes]],
+) -> None:
+    body = error_payload(code, message, remedy)
+    headers: list[Any] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,271 @@
+"""Historical bars cut from the same price path the live quotes come from.
+
+Bars shorter than an hour are exact at one-second resolution: open is the first second's
+price, close the last second's (so a 1-min bar's close is the last trade of that minute) and
+high/low the extremes of every second. Hour bars and longer sample the path at minute marks
+(plus their exact open and close) to stay fast over long durations. Daily closes are the
+daily anchors. All prices pass through the same rounding as quotes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from ibkr_mcp.simulator._market_calendar import Session, et_date, et_epoch, utc_midnight
+from ibkr_mcp.simulator._market_path import InstrumentPath, volume_fraction
+from ibkr_mcp.simulator._market_types import BarData
+
+_MINUS_ONE = Decimal(-1)
+_WAP_STEP = Decimal("0.0001")
+
+# Per-minute extremes: (max log price, min log price, spread in ticks).
+Part = tuple[float, float, int]
+
+
+def last_ticks(x: float, inv_tick: float) -> int:
+    """Trade price in ticks for log mid ``x`` (monotone in ``x``, never below one tick)."""
+    return max(1, round(math.exp(x) * inv_tick))
+
+
+def bid_ticks(x: float, inv_tick: float, spread: int) -> int:
+    """Bid in ticks for log mid ``x`` and a spread of ``spread`` ticks (monotone in ``x``)."""
+    return max(1, round(math.exp(x) * inv_tick - spread / 2))
+
+
+class PriceGrid:
+    """Converts tick counts to Decimal prices on an instrument's grid."""
+
+    __slots__ = ("half", "inv", "tick")
+
+    def __init__(self, min_tick: Decimal) -> None:
+        self.tick = min_tick
+        self.half = min_tick / 2
+        self.inv = float(1 / min_tick)
+
+    def price(self, half_ticks: int) -> Decimal:
+        """Decimal price of a count of half ticks (midpoints may sit on half ticks)."""
+        if half_ticks % 2 == 0:
+            return Decimal(half_ticks // 2) * self.tick
+        return Decimal(half_ticks) * self.half
+
+
+class BarBuilder:
+    """Builds bars of one kind for one instrument.
+
+    Args:
+        path: The instrument's price path.
+        grid: Its price grid.
+        what: Validated ``whatToShow`` (ADJUSTED_LAST already mapped to TRADES).
+        fx: Whether the instrument is forex (selects no-volume output).
+        use_rth: Regular trading hours only (stocks).
+    """
+
+    def __init__(
+        self, path: InstrumentPath, grid: PriceGrid, what: str, *, fx: bool, use_rth: bool
+    ) -> None:
+        self.path = path
+        self.grid = grid
+        self.what = what
+        self.rth = use_rth and not fx
+        self.trades = what == "TRADES"
+        self._minute_key = -1
+        self._minute_xs: list[float] = []
+
+    def window(self, sess: Session) -> tuple[int, int]:
+        """The part of a session these bars cover."""
+        return (sess.rth_start, sess.rth_end) if self.rth else (sess.start, sess.end)
+
+    # --- intraday -------------------------------------------------------------------------
+
+    def intraday(
+        self, sessions: Iterable[Session], begin: int, end: int, size: int
+    ) -> list[BarData]:
+        """Bars of ``size`` seconds whose start lies in ``[begin, end)``, clipped to sessions."""
+        fine = size < 3600
+        out: list[BarData] = []
+        for sess in sessions:
+            start, stop = self.window(sess)
+            stop = min(stop, end)
+            if stop <= start or stop <= begin:
+                continue
+            day_volume = self.path.day_volume(sess.day) if self.trades else 0.0
+            origin = et_epoch(et_date(start), 0, 0)
+            t = origin + (start - origin) // size * size
+            while t < stop:
+                s, e = max(t, start), min(t + size, stop)
+                t += size
+                if s < begin:
+                    continue
+                if fine:
+                    x_open, x_close, parts, mean = self._fine(s, e)
+                else:
+                    x_open, x_close, parts, mean = self._coarse(s, e)
+                out.append(self._bar(s, e, e - 1, sess, day_volume, (x_open, x_close), parts, mean))
+        return out
+
+    def _minute(self, m: int) -> list[float]:
+        if m != self._minute_key:  # sub-minute bars reuse one minute many times
+            self._minute_key = m
+            self._minute_xs = self.path.minute(m)
+        return self._minute_xs
+
+    def _fine(self, s: int, e: int) -> tuple[float, float, list[Part], float]:
+        parts: list[Part] = []
+        total = 0.0
+        first: list[float] = []
+        chunk: list[float] = []
+        spread = self.path.spread
+        for m in range(s // 60, (e - 1) // 60 + 1):
+            xs = self._minute(m)
+            base = 60 * m
+            lo = s - base if s > base else 0
+            hi = e - base if e < base + 60 else 60
+            chunk = xs if lo == 0 and hi == 60 else xs[lo:hi]
+            if not first:
+                first = chunk
+            parts.append((max(chunk), min(chunk), 0 if self.trades else spread(base)))
+            if self.what == "BID_ASK":
+                total += sum(chunk)
+        return first[0], chunk[-1], parts, total / (e - s)
+
+    def _coarse(self, s: int, e: int) -> tuple[float, float, list[Part], float]:
+        path = self.path
+        x_open, x_close = path.x_at(s), path.x_at(e - 1)
+        marks = path.marks(-(-s // 60) * 60, e)
+        values = [x_open, *marks, x_close]
+        if self.trades:
+            return x_open, x_close, [(max(values), min(values), 0)], 0.0
+        first_mark = -(-s // 60) * 60
+        parts = [(x, x, path.spread(first_mark + 60 * q)) for q, x in enumerate(marks)]
+        parts += [(x_open, x_open, path.spread(s)), (x_close, x_close, path.spread(e - 1))]
+        return x_open, x_close, parts, sum(values) / len(values)
+
+    # --- daily and longer -----------------------------------------------------------------
+
+    def daily(self, sessions: Iterable[Session], begin: int, end: int) -> list[BarData]:
+        """One bar per session whose (RTH) start lies in ``[begin, end)``; close = anchor."""
+        path = self.path
+        out: list[BarData] = []
+        for sess in sessions:
+            start, stop = self.window(sess)
+            if not begin <= start < end:
+                continue
+            stop = min(stop, end)
+            x_open = path.x_at(start)
+            # The anchor second's price is the day's close once it has printed.
+            close_k = sess.close_k if stop > sess.close_k else stop - 1
+            x_close = path.x_at(close_k)
+            marks = path.marks(start, stop)
+            values = [x_open, *marks, x_close]
+            if self.trades:
+                parts: list[Part] = [(max(values), min(values), 0)]
+            else:
+                parts = [(x, x, path.spread(start + 60 * q)) for q, x in enumerate(marks)]
+                parts += [(x_open, x_open, path.spread(start)), (x_close, x_close, path.spread(close_k))]
+            mean = sum(values) / len(values)
+            day_volume = path.day_volume(sess.day) if self.trades else 0.0
+            ends = (x_open, x_close)
+            bar = self._bar(start, stop, close_k, sess, day_volume, ends, parts, mean)
+            out.append(_restamp(bar, utc_midnight(sess.day)))
+        return out
+
+    # --- one bar --------------------------------------------------------------------------
+
+    def _bar(
+        self,
+        s: int,
+        e: int,
+        k_close: int,
+        sess: Session,
+        day_volume: float,
+        ends: tuple[float, float],
+        parts: list[Part],
+        mean: float,
+    ) -> BarData:
+        o, h, lo, c = self._half_ticks(ends, parts, mean, s, k_close)
+        h = max(h, o, c)
+        lo = min(lo, o, c)
+        price = self.grid.price
+        high, low, close = price(h), price(lo), price(c)
+        if self.trades:
+            shares = max(
+                1,
+                math.floor(day_volume * volume_fraction(sess, e))
+                - math.floor(day_volume * volume_fraction(sess, s)),
+            )
+            wap = min(high, max(low, ((high + low + close) / 3).quantize(_WAP_STEP)))
+            volume, count = Decimal(shares), max(1, round(shares / 180))
+        else:
+            volume, wap, count = _MINUS_ONE, _MINUS_ONE, -1
+        return BarData(
+            datetime.fromtimestamp(s, UTC), price(o), high, low, close, volume, wap, count
+        )
+
+    def _half_ticks(
+        self, ends: tuple[float, float], parts: list[Part], mean: float, k_open: int, k_close: int
+    ) -> tuple[int, int, int, int]:
+        x_open, x_close = ends
+        inv = self.grid.inv
+        what = self.what
+        if what == "TRADES":
+            return (
+                2 * last_ticks(x_open, inv),
+                2 * last_ticks(max(p[0] for p in parts), inv),
+                2 * last_ticks(min(p[1] for p in parts), inv),
+                2 * last_ticks(x_close, inv),
+            )
+        spread = self.path.spread
+        s_open, s_close = spread(k_open), spread(k_close)
+        if what == "BID_ASK":
+            return (
+                2 * bid_ticks(mean, inv, s_open),
+                max(2 * (bid_ticks(mx, inv, sp) + sp) for mx, _, sp in parts),
+                min(2 * bid_ticks(mn, inv, sp) for _, mn, sp in parts),
+                2 * (bid_ticks(mean, inv, s_close) + s_close),
+            )
+        # BID, ASK and MIDPOINT are bid + offset, with offset 0, the spread or half of it.
+        offset: Callable[[int], int] = {
+            "BID": lambda sp: 0,
+            "ASK": lambda sp: 2 * sp,
+            "MIDPOINT": lambda sp: sp,
+        }[what]
+        return (
+            2 * bid_ticks(x_open, inv, s_open) + offset(s_open),
+            max(2 * bid_ticks(mx, inv, sp) + offset(sp) for mx, _, sp in parts),
+            min(2 * bid_ticks(mn, inv, sp) + offset(sp) for _, mn, sp in parts),
+            2 * bid_ticks(x_close, inv, s_close) + offset(s_close),
+        )
+
+
+def _restamp(bar: BarData, at: datetime) -> BarData:
+    return BarData(at, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.wap, bar.count)
+
+
+def aggregate(daily: list[BarData], key: Callable[[datetime], tuple[int, int]]) -> list[BarData]:
+    """Merge daily bars into weekly/monthly ones (stamped at their first day)."""
+    out: list[BarData] = []
+    group: list[BarData] = []
+    for bar in [*daily, None]:
+        if group and (bar is None or key(bar.time) != key(group[0].time)):
+            out.append(_merge(group))
+            group = []
+        if bar is not None:
+            group.append(bar)
+    return out
+
+
+def _merge(group: list[BarData]) -> BarData:
+    first, last = group[0], group[-1]
+    if first.count < 0:
+        volume, wap, count = _MINUS_ONE, _MINUS_ONE, -1
+    else:
+        volume = sum((b.volume for b in group), Decimal(0))
+        wap = (sum((b.wap * b.volume for b in group), Decimal(0)) / volume).quantize(_WAP_STEP)
+        count = sum(b.count for b in group)
+    high = max(b.high for b in group)
+    low = min(b.low for b in group)
+    wap = wap if count < 0 else min(high, max(low, wap))
+    return BarData(first.time, first.open, high, low, last.close, volume, wap, count)

@@ -1,0 +1,208 @@
+"""Market data handlers: snapshots, streaming ticks, delayed data, historical bars."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from ibkr_mcp.simulator import outgoing as out
+from ibkr_mcp.simulator.incoming import (
+    FieldReader,
+    parse_head_timestamp,
+    parse_historical,
+    parse_mkt_data,
+)
+from ibkr_mcp.simulator.market import MarketDataRequestError
+from ibkr_mcp.simulator.wire import Field
+
+if TYPE_CHECKING:
+    from ibkr_mcp.simulator.catalogue import Instrument
+    from ibkr_mcp.simulator.market import Tick
+    from ibkr_mcp.simulator.server import Simulator
+
+#: How far behind "delayed" market data runs, as at IB.
+DELAY = timedelta(minutes=15)
+#: (price tick, size source) for live and delayed feeds: bid, ask, last, high, low, close, open.
+LIVE_TICKS = {"bid": 1, "ask": 2, "last": 4, "high": 6, "low": 7, "close": 9, "open": 14}
+DELAYED_TICKS = {"bid": 66, "ask": 67, "last": 68, "high": 72, "low": 73, "close": 75, "open": 76}
+SIZE_OF = {"bid": "bid_size", "ask": "ask_size", "last": "last_size"}
+
+
+@dataclass
+class Subscription:
+    """A streaming reqMktData."""
+
+    req_id: int
+    inst: Instrument
+    data_type: int
+    sent: dict[int, tuple[Decimal, Decimal] | str] = field(default_factory=dict)
+
+
+class MarketDataMixin:
+    """The market-data half of a session."""
+
+    sim: Simulator
+    server_version: int
+
+    def __init__(self) -> None:
+        self.md_type = 1
+        self.streams: dict[int, Subscription] = {}
+
+    def send(self, fields: list[Field], req_id: int | None = None) -> None:  # pragma: no cover
+        """Provided by the session."""
+        raise NotImplementedError
+
+    def error(self, req_id: int, code: int, text: str) -> None:  # pragma: no cover
+        """Provided by the session."""
+        raise NotImplementedError
+
+    def on_market_data_type(self, r: FieldReader) -> None:
+        """reqMarketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed-frozen."""
+        r.int()
+        kind = r.int()
+        if kind not in (1, 2, 3, 4):
+            self.error(-1, 321, f"Error validating request.-'bN' : cause - Invalid market data type {kind}")
+            return
+        self.md_type = kind
+
+    def _served_type(self, inst: Instrument) -> int:
+        open_now = self.sim.market.is_open(inst, self.sim.clock.now())
+        if self.md_type == 2:
+            return 1 if open_now else 2
+        if self.md_type == 4:
+            return 3 if open_now else 4
+        return self.md_type
+
+    def on_mkt_data(self, r: FieldReader) -> None:
+        """reqMktData: TICK_REQ_PARAMS, MARKET_DATA_TYPE, ticks; snapshots end with TICK_SNAPSHOT_END."""
+        req = parse_mkt_data(r)
+        matches = self.sim.resolve(req.contract)
+        if len(matches) != 1:
+            self.error(req.req_id, 200, "No security definition has been found for the request")
+            return
+        inst = matches[0]
+        served = self._served_type(inst)
+        bbo = "" if inst.sec_type == "CASH" else "9c0001"
+        self.send(out.tick_req_params(req.req_id, inst.min_tick, bbo), req.req_id)
+        self.send(out.market_data_type(req.req_id, served), req.req_id)
+        sub = Subscription(req.req_id, inst, served)
+        self._send_ticks(sub)
+        if req.snapshot or req.regulatory_snapshot:
+            self.send(out.tick_snapshot_end(req.req_id), req.req_id)
+        else:
+            self.streams[req.req_id] = sub
+
+    def on_cancel_mkt_data(self, r: FieldReader) -> None:
+        """cancelMktData: stop streaming (silently, as IB does)."""
+        r.int()
+        self.streams.pop(r.int(), None)
+
+    def stream_updates(self) -> None:
+        """Send what changed on every streaming subscription since it was last sent."""
+        for sub in self.streams.values():
+            self._send_ticks(sub)
+
+    def _send_ticks(self, sub: Subscription) -> None:
+        inst = sub.inst
+        delayed = sub.data_type in (3, 4)
+        now = self.sim.clock.now()
+        tick: Tick = (
+            self.sim.market.quote_at(inst, now - DELAY) if delayed else self.sim.market.quote(inst)
+        )
+        ids = DELAYED_TICKS if delayed else LIVE_TICKS
+        is_fx = inst.sec_type == "CASH"
+        for name, tick_type in ids.items():
+            if is_fx and name == "last":
+                continue
+            price: Decimal = getattr(tick, name)
+            size: Decimal = getattr(tick, SIZE_OF[name]) if name in SIZE_OF else Decimal(0)
+            if price <= 0 or sub.sent.get(tick_type) == (price, size):
+                continue
+            sub.sent[tick_type] = (price, size)
+            mask = 1 if name in ("bid", "ask") else 0
+            self.send(out.tick_price(sub.req_id, tick_type, price, size, mask), sub.req_id)
+        if not is_fx and tick.volume >= 0:
+            vol_type = 74 if delayed else 8
+            volume = tick.volume / max(inst.md_size_multiplier, 1)
+            if sub.sent.get(vol_type) != (volume, volume):
+                sub.sent[vol_type] = (volume, volume)
+                self.send(out.tick_size(sub.req_id, vol_type, volume), sub.req_id)
+            stamp_type = 88 if delayed else 45
+            stamp = str(int(tick.time.timestamp()))
+            if sub.sent.get(stamp_type) != stamp:
+                sub.sent[stamp_type] = stamp
+                self.send(out.tick_string(sub.req_id, stamp_type, stamp), sub.req_id)
+
+    # -- historical ------------------------------------------------------------------------------
+    def on_historical(self, r: FieldReader) -> None:
+        """reqHistoricalData: bars from the market model; its validation errors go back as IB's."""
+        req = parse_historical(r)
+        matches = self.sim.resolve(req.contract)
+        if len(matches) != 1:
+            self.error(req.req_id, 200, "No security definition has been found for the request")
+            return
+        inst = matches[0]
+        try:
+            end = parse_end(req.end, self.sim.clock.now())
+            bars = self.sim.market.bars(
+                inst,
+                end=end,
+                duration=req.duration,
+                bar_size=req.bar_size,
+                what_to_show=req.what_to_show or "TRADES",
+                use_rth=req.use_rth,
+            )
+        except MarketDataRequestError as exc:
+            self.error(req.req_id, exc.code, exc.message)
+            return
+        daily = any(unit in req.bar_size.lower() for unit in ("day", "week", "month"))
+        labels = [bar_label(b.time, daily, req.format_date) for b in bars]
+        start_text = bar_label(bars[0].time if bars else end, False, 1)
+        end_text = bar_label(end, False, 1)
+        self.send(out.historical_data(req.req_id, start_text, end_text, bars, labels), req.req_id)
+
+    def on_head_timestamp(self, r: FieldReader) -> None:
+        """reqHeadTimeStamp: the simulated history starts ten years back."""
+        req = parse_head_timestamp(r)
+        matches = self.sim.resolve(req.contract)
+        if len(matches) != 1:
+            self.error(req.req_id, 200, "No security definition has been found for the request")
+            return
+        first = (self.sim.clock.now() - timedelta(days=3652)).replace(
+            hour=14, minute=30, second=0, microsecond=0
+        )
+        stamp = str(int(first.timestamp())) if req.format_date == 2 else bar_label(first, False, 1)
+        self.send(out.head_timestamp(req.req_id, stamp), req.req_id)
+
+
+def bar_label(at: datetime, daily: bool, format_date: int) -> str:
+    """IB's bar time text: ``yyyymmdd`` for daily bars, else ``yyyymmdd hh:mm:ss UTC`` or epoch."""
+    if daily:
+        return at.astimezone(UTC).strftime("%Y%m%d")
+    if format_date == 2:
+        return str(int(at.timestamp()))
+    return out.ib_time(at.astimezone(UTC))
+
+
+def parse_end(text: str, now: datetime) -> datetime:
+    """Parse reqHistoricalData's endDateTime (empty means now)."""
+    text = text.strip()
+    if not text:
+        return now
+    try:
+        if len(text) == 8 and text.isdigit():
+            day = datetime.strptime(text, "%Y%m%d").replace(tzinfo=UTC)
+            return day + timedelta(hours=23, minutes=59, seconds=59)
+        if "-" in text[:9] and text[8] == "-":
+            return datetime.strptime(text[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
+        parts = text.split()
+        stamp = datetime.strptime(parts[0] + " " + parts[1], "%Y%m%d %H:%M:%S")
+        zone = ZoneInfo(parts[2]) if len(parts) > 2 else UTC
+        return stamp.replace(tzinfo=zone).astimezone(UTC)
+    except (ValueError, IndexError, KeyError) as exc:
+        raise MarketDataRequestError(
+            321, f"Error validating request.-'bP' : cause - Invalid end date/time {text!r}"
+        ) from exc
