@@ -200,33 +200,53 @@ async def _order(tour: Tour, audit_path: str) -> None:
             await asyncio.sleep(0.05)
             status = (await tour.call("get_order_status", {"order_id": placed.order_id})).status
     out.print(
-        f"Order #{placed.order_id}: {status} (sent={fmt(placed.sent)}, "
-        f"idempotency key {placed.idempotency_key}, correlation id {placed.correlation_id})",
+        f"Order #{placed.order_id}: {status} (sent to the simulator: {fmt(placed.sent)}, "
+        f"idempotency key {placed.idempotency_key})",
         soft_wrap=True,
     )
-    await _audit_rows(tour, [previewed.correlation_id, placed.correlation_id], audit_path)
+    steps = {"preview": previewed.correlation_id, "place": placed.correlation_id}
+    await _audit_rows(tour, steps, placed.order_id, audit_path)
     if status not in ("Filled", "Submitted", "PreSubmitted", "SIMULATED"):
         raise EmptySectionError(f"the simulated order ended as {status}")
 
 
-async def _audit_rows(tour: Tour, cids: list[str], audit_path: str) -> None:
-    table = Table(title=f"Audit trail for this order ({audit_path})", title_justify="left")
-    for column in ("Table", "Time", "What", "Status", "Correlation id"):
+async def _audit_rows(tour: Tour, steps: dict[str, str], order_id: int | None, path: str) -> None:
+    """The audit rows of the preview and place calls, plus broker events for the order."""
+    audit = tour.services.audit
+    rows: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
+    for step, cid in steps.items():
+        for row in await audit.recent(100, correlation_id=cid):
+            rows[(str(row.get("table")), int(row.get("id", 0)))] = (step, row)
+    since = min((str(r.get("ts", "")) for _, r in rows.values()), default="")
+    if order_id is not None:
+        # Status changes and fills arrive from the broker outside any call (no correlation
+        # id); order ids restart with every simulator, so older runs are cut off by time.
+        for row in await audit.recent(200):
+            key = (str(row.get("table")), int(row.get("id", 0)))
+            fresh = str(row.get("ts", "")) >= since
+            if row.get("order_id") == order_id and fresh and key not in rows:
+                rows[key] = ("broker", row)
+    table = Table(title=f"Audit trail for this order ({path})", title_justify="left")
+    for column in ("Step", "Time (UTC)", "Table", "What", "Status"):
         table.add_column(column, overflow="fold")
-    for cid in cids:
-        rows = await tour.services.audit.recent(50, correlation_id=cid)
-        for row in reversed(rows):
-            what = row.get("event") or row.get("kind") or ""
-            if row.get("tool"):
-                what = f"{what} {row['tool']}"
-            table.add_row(
-                str(row.get("table", "")),
-                str(row.get("ts") or row.get("created_at") or row.get("time") or ""),
-                what,
-                str(row.get("status") or row.get("outcome") or ""),
-                cid,
-            )
+    for step, row in sorted(rows.values(), key=lambda item: str(item[1].get("ts", ""))):
+        what = str(row.get("event") or row.get("kind") or "")
+        if row.get("tool"):
+            what = f"{what} {row['tool']}"
+        elif row.get("exec_id"):
+            what = f"execution {row.get('quantity')} @ {row.get('price')}"
+            if row.get("kind") == "commission":
+                what = f"commission {row.get('commission')} {row.get('commission_currency') or ''}"
+        ts = str(row.get("ts") or "")
+        table.add_row(
+            step,
+            ts[11:23] if len(ts) >= 23 else ts,
+            str(row.get("table", "")),
+            what,
+            str(row.get("status") or row.get("outcome") or ""),
+        )
     out.print(table)
+    out.print(f"  Correlation ids: {', '.join(f'{k} {v}' for k, v in steps.items())}")
 
 
 def demo(sim: bool) -> None:
@@ -244,6 +264,13 @@ def demo(sim: bool) -> None:
     async def body(services: Services) -> list[str]:
         tour = Tour(services, registry)
         await tour.section("Connection", lambda: _connection(tour))
+        if tour.failed:
+            out.print(
+                "[red]✗[/red] No broker connection: the other sections are skipped. Start IB "
+                f"Gateway / TWS with the API enabled on port {settings.IBKR_PORT}, or run "
+                "[bold]ibkr-mcp demo --sim[/bold]."
+            )
+            return tour.failed
         await tour.section("Quote", lambda: _quote(tour))
         await tour.section("Historical bars", lambda: _bars(tour))
         await tour.section("Account summary", lambda: _summary(tour))

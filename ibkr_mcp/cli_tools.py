@@ -43,7 +43,7 @@ def _help(field: FieldInfo, base: Any) -> str:
         choices = "|".join(str(a) for a in typing.get_args(base))
         text = f"{text} One of: {choices}.".strip()
     if not field.is_required() and field.default is not None:
-        text = f"{text} [default: {field.default}]".strip()
+        text = f"{text} (default: {field.default})".strip()
     return text
 
 

@@ -240,5 +240,6 @@ class GatewayStatus(Frozen):
     server_version: int | None = None
     server_time: datetime | None = None
     accounts: tuple[str, ...] = ()
-    market_data_type: MarketDataKind | None = None
+    #: The market data type policy in force (``MARKET_DATA_TYPE``, e.g. ``live_or_delayed``).
+    market_data_type: str | None = None
     last_error: str | None = None

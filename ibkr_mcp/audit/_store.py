@@ -6,6 +6,7 @@ import heapq
 import sqlite3
 from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -34,6 +35,32 @@ _INSERT_SQL: Final[dict[str, str]] = {
     t: f"INSERT INTO {t} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
     for t, cols in TABLES.items()
 }
+
+
+def _normalise(table: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Coerce values to exactly what SQLite will hand back, so the stored row re-hashes.
+
+    (A non-str in a TEXT column would be stored as text and read back as a str: a hash made
+    from the original value would then never verify.)
+    """
+    columns = TABLES[table]
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        kind = columns[name]
+        if value is None:
+            out[name] = None
+        elif kind is str:
+            raw = value.value if isinstance(value, Enum) else value
+            out[name] = raw if isinstance(raw, str) else str(raw)
+        elif kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{table}.{name} must be an int, got {type(value).__name__}")
+            if not -(2**63) <= value < 2**63:
+                raise ValueError(f"{table}.{name} is out of SQLite's integer range: {value}")
+            out[name] = value
+        else:
+            out[name] = float(value)
+    return out
 
 
 def _remedy(exc: BaseException, busy_timeout: float) -> str:
@@ -215,7 +242,7 @@ class Writer:
                 seq, prev = (0, GENESIS_HASH) if head is None else (head[0], head[1])
                 new_id = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0]
                 row: dict[str, Any] = {"id": new_id, "seq": seq + 1, "ts": utc_iso(self._clock())}
-                row.update(values)
+                row.update(_normalise(table, values))
                 row["prev_hash"] = prev
                 row["row_hash"] = row_hash(row)
                 conn.execute(_INSERT_SQL[table], row)

@@ -11,7 +11,13 @@ from ib_async import IB
 from ib_async.ib import StartupFetch
 from ib_async.wrapper import RequestError
 from loguru import logger
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_never,
+    wait_exponential,
+)
 
 from ibkr_mcp.config import Settings
 from ibkr_mcp.errors import GatewayTimeoutError, GatewayUnavailableError, IbkrMcpError
@@ -44,8 +50,14 @@ class _LoguruHandler(logging.Handler):
     """Forwards ib_async's stdlib log records to loguru (stderr)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        # ib_async logs every request error at ERROR; we translate and report those ourselves.
-        level = "WARNING" if record.levelno >= logging.ERROR else record.levelname
+        # ib_async logs every request error at ERROR; we translate and report those ourselves,
+        # and its connect failures repeat on every backoff attempt (we log one line per outage).
+        if record.name == "ib_async.client":
+            level = "DEBUG"
+        elif record.levelno >= logging.ERROR:
+            level = "WARNING"
+        else:
+            level = record.levelname
         if level == "WARN":
             level = "WARNING"
         text = record.getMessage()
@@ -92,6 +104,7 @@ class IbConnection:
         self._notice_seen = False
         self._client_id_rejected = False
         self._closed = False
+        self._was_up = False
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
         self._connect_lock = asyncio.Lock()
@@ -170,14 +183,24 @@ class IbConnection:
                     retry=retry_if_exception_type(IbkrMcpError),
                     stop=stop_never,
                     reraise=True,
-                    before_sleep=lambda state: logger.debug(
-                        "IB connect attempt {} failed; retrying", state.attempt_number
-                    ),
+                    before_sleep=self._log_retry,
                 )
                 async for attempt in retrying:
                     with attempt:
                         await self._connect_once()
             await self._lost.wait()
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        outcome = state.outcome
+        reason = outcome.exception() if outcome is not None else None
+        level = "WARNING" if state.attempt_number == 1 else "DEBUG"
+        logger.log(
+            level,
+            "IB not reachable ({}); retrying in {:.1f} s (attempt {})",
+            reason,
+            state.upcoming_sleep,
+            state.attempt_number,
+        )
 
     async def _connect_once(self) -> None:
         async with self._connect_lock:
@@ -189,13 +212,7 @@ class IbConnection:
             self.connectivity_lost = False
             where = f"{self.host}:{self.port}"
             try:
-                await self.ib.connectAsync(
-                    self.host,
-                    self.port,
-                    clientId=self.client_id,
-                    timeout=self.settings.IBKR_CONNECT_TIMEOUT,
-                    fetchFields=STARTUP_FETCH,
-                )
+                await self._handshake()
             except ConnectionRefusedError:
                 raise self._failed(
                     f"Connection refused at {where}",
@@ -218,6 +235,7 @@ class IbConnection:
                 ) from None
             self.broker = "simulator" if self._notice_seen else "gateway"
             self.last_error = None
+            self._was_up = True
             logger.info(
                 "Connected to {} at {} (client id {}, server version {}, accounts {})",
                 self.broker,
@@ -226,6 +244,41 @@ class IbConnection:
                 self.ib.client.serverVersion(),
                 ",".join(self.ib.managedAccounts()) or "-",
             )
+
+    async def _handshake(self) -> None:
+        """``connectAsync``, but fail at once if the peer drops the socket mid-handshake.
+
+        IB answers a clashing client id with error 326 and a closed socket; ib_async would
+        only notice at its timeout.
+        """
+        dropped: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def on_api_error(message: str) -> None:
+            if not dropped.done():
+                dropped.set_result(message)
+
+        client: Any = self.ib.client
+        client.apiError += on_api_error
+        connect = asyncio.ensure_future(
+            self.ib.connectAsync(
+                self.host,
+                self.port,
+                clientId=self.client_id,
+                timeout=self.settings.IBKR_CONNECT_TIMEOUT,
+                fetchFields=STARTUP_FETCH,
+            )
+        )
+        try:
+            await asyncio.wait({connect, dropped}, return_when=asyncio.FIRST_COMPLETED)
+            if not connect.done():
+                raise ConnectionError(dropped.result())
+            connect.result()
+        finally:
+            client.apiError -= on_api_error
+            dropped.cancel()
+            if not connect.done():
+                connect.cancel()
+                await asyncio.gather(connect, return_exceptions=True)
 
     def _failed(self, message: str, remedy: str) -> GatewayUnavailableError:
         self.last_error = message
@@ -271,7 +324,9 @@ class IbConnection:
     def _on_disconnected(self) -> None:
         self._lost.set()
         self._reset_caches()
-        if not self._closed:
+        was_up, self._was_up = self._was_up, False
+        if was_up and not self._closed:
+            self.last_error = f"Disconnected from {self.host}:{self.port}"
             logger.warning("Disconnected from IB at {}:{}; reconnecting", self.host, self.port)
 
     def _reset_caches(self) -> None:

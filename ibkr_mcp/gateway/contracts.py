@@ -33,6 +33,11 @@ def _describe(ref: ContractRef) -> str:
     return f"{ref.symbol} ({ref.sec_type}, {ref.exchange}, {ref.currency})"
 
 
+def _smart(ref: ContractRef) -> str | None:
+    """Keep ``SMART`` routing when the caller asked for it (forex trades on IDEALPRO)."""
+    return "SMART" if ref.exchange.upper() == "SMART" and ref.sec_type != "CASH" else None
+
+
 class ContractResolver:
     """Resolves ``ContractRef`` to exactly one ``Contract``, caching results by ref.
 
@@ -77,7 +82,7 @@ class ContractResolver:
 
     async def _lookup(self, ref: ContractRef) -> Contract:
         matches = await self.raw_details(ref)
-        exchange = ref.exchange.upper() if ref.exchange.upper() == "SMART" else None
+        exchange = _smart(ref)
         unique: dict[int, IbContractDetails] = {}
         for details in matches:
             assert details.contract is not None
@@ -144,8 +149,7 @@ class ContractResolver:
         matches = await self.raw_details(ref)
         if not matches:
             raise self._not_found(ref)
-        exchange = "SMART" if ref.exchange.upper() == "SMART" and ref.sec_type != "CASH" else None
-        return [convert.details_from_ib(d, exchange=exchange) for d in matches]
+        return [convert.details_from_ib(d, exchange=_smart(ref)) for d in matches]
 
     async def search(self, pattern: str) -> list[Contract]:
         """Contracts whose symbol or name matches ``pattern`` (IB's reqMatchingSymbols).

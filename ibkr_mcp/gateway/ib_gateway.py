@@ -128,7 +128,7 @@ class IBGateway:
             server_version=server_version,
             server_time=server_time,
             accounts=self.managed_accounts(),
-            market_data_type=_POLICY_KIND[self.settings.MARKET_DATA_TYPE],
+            market_data_type=self.settings.MARKET_DATA_TYPE,
             last_error=conn.last_error,
         )
 
@@ -209,11 +209,17 @@ class IBGateway:
         ib = self.conn.ib
         async with self.conn.request_lock("positions"):
             raw = await self.conn.call(ib.reqPositionsAsync, what="positions")
+        held = [p for p in raw if p.account == account and p.position]
+        if held and not ib.portfolio(account):
+            # ib_async subscribes to portfolio updates of a single account at connect; IB
+            # allows one such subscription, so switch it to the account asked about.
+            async with self.conn.request_lock("accountValues"):
+                await self.conn.call(
+                    lambda: ib.reqAccountUpdatesAsync(account), what=f"portfolio of {account}"
+                )
         portfolio = {item.contract.conId: item for item in ib.portfolio(account)}
         out: list[Position] = []
-        for pos in raw:
-            if pos.account != account or not pos.position:
-                continue
+        for pos in held:
             kind = convert.sec_type(pos.contract.secType)
             if kind is None:
                 continue

@@ -38,12 +38,21 @@ def bid_ticks(x: float, inv_tick: float, spread: int) -> int:
 class PriceGrid:
     """Converts tick counts to Decimal prices on an instrument's grid."""
 
-    __slots__ = ("half", "inv", "tick")
+    __slots__ = ("_wap_units", "half", "inv", "tick")
 
     def __init__(self, min_tick: Decimal) -> None:
         self.tick = min_tick
         self.half = min_tick / 2
         self.inv = float(1 / min_tick)
+        # Ticks per 0.0001, the resolution of IB's average price.
+        self._wap_units = float(min_tick / _WAP_STEP)
+
+    def wap(self, high: int, low: int, close: int) -> Decimal:
+        """Typical price (h + l + c) / 3 of tick counts, to 4 decimals, within [low, high]."""
+        units = self._wap_units
+        value = round((high + low + close) * units / 3)
+        value = min(round(high * units), max(round(low * units), value))
+        return Decimal(value).scaleb(-4)
 
     def price(self, half_ticks: int) -> Decimal:
         """Decimal price of a count of half ticks (midpoints may sit on half ticks)."""
@@ -72,7 +81,7 @@ class BarBuilder:
         self.rth = use_rth and not fx
         self.trades = what == "TRADES"
         self._minute_key = -1
-        self._minute_xs: list[float] = []
+        self._minute_data: tuple[float, float, list[int]] = (0.0, 0.0, [])
 
     def window(self, sess: Session) -> tuple[int, int]:
         """The part of a session these bars cover."""
@@ -99,49 +108,69 @@ class BarBuilder:
                 t += size
                 if s < begin:
                     continue
-                if fine:
-                    x_open, x_close, parts, mean = self._fine(s, e)
-                else:
-                    x_open, x_close, parts, mean = self._coarse(s, e)
+                if fine and self.trades:
+                    out.append(self._trade_bar(s, e, sess, day_volume, *self._fine_trades(s, e)))
+                    continue
+                x_open, x_close, parts, mean = (self._fine if fine else self._coarse)(s, e)
                 out.append(self._bar(s, e, e - 1, sess, day_volume, (x_open, x_close), parts, mean))
         return out
 
-    def _minute(self, m: int) -> list[float]:
+    def _minute(self, m: int) -> tuple[float, float, list[int]]:
         if m != self._minute_key:  # sub-minute bars reuse one minute many times
             self._minute_key = m
-            self._minute_xs = self.path.minute(m)
-        return self._minute_xs
+            self._minute_data = self.path.minute(m)
+        return self._minute_data
+
+    def _fine_trades(self, s: int, e: int) -> tuple[float, float, float, float]:
+        # The hot path (default TRADES bars under an hour): open, close, max, min of log mid.
+        x_open = x_close = x_max = x_min = 0.0
+        m_first, m_last = s // 60, (e - 1) // 60
+        for m in range(m_first, m_last + 1):
+            a, c, ys = self._minute(m)
+            base = 60 * m
+            if s > base or e < base + 60:
+                ys = ys[max(0, s - base) : min(60, e - base)]
+            if m == m_first:
+                x_open = a + c * ys[0]
+                x_max = x_min = x_open
+            if m == m_last:
+                x_close = a + c * ys[-1]
+            y_max, y_min = max(ys), min(ys)
+            hi, lo = a + c * y_max, a + c * y_min
+            x_max = hi if hi > x_max else x_max
+            x_min = lo if lo < x_min else x_min
+        return x_open, x_close, x_max, x_min
 
     def _fine(self, s: int, e: int) -> tuple[float, float, list[Part], float]:
         parts: list[Part] = []
         total = 0.0
-        first: list[float] = []
-        chunk: list[float] = []
+        x_open = x_close = 0.0
         spread = self.path.spread
-        for m in range(s // 60, (e - 1) // 60 + 1):
-            xs = self._minute(m)
+        m_first, m_last = s // 60, (e - 1) // 60
+        for m in range(m_first, m_last + 1):
+            a, c, ys = self._minute(m)
             base = 60 * m
             lo = s - base if s > base else 0
             hi = e - base if e < base + 60 else 60
-            chunk = xs if lo == 0 and hi == 60 else xs[lo:hi]
-            if not first:
-                first = chunk
-            parts.append((max(chunk), min(chunk), 0 if self.trades else spread(base)))
+            chunk = ys if lo == 0 and hi == 60 else ys[lo:hi]
+            if m == m_first:
+                x_open = a + c * chunk[0]
+            if m == m_last:
+                x_close = a + c * chunk[-1]
+            sp = 0 if self.trades else spread(base)
+            parts.append((a + c * max(chunk), a + c * min(chunk), sp))
             if self.what == "BID_ASK":
-                total += sum(chunk)
-        return first[0], chunk[-1], parts, total / (e - s)
+                total += a * len(chunk) + c * sum(chunk)
+        return x_open, x_close, parts, total / (e - s)
 
     def _coarse(self, s: int, e: int) -> tuple[float, float, list[Part], float]:
         path = self.path
         x_open, x_close = path.x_at(s), path.x_at(e - 1)
-        marks = path.marks(-(-s // 60) * 60, e)
-        values = [x_open, *marks, x_close]
-        if self.trades:
-            return x_open, x_close, [(max(values), min(values), 0)], 0.0
-        first_mark = -(-s // 60) * 60
-        parts = [(x, x, path.spread(first_mark + 60 * q)) for q, x in enumerate(marks)]
-        parts += [(x_open, x_open, path.spread(s)), (x_close, x_close, path.spread(e - 1))]
-        return x_open, x_close, parts, sum(values) / len(values)
+        hi, lo, total, n = path.mark_stats(-(-s // 60) * 60, e)
+        hi, lo = max(hi, x_open, x_close), min(lo, x_open, x_close)
+        # Long bars take the spread of their opening minute for their extremes.
+        parts: list[Part] = [(hi, lo, 0 if self.trades else path.spread(s))]
+        return x_open, x_close, parts, (total + x_open + x_close) / (n + 2)
 
     # --- daily and longer -----------------------------------------------------------------
 
@@ -154,18 +183,15 @@ class BarBuilder:
             if not begin <= start < end:
                 continue
             stop = min(stop, end)
-            x_open = path.x_at(start)
+            x_open = path.x_memo(start)
             # The anchor second's price is the day's close once it has printed.
             close_k = sess.close_k if stop > sess.close_k else stop - 1
-            x_close = path.x_at(close_k)
-            marks = path.marks(start, stop)
-            values = [x_open, *marks, x_close]
-            if self.trades:
-                parts: list[Part] = [(max(values), min(values), 0)]
-            else:
-                parts = [(x, x, path.spread(start + 60 * q)) for q, x in enumerate(marks)]
-                parts += [(x_open, x_open, path.spread(start)), (x_close, x_close, path.spread(close_k))]
-            mean = sum(values) / len(values)
+            x_close = path.x_memo(close_k)
+            hi, lo, total, n = path.mark_stats(start, stop)
+            hi, lo = max(hi, x_open, x_close), min(lo, x_open, x_close)
+            # Long bars take the spread of their opening minute for their extremes.
+            parts: list[Part] = [(hi, lo, 0 if self.trades else path.spread(start))]
+            mean = (total + x_open + x_close) / (n + 2)
             day_volume = path.day_volume(sess.day) if self.trades else 0.0
             ends = (x_open, x_close)
             bar = self._bar(start, stop, close_k, sess, day_volume, ends, parts, mean)
@@ -196,12 +222,47 @@ class BarBuilder:
                 math.floor(day_volume * volume_fraction(sess, e))
                 - math.floor(day_volume * volume_fraction(sess, s)),
             )
-            wap = min(high, max(low, ((high + low + close) / 3).quantize(_WAP_STEP)))
+            wap = self.grid.wap(h // 2, lo // 2, c // 2)
             volume, count = Decimal(shares), max(1, round(shares / 180))
         else:
             volume, wap, count = _MINUS_ONE, _MINUS_ONE, -1
         return BarData(
             datetime.fromtimestamp(s, UTC), price(o), high, low, close, volume, wap, count
+        )
+
+    def _trade_bar(
+        self,
+        s: int,
+        e: int,
+        sess: Session,
+        day_volume: float,
+        x_open: float,
+        x_close: float,
+        x_max: float,
+        x_min: float,
+    ) -> BarData:
+        inv = self.grid.inv
+        o, c = last_ticks(x_open, inv), last_ticks(x_close, inv)
+        h, lo = last_ticks(x_max, inv), last_ticks(x_min, inv)
+        h = h if h > o else o
+        h = h if h > c else c
+        lo = lo if lo < o else o
+        lo = lo if lo < c else c
+        shares = max(
+            1,
+            math.floor(day_volume * volume_fraction(sess, e))
+            - math.floor(day_volume * volume_fraction(sess, s)),
+        )
+        tick = self.grid.tick
+        return BarData(
+            datetime.fromtimestamp(s, UTC),
+            Decimal(o) * tick,
+            Decimal(h) * tick,
+            Decimal(lo) * tick,
+            Decimal(c) * tick,
+            Decimal(shares),
+            self.grid.wap(h, lo, c),
+            max(1, round(shares / 180)),
         )
 
     def _half_ticks(

@@ -11,7 +11,8 @@ Layers, each a pure function of (seed, conId, time):
   one 64-byte blake2b digest, conditioned on the minute's total.
 
 Segments run from anchor boundary to anchor boundary (``t0 <= k < t1``); the bridge is pinned
-so that second ``t0`` and the anchor second ``t1 - 1`` carry the anchors exactly.
+so that second ``t0`` and the anchor second ``t1 - 1`` carry the anchors (the latter to within
+a fraction of a one-second step, see ``_coefficients``; the close is whatever ``x_at`` says).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import sys
 from array import array
 from datetime import date
 from hashlib import blake2b
-from itertools import accumulate
-from operator import add
+from itertools import accumulate, repeat
+from operator import add, sub
 from statistics import NormalDist
 from struct import Struct
 from typing import TypeVar
@@ -45,7 +46,11 @@ _PAIR_MEAN = 65535
 _PAIR_SD = math.sqrt(2 * (65536**2 - 1) / 12)
 _NORMAL = NormalDist()
 _SECONDS_PER_TRADING_YEAR = 252 * 86_400
-_CACHE_LIMIT = 512
+# Per-instrument memo sizes: a segment walk is ~12-35 KB, a session's marks up to ~100 KB.
+_YEARS_KEPT = 64
+_SEGMENTS_KEPT = 192
+_SESSIONS_KEPT = 8
+_MARK_STATS_KEPT = 8192
 _T = TypeVar("_T")
 
 
@@ -61,8 +66,16 @@ def _pairs(raw: bytes) -> array[int]:
     return words
 
 
-def _bounded_put(cache: dict[int, _T], key: int, value: _T) -> _T:
-    if len(cache) >= _CACHE_LIMIT:
+def _walk(words: array[int], scale: float) -> array[float]:
+    """Random walk from 0 whose steps are scaled sums of two centred 16-bit draws."""
+    # All C-level iterators: segments hold thousands of steps and are built often.
+    sums = accumulate(map(add, words[0::2], words[1::2]), initial=0)
+    centred = map(sub, sums, range(0, _PAIR_MEAN * (len(words) // 2 + 1), _PAIR_MEAN))
+    return array("d", map(scale.__mul__, centred))
+
+
+def _bounded_put(cache: dict[int, _T], key: int, value: _T, limit: int) -> _T:
+    if len(cache) >= limit:
         del cache[next(iter(cache))]
     cache[key] = value
     return value
@@ -73,7 +86,7 @@ class Segment:
 
     __slots__ = ("a0", "length", "slope", "t0", "t1", "w_end", "w_slope", "wm")
 
-    def __init__(self, t0: int, t1: int, a0: float, a1: float, wm: list[float]) -> None:
+    def __init__(self, t0: int, t1: int, a0: float, a1: float, wm: array[float]) -> None:
         self.t0 = t0
         self.t1 = t1
         self.length = t1 - t0 - 1
@@ -123,6 +136,8 @@ class InstrumentPath:
         self._years: dict[int, list[float]] = {}
         self._segments: dict[int, Segment] = {}
         self._sessions: dict[int, SessionMarks] = {}
+        self._mark_stats: dict[tuple[int, int], tuple[float, float, float, int]] = {}
+        self._x_memo: dict[int, float] = {}
 
     # --- random streams -------------------------------------------------------------------
 
@@ -151,8 +166,7 @@ class InstrumentPath:
         trading = [date.fromordinal(first + i).weekday() < 5 for i in range(days)]
         n = sum(trading)
         words = _pairs(self._bulk(_TAG_YEAR_STEPS, year, 4 * n))
-        z = [0.0, *((p - _PAIR_MEAN * (j + 1)) / _PAIR_SD
-                    for j, p in enumerate(accumulate(map(add, words[0::2], words[1::2]))))]  # fmt: skip
+        z = _walk(words, 1 / _PAIR_SD)
         y0, y1 = self._year_level(year), self._year_level(year + 1)
         out: list[float] = []
         j = 0
@@ -162,7 +176,7 @@ class InstrumentPath:
                 j += 1
                 value = y0 + (y1 - y0) * j / n + self._sig_day * (z[j] - j / n * z[n])
             out.append(value)  # weekends repeat Friday; nothing reads them
-        return _bounded_put(self._years, year, out)
+        return _bounded_put(self._years, year, out, _YEARS_KEPT)
 
     def anchor(self, day: date) -> float:
         """Log close of trade date ``day``."""
@@ -179,14 +193,14 @@ class InstrumentPath:
         n_min = (t1 - t0) // 60
         words = _pairs(self._bulk(_TAG_SEGMENT, t0, 4 * n_min))
         scale = math.sqrt(60) / _PAIR_SD
-        wm = [0.0, *((p - _PAIR_MEAN * (m + 1)) * scale
-                     for m, p in enumerate(accumulate(map(add, words[0::2], words[1::2]))))]  # fmt: skip
+        wm = _walk(words, scale)
         seg = Segment(t0, t1, self.anchor(d0), self.anchor(d1), wm)
-        seg.w_end = self._walk(seg, t1 - 1)
+        seg.w_end = self._bridge_walk(seg, t1 - 1)
         seg.w_slope = self.sig_sec * seg.w_end / seg.length
-        return _bounded_put(self._segments, t0, seg)
+        return _bounded_put(self._segments, t0, seg, _SEGMENTS_KEPT)
 
-    def _walk(self, seg: Segment, k: int) -> float:
+    def _bridge_walk(self, seg: Segment, k: int) -> float:
+        # The exact conditioned walk, used once per segment to pin its end.
         m, j = divmod(k - seg.t0, 60)
         base = seg.wm[m]
         if j == 0:
@@ -195,16 +209,20 @@ class InstrumentPath:
         inner = sum(dig[:j]) - j / 60 * sum(dig[:60])
         return base + j / 60 * (seg.wm[m + 1] - base) + inner / _BYTE_SD
 
-    def _coefficients(self, seg: Segment, k: int, dig: bytes) -> tuple[float, float, float]:
-        # x at second k + j of the minute starting at k is a + b * j + c * (sum of j bytes);
-        # quotes, bars and marks all use this one expression so they agree to the last bit.
+    def _coefficients(self, seg: Segment, k: int, dig: bytes) -> tuple[float, float, int]:
+        # x at second k + j of the minute starting at k is a + c * (S_j + r * j), S_j the sum
+        # of the first j bytes. r is rounded to an integer so the inner walk is pure integer
+        # arithmetic (C-speed accumulate); the cost is a jump of under half a one-second step
+        # at the next minute mark. Quotes, bars and marks evaluate exactly this expression, so
+        # they agree to the last bit, and c > 0 keeps extremes of the walk extremes of x.
         i = k - seg.t0
         m = i // 60
         sig = self.sig_sec
         drift = seg.slope - seg.w_slope
         a = seg.a0 + drift * i + sig * seg.wm[m]
         b = drift + sig * ((seg.wm[m + 1] - seg.wm[m]) - sum(dig[:60]) / _BYTE_SD) / 60
-        return a, b, sig / _BYTE_SD
+        c = sig / _BYTE_SD
+        return a, c, round(b / c)
 
     def x_at(self, k: int) -> float:
         """Log mid price at second ``k``."""
@@ -214,15 +232,28 @@ class InstrumentPath:
             i = k - seg.t0
             return seg.a0 + (seg.slope - seg.w_slope) * i + self.sig_sec * seg.wm[i // 60]
         dig = self.digest(_TAG_MINUTE, k // 60)
-        a, b, c = self._coefficients(seg, k - j, dig)
-        return a + b * j + c * sum(dig[:j])
+        a, c, r = self._coefficients(seg, k - j, dig)
+        return a + c * (sum(dig[:j]) + r * j)
 
-    def minute(self, m_abs: int) -> list[float]:
-        """Log mid prices of the 60 seconds of absolute minute ``m_abs``."""
+    def x_memo(self, k: int) -> float:
+        """``x_at`` memoised, for the few seconds daily bars revisit (opens and closes)."""
+        found = self._x_memo.get(k)
+        if found is None:
+            if len(self._x_memo) >= _MARK_STATS_KEPT:
+                del self._x_memo[next(iter(self._x_memo))]
+            found = self._x_memo[k] = self.x_at(k)
+        return found
+
+    def minute(self, m_abs: int) -> tuple[float, float, list[int]]:
+        """The 60 seconds of absolute minute ``m_abs`` as ``(a, c, ys)``.
+
+        The log mid price at second ``j`` is ``a + c * ys[j]`` with ``c > 0`` and integer
+        ``ys``, so extremes can be taken on ``ys`` and converted once.
+        """
         k = m_abs * 60
         dig = self.digest(_TAG_MINUTE, m_abs)
-        a, b, c = self._coefficients(self.segment(k), k, dig)
-        return [a + b * j + c * s for j, s in enumerate(accumulate(dig[:59], initial=0))]
+        a, c, r = self._coefficients(self.segment(k), k, dig)
+        return a, c, list(accumulate(map(add, dig[:59], repeat(r)), initial=0))
 
     def marks(self, k0: int, k1: int) -> list[float]:
         """Log mid prices at every minute mark ``k0 <= 60 * q < k1`` (``k0`` minute-aligned)."""
@@ -241,6 +272,21 @@ class InstrumentPath:
             k = seg.t0 + 60 * m1
         return out
 
+    def mark_stats(self, k0: int, k1: int) -> tuple[float, float, float, int]:
+        """Max, min, sum and count of the marks in ``[k0, k1)`` (memoised: daily bars)."""
+        key = (k0, k1)
+        found = self._mark_stats.get(key)
+        if found is None:
+            marks = self.marks(k0, k1)
+            if marks:
+                found = (max(marks), min(marks), math.fsum(marks), len(marks))
+            else:
+                found = (-math.inf, math.inf, 0.0, 0)
+            if len(self._mark_stats) >= _MARK_STATS_KEPT:
+                del self._mark_stats[next(iter(self._mark_stats))]
+            self._mark_stats[key] = found
+        return found
+
     def spread(self, k: int) -> int:
         """Quoted spread in ticks (1-3), constant within each minute."""
         b = self.digest(_TAG_SPREAD, k // 3600)[(k // 60) % 60]
@@ -252,7 +298,8 @@ class InstrumentPath:
         """Marks of ``sess`` from its start through second ``k`` (``k < next_start``)."""
         stats = self._sessions.get(sess.start)
         if stats is None:
-            stats = _bounded_put(self._sessions, sess.start, SessionMarks(sess.start, next_start))
+            fresh_stats = SessionMarks(sess.start, next_start)
+            stats = _bounded_put(self._sessions, sess.start, fresh_stats, _SESSIONS_KEPT)
         need = (k - sess.start) // 60 + 1
         have = len(stats.marks)
         if need > have:

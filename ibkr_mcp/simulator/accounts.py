@@ -101,7 +101,12 @@ class Account:
             pos.day_basis = pos.quantity * prior_close(pos.instrument)
 
     def apply_fill(
-        self, inst: Instrument, signed_qty: Decimal, price: Decimal, commission: Decimal, fx: Decimal
+        self,
+        inst: Instrument,
+        signed_qty: Decimal,
+        price: Decimal,
+        commission: Decimal,
+        fx: Decimal,
     ) -> Decimal | None:
         """Book one fill; returns the realized PnL it closed (``None`` for a pure opening fill)."""
         pos = self.positions.get(inst.con_id)
@@ -140,7 +145,9 @@ class Account:
         daily = market_value - pos.day_basis
         return PositionValue(pos, mark, market_value, unrealized, daily)
 
-    def margin_for(self, positions: dict[int, tuple[Instrument, Decimal]], mark: MarkFn, fx: FxFn) -> tuple[Decimal, Decimal]:
+    def margin_for(
+        self, positions: dict[int, tuple[Instrument, Decimal]], mark: MarkFn, fx: FxFn
+    ) -> tuple[Decimal, Decimal]:
         """Initial and maintenance margin of a set of (instrument, quantity) holdings."""
         init = maint = ZERO
         for inst, qty in positions.values():

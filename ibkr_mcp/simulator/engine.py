@@ -226,7 +226,12 @@ class Engine:
         for acct in self.accounts.values():
             acct.roll_day(today, self.prior_close)
 
-    def _emit(self, kind: Literal["open_order", "order_status", "execution", "commission", "error"], order: SimOrder, **kw: object) -> None:
+    def _emit(
+        self,
+        kind: Literal["open_order", "order_status", "execution", "commission", "error"],
+        order: SimOrder,
+        **kw: object,
+    ) -> None:
         self._on_order(OrderEvent(kind, order, **kw))  # type: ignore[arg-type]
 
     # -- placing -----------------------------------------------------------------------------
@@ -283,18 +288,30 @@ class Engine:
             return 434, "The order size cannot be zero."
         strategy = ORDER_TYPES.get(f.order_type)
         if strategy is None:
-            return 387, f"Unsupported order type {f.order_type} for this exchange and security type."
+            return (
+                387,
+                f"Unsupported order type {f.order_type} for this exchange and security type.",
+            )
         if f.tif not in SUPPORTED_TIFS:
-            return 201, f"Order rejected - reason:Time in force {f.tif or '(empty)'} is not supported."
+            return (
+                201,
+                f"Order rejected - reason:Time in force {f.tif or '(empty)'} is not supported.",
+            )
         if f.contract.sec_type == "BAG" or f.condition_count or f.algo_strategy or f.parent_id:
-            return 201, "Order rejected - reason:Combo, conditional, algo and child orders are not supported by the simulator."
+            return (
+                201,
+                "Order rejected - reason:Combo, conditional, algo and child orders are not "
+                "supported by the simulator.",
+            )
         reason = strategy.validate(f)
         if reason is not None:
             return 321, f"Error validating request.-'bN' : cause - {reason}"
         inst = matches[0]
-        if f.lmt_price is not None and f.order_type == "LMT":
-            if f.lmt_price % inst.min_tick != 0:
-                return 110, "The price does not conform to the minimum price variation for this contract."
+        if f.order_type == "LMT" and f.lmt_price is not None and f.lmt_price % inst.min_tick:
+            return (
+                110,
+                "The price does not conform to the minimum price variation for this contract.",
+            )
         return None
 
     def _reject(self, order: SimOrder, code: int, text: str) -> None:
@@ -315,13 +332,20 @@ class Engine:
             return
         strategy = ORDER_TYPES.get(f.order_type)
         if f.order_type != order.fields.order_type or strategy is None:
-            self._emit("error", order, code=329, text="Order modify failed. Cannot change to the new order type.")
+            self._emit(
+                "error",
+                order,
+                code=329,
+                text="Order modify failed. Cannot change to the new order type.",
+            )
             return
         reason = strategy.validate(f)
         if reason is None and f.total_quantity < order.filled:
             reason = "The new quantity is below the filled quantity."
         if reason is not None:
-            self._emit("error", order, code=321, text=f"Error validating request.-'bN' : cause - {reason}")
+            self._emit(
+                "error", order, code=321, text=f"Error validating request.-'bN' : cause - {reason}"
+            )
             return
         order.fields = f
         self._emit("open_order", order)
@@ -341,7 +365,9 @@ class Engine:
         current = holdings.get(inst.con_id, (inst, ZERO))[1]
         holdings[inst.con_id] = (inst, current + signed)
         init_after, maint_after = acct.margin_for(holdings, self.mark, self.fx)
-        commission = commission_for(inst, signed, price) * (self.fx(inst.currency) if inst.sec_type == "CASH" else 1)
+        commission = commission_for(inst, signed, price) * (
+            self.fx(inst.currency) if inst.sec_type == "CASH" else 1
+        )
         return WhatIfResult(
             init_before=before.init_margin,
             maint_before=before.maint_margin,
@@ -365,8 +391,9 @@ class Engine:
         impact = self.what_if(order)
         if impact.init_after > impact.init_before and impact.init_after > impact.equity_after:
             return (
-                "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED "
-                f"POSITION YOUR EQUITY WITH LOAN VALUE [{impact.equity_after:.2f} USD] MUST EXCEED "
+                "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE "
+                f"DESIRED POSITION YOUR EQUITY WITH LOAN VALUE [{impact.equity_after:.2f} USD] "
+                "MUST EXCEED "
                 f"THE INITIAL MARGIN [{impact.init_after:.2f} USD] (insufficient buying power)"
             )
         return None
@@ -394,14 +421,18 @@ class Engine:
         signed = qty if order.action == "BUY" else -qty
         fx = self.fx(inst.currency)
         commission = commission_for(inst, qty, price)
-        commission_base = (commission * fx).quantize(CENT) if inst.sec_type == "CASH" else commission
+        commission_base = (
+            (commission * fx).quantize(CENT) if inst.sec_type == "CASH" else commission
+        )
         realized = acct.apply_fill(inst, signed, price, commission_base, fx)
         total = order.filled + qty
         order.avg_fill_price = (order.avg_fill_price * order.filled + price * qty) / total
         order.filled = total
         order.last_fill_price = price
         self._exec_seq += 1
-        exec_id = f"{self._exec_prefix}.{0x65650000 + self._exec_seq:08x}.01.{len(order.fills) + 1:02d}"
+        exec_id = (
+            f"{self._exec_prefix}.{0x65650000 + self._exec_seq:08x}.01.{len(order.fills) + 1:02d}"
+        )
         fill = SimFill(
             exec_id=exec_id,
             order=order,

@@ -154,7 +154,9 @@ def parse_historical(r: FieldReader) -> HistoricalReq:
     keep = r.bool()
     if r.remaining:
         r.str()  # chartOptions
-    return HistoricalReq(req_id, contract, end, bar_size, duration, use_rth, what, format_date, keep)
+    return HistoricalReq(
+        req_id, contract, end, bar_size, duration, use_rth, what, format_date, keep
+    )
 
 
 @dataclass(frozen=True, slots=True)

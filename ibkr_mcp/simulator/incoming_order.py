@@ -71,7 +71,7 @@ def parse_place_order(r: FieldReader, server_version: int) -> OrderFields:
     order_type = r.str().upper()
     lmt_price = r.decimal()
     aux_price = r.decimal()
-    tif = r.str().upper()
+    tif = r.str().upper() or "DAY"  # IB defaults an empty TIF to DAY
     oca_group = r.str()
     account = r.str()
     open_close = r.str()

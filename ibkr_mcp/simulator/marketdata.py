@@ -10,13 +10,12 @@ from zoneinfo import ZoneInfo
 
 from ibkr_mcp.simulator import outgoing as out
 from ibkr_mcp.simulator.incoming import (
-    FieldReader,
     parse_head_timestamp,
     parse_historical,
     parse_mkt_data,
 )
 from ibkr_mcp.simulator.market import MarketDataRequestError
-from ibkr_mcp.simulator.wire import Field
+from ibkr_mcp.simulator.wire import Field, FieldReader
 
 if TYPE_CHECKING:
     from ibkr_mcp.simulator.catalogue import Instrument
@@ -64,7 +63,9 @@ class MarketDataMixin:
         r.int()
         kind = r.int()
         if kind not in (1, 2, 3, 4):
-            self.error(-1, 321, f"Error validating request.-'bN' : cause - Invalid market data type {kind}")
+            self.error(
+                -1, 321, f"Error validating request.-'bN' : cause - Invalid market data type {kind}"
+            )
             return
         self.md_type = kind
 
@@ -77,7 +78,7 @@ class MarketDataMixin:
         return self.md_type
 
     def on_mkt_data(self, r: FieldReader) -> None:
-        """reqMktData: TICK_REQ_PARAMS, MARKET_DATA_TYPE, ticks; snapshots end with TICK_SNAPSHOT_END."""
+        """reqMktData: TICK_REQ_PARAMS, MARKET_DATA_TYPE, ticks, TICK_SNAPSHOT_END if snapshot."""
         req = parse_mkt_data(r)
         matches = self.sim.resolve(req.contract)
         if len(matches) != 1:
@@ -199,9 +200,9 @@ def parse_end(text: str, now: datetime) -> datetime:
         if "-" in text[:9] and text[8] == "-":
             return datetime.strptime(text[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
         parts = text.split()
-        stamp = datetime.strptime(parts[0] + " " + parts[1], "%Y%m%d %H:%M:%S")
         zone = ZoneInfo(parts[2]) if len(parts) > 2 else UTC
-        return stamp.replace(tzinfo=zone).astimezone(UTC)
+        stamp = datetime.strptime(parts[0] + " " + parts[1], "%Y%m%d %H:%M:%S").replace(tzinfo=zone)
+        return stamp.astimezone(UTC)
     except (ValueError, IndexError, KeyError) as exc:
         raise MarketDataRequestError(
             321, f"Error validating request.-'bP' : cause - Invalid end date/time {text!r}"

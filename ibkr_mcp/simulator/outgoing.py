@@ -265,7 +265,12 @@ def pnl(req_id: int, daily: Decimal, unrealized: Decimal, realized: Decimal) -> 
 
 
 def pnl_single(
-    req_id: int, qty: Decimal, daily: Decimal, unrealized: Decimal, realized: Decimal, value: Decimal
+    req_id: int,
+    qty: Decimal,
+    daily: Decimal,
+    unrealized: Decimal,
+    realized: Decimal,
+    value: Decimal,
 ) -> Fields:
     """PNL_SINGLE (reqPnLSingle)."""
     return [

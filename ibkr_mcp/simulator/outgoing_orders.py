@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def _contract(order: SimOrder) -> Fields:
-    """conId … tradingClass as OPEN_ORDER/COMPLETED_ORDER carry them."""
+    """ConId … tradingClass as OPEN_ORDER/COMPLETED_ORDER carry them."""
     inst: Instrument | None = order.instrument
     if inst is None:
         c: ContractSpec = order.fields.contract
@@ -120,7 +120,7 @@ def order_status(order: SimOrder) -> Fields:
         order.order_id,
         order.status,
         order.filled,
-        order.remaining if order.status not in ("Cancelled", "Inactive") else order.remaining,
+        order.remaining,
         order.avg_fill_price,
         order.perm_id,
         order.fields.parent_id,
@@ -212,9 +212,11 @@ def execution_end(req_id: int) -> Fields:
 
 def commission_report(fill: SimFill) -> Fields:
     """COMMISSION_REPORT (realized PnL unset for opening fills, as IB does)."""
-    realized = UNSET_DOUBLE if fill.realized_pnl is None else fill.realized_pnl.quantize(
-        Decimal("0.000001")
-    ).normalize()
+    realized = (
+        UNSET_DOUBLE
+        if fill.realized_pnl is None
+        else fill.realized_pnl.quantize(Decimal("0.000001")).normalize()
+    )
     return [
         Msg.COMMISSION_REPORT, 1, fill.exec_id, fill.commission, fill.commission_currency,
         realized, UNSET_DOUBLE, "",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -11,7 +11,6 @@ from ibkr_mcp.simulator import outgoing as out
 from ibkr_mcp.simulator import outgoing_orders as oo
 from ibkr_mcp.simulator.accounts import ZERO, summary_values, update_values
 from ibkr_mcp.simulator.incoming import (
-    FieldReader,
     parse_cancel_order,
     parse_contract_details,
     parse_executions,
@@ -19,8 +18,8 @@ from ibkr_mcp.simulator.incoming import (
 )
 from ibkr_mcp.simulator.incoming_order import parse_place_order
 from ibkr_mcp.simulator.marketdata import MarketDataMixin
-from ibkr_mcp.simulator.msgids import Req, msg_name
-from ibkr_mcp.simulator.wire import Field, MalformedMessageError, encode
+from ibkr_mcp.simulator.msgids import Req, msg_name, req_name
+from ibkr_mcp.simulator.wire import Field, FieldReader, MalformedMessageError, encode
 
 if TYPE_CHECKING:
     from ibkr_mcp.simulator.engine import OrderEvent, SimFill
@@ -45,14 +44,16 @@ class Subscriptions:
     pnl: dict[int, str] = field(default_factory=dict)
     pnl_single: dict[int, tuple[str, int]] = field(default_factory=dict)
     last_pnl: dict[int, tuple[Decimal, ...]] = field(default_factory=dict)
-    account_summary: set[int] = field(default_factory=set)
+    account_summary: dict[int, set[str]] = field(default_factory=dict)
     account_multi: set[int] = field(default_factory=set)
 
 
 class Session(MarketDataMixin):
     """Request handling for one connected client (all handlers are synchronous)."""
 
-    def __init__(self, sim: Simulator, client_id: int, server_version: int, write: Callable[[bytes], None]) -> None:
+    def __init__(
+        self, sim: Simulator, client_id: int, server_version: int, write: Callable[[bytes], None]
+    ) -> None:
         super().__init__()
         self.sim = sim
         self.client_id = client_id
@@ -89,11 +90,12 @@ class Session(MarketDataMixin):
         """Serve one request; unknown ids and malformed fields become IB errors, never crashes."""
         handler = self._handlers().get(msg_id)
         if handler is None:
-            name = Req(msg_id).name if msg_id in Req._value2member_map_ else f"message id {msg_id}"
+            name = req_name(msg_id)
             self.error(
                 -1 if req_id is None else req_id,
                 UNSUPPORTED_CODE,
-                f"The TWS is out of date and must be upgraded. (IBKR-MCP simulator: {name} is not supported)",
+                "The TWS is out of date and must be upgraded. "
+                f"(IBKR-MCP simulator: {name} is not supported)",
             )
             return
         try:
@@ -113,7 +115,9 @@ class Session(MarketDataMixin):
             Req.REQ_AUTO_OPEN_ORDERS: lambda r: None,  # a setting: TWS sends nothing back
             Req.REQ_ACCT_DATA: self.on_account_updates,
             Req.REQ_EXECUTIONS: self.on_executions,
-            Req.REQ_IDS: lambda r: self.send(out.next_valid_id(self.sim.next_order_id(self.client_id))),
+            Req.REQ_IDS: lambda r: self.send(
+                out.next_valid_id(self.sim.next_order_id(self.client_id))
+            ),
             Req.REQ_CONTRACT_DATA: self.on_contract_details,
             Req.REQ_MANAGED_ACCTS: lambda r: self.send(out.managed_accounts(self.sim.accounts)),
             Req.SET_SERVER_LOGLEVEL: lambda r: None,
@@ -125,7 +129,7 @@ class Session(MarketDataMixin):
             Req.REQ_POSITIONS: self.on_positions,
             Req.CANCEL_POSITIONS: self.on_cancel_positions,
             Req.REQ_ACCOUNT_SUMMARY: self.on_account_summary,
-            Req.CANCEL_ACCOUNT_SUMMARY: lambda r: self.subs.account_summary.discard(_req(r)),
+            Req.CANCEL_ACCOUNT_SUMMARY: lambda r: self._drop_summary(_req(r)),
             Req.REQ_ACCOUNT_UPDATES_MULTI: self.on_account_multi,
             Req.CANCEL_ACCOUNT_UPDATES_MULTI: lambda r: self.subs.account_multi.discard(_req(r)),
             Req.REQ_MATCHING_SYMBOLS: self.on_matching_symbols,
@@ -152,7 +156,7 @@ class Session(MarketDataMixin):
         self.send(out.contract_data_end(req.req_id), req.req_id)
 
     def on_matching_symbols(self, r: FieldReader) -> None:
-        """reqMatchingSymbols."""
+        """ReqMatchingSymbols."""
         req_id = r.int()
         pattern = r.str()
         found = self.sim.catalogue.search(pattern, 16)
@@ -172,9 +176,18 @@ class Session(MarketDataMixin):
             return
         known = self.sim.engine.lookup(self.client_id, req.order_id)
         if known is None:
-            self.error(req.order_id, 10147, f"OrderId {req.order_id} that needs to be cancelled is not found.")
+            self.error(
+                req.order_id,
+                10147,
+                f"OrderId {req.order_id} that needs to be cancelled is not found.",
+            )
         else:
-            self.error(req.order_id, 161, f"Cancel attempted when order is not in a cancellable state.  Order permId ={known.perm_id}")
+            self.error(
+                req.order_id,
+                161,
+                "Cancel attempted when order is not in a cancellable state.  "
+                f"Order permId ={known.perm_id}",
+            )
 
     def on_order_event(self, ev: OrderEvent) -> None:
         """Translate one engine event into IB's message."""
@@ -194,7 +207,7 @@ class Session(MarketDataMixin):
             self.error(order.order_id, ev.code, ev.text)
 
     def on_open_orders(self, *, all_clients: bool) -> None:
-        """reqOpenOrders / reqAllOpenOrders: OPEN_ORDER + ORDER_STATUS each, then the end."""
+        """ReqOpenOrders / reqAllOpenOrders: OPEN_ORDER + ORDER_STATUS each, then the end."""
         for order in self.sim.engine.live_orders():
             if all_clients or order.client_id == self.client_id:
                 self.send(oo.open_order(order, self.server_version), order.order_id)
@@ -211,7 +224,7 @@ class Session(MarketDataMixin):
         self.send(oo.completed_orders_end())
 
     def on_executions(self, r: FieldReader) -> None:
-        """reqExecutions honouring the filter; each fill followed by its commission report."""
+        """ReqExecutions honouring the filter; each fill followed by its commission report."""
         flt = parse_executions(r)
         fills: list[SimFill] = [f for o in self.sim.engine.orders for f in o.fills]
         fills.sort(key=lambda f: f.exec_id)
@@ -279,10 +292,16 @@ class Session(MarketDataMixin):
         accounts = self.sim.accounts if code in ("", "All") else [code]
         for account in accounts:
             if account not in self.sim.engine.accounts:
-                self.error(req_id, 321, f"Error validating request.-'bM' : cause - Invalid account {account}")
+                self.error(
+                    req_id,
+                    321,
+                    f"Error validating request.-'bM' : cause - Invalid account {account}",
+                )
                 return
         for account in accounts:
-            snap = self.sim.engine.accounts[account].snapshot(self.sim.engine.mark, self.sim.engine.fx)
+            snap = self.sim.engine.accounts[account].snapshot(
+                self.sim.engine.mark, self.sim.engine.fx
+            )
             for key, value, ccy in update_values(snap):
                 if ledger_only and key not in LEDGER_TAGS and key != "NetLiquidation":
                     continue
@@ -296,9 +315,15 @@ class Session(MarketDataMixin):
         req_id = r.int()
         r.str()  # group: "All" is the only group a non-FA account has
         tags = {t.strip() for t in r.str().split(",") if t.strip()}
+        self._send_summary(req_id, tags, self.sim.accounts)
+        self.subs.account_summary[req_id] = tags
+        self.send(out.account_summary_end(req_id), req_id)
+
+    def _send_summary(self, req_id: int, tags: set[str], accounts: Sequence[str]) -> None:
         ledger = any(t.startswith("$LEDGER") for t in tags)
-        for account in self.sim.accounts:
-            snap = self.sim.engine.accounts[account].snapshot(self.sim.engine.mark, self.sim.engine.fx)
+        engine = self.sim.engine
+        for account in accounts:
+            snap = engine.accounts[account].snapshot(engine.mark, engine.fx)
             for tag, value, ccy in summary_values(snap):
                 if tag in tags:
                     self.send(out.account_summary(req_id, account, tag, value, ccy), req_id)
@@ -306,8 +331,6 @@ class Session(MarketDataMixin):
                 for key, value, ccy in update_values(snap):
                     if key in LEDGER_TAGS:
                         self.send(out.account_summary(req_id, account, key, value, ccy), req_id)
-        self.subs.account_summary.add(req_id)
-        self.send(out.account_summary_end(req_id), req_id)
 
     def on_positions(self, r: FieldReader) -> None:
         """reqPositions: every open position of every account, the end marker, then updates."""
@@ -319,7 +342,7 @@ class Session(MarketDataMixin):
         self.subs.positions = True
 
     def on_cancel_positions(self, r: FieldReader) -> None:
-        """cancelPositions."""
+        """CancelPositions."""
         self.subs.positions = False
 
     def on_account_changed(self, account: str, con_id: int) -> None:
@@ -330,6 +353,8 @@ class Session(MarketDataMixin):
             self.send(out.position(account, pos.instrument, pos.quantity, pos.avg_cost))
         if self.subs.account_updates == account:
             self.push_account(account, con_id)
+        for req_id, tags in self.subs.account_summary.items():
+            self._send_summary(req_id, tags, [account])
 
     def on_pnl(self, r: FieldReader) -> None:
         """reqPnL: the account's daily/unrealized/realized PnL now and whenever it changes."""
@@ -337,7 +362,9 @@ class Session(MarketDataMixin):
         account = r.str()
         r.str()  # modelCode
         if account not in self.sim.engine.accounts:
-            self.error(req_id, 321, f"Error validating request.-'bR' : cause - Invalid account {account}")
+            self.error(
+                req_id, 321, f"Error validating request.-'bR' : cause - Invalid account {account}"
+            )
             return
         self.subs.pnl[req_id] = account
         self.refresh_pnl(force_id=req_id)
@@ -346,10 +373,17 @@ class Session(MarketDataMixin):
         """reqPnLSingle: one position's PnL now and whenever it changes."""
         req = parse_pnl_single(r)
         if req.account not in self.sim.engine.accounts:
-            self.error(req.req_id, 321, f"Error validating request.-'bS' : cause - Invalid account {req.account}")
+            self.error(
+                req.req_id,
+                321,
+                f"Error validating request.-'bS' : cause - Invalid account {req.account}",
+            )
             return
         self.subs.pnl_single[req.req_id] = (req.account, req.con_id)
         self.refresh_pnl(force_id=req.req_id)
+
+    def _drop_summary(self, req_id: int) -> None:
+        self.subs.account_summary.pop(req_id, None)
 
     def _drop_pnl(self, req_id: int) -> None:
         self.subs.pnl.pop(req_id, None)
@@ -374,7 +408,13 @@ class Session(MarketDataMixin):
                 continue
             fx = engine.fx(pos.instrument.currency)
             val = acct.value(pos, engine.mark(pos.instrument) if pos.quantity else ZERO)
-            single = (pos.quantity, val.daily * fx, val.unrealized * fx, pos.realized * fx, val.market_value * fx)
+            single = (
+                pos.quantity,
+                val.daily * fx,
+                val.unrealized * fx,
+                pos.realized * fx,
+                val.market_value * fx,
+            )
             if force_id == req_id or self.subs.last_pnl.get(req_id) != single:
                 self.subs.last_pnl[req_id] = single
                 self.send(out.pnl_single(req_id, *single), req_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import math
 import struct
 from collections.abc import Iterable, Sequence
@@ -106,16 +107,16 @@ class FieldReader:
 
     __slots__ = ("_fields", "_pos")
 
-    def __init__(self, fields: Sequence[str], start: int = 0) -> None:
+    def __init__(self, fields: Sequence[builtins.str], start: builtins.int = 0) -> None:
         self._fields = fields
         self._pos = start
 
     @property
-    def remaining(self) -> int:
+    def remaining(self) -> builtins.int:
         """How many fields are left unread."""
         return len(self._fields) - self._pos
 
-    def str(self) -> str:
+    def str(self) -> builtins.str:
         """Next field as text."""
         if self._pos >= len(self._fields):
             raise MalformedMessageError("message ended early")
@@ -123,7 +124,7 @@ class FieldReader:
         self._pos += 1
         return value
 
-    def int(self, default: int = 0) -> int:
+    def int(self, default: builtins.int = 0) -> builtins.int:
         """Next field as an int; empty means ``default``."""
         text = self.str()
         if not text:
@@ -139,7 +140,7 @@ class FieldReader:
                 raise MalformedMessageError(f"expected an integer, got {text!r}") from None
             return int(as_float)
 
-    def float(self) -> float | None:
+    def float(self) -> builtins.float | None:
         """Next field as a float; empty (IB's unset) is ``None``."""
         text = self.str()
         if not text:
@@ -165,7 +166,7 @@ class FieldReader:
             raise MalformedMessageError(f"expected a finite decimal, got {text!r}")
         return value
 
-    def bool(self) -> bool:
+    def bool(self) -> builtins.bool:
         """Next field as a bool (``1``/``0``, also ``true``/``false``)."""
         text = self.str().strip().lower()
         if text in ("", "0", "false"):
@@ -174,7 +175,7 @@ class FieldReader:
             return True
         raise MalformedMessageError(f"expected a boolean, got {text!r}")
 
-    def skip(self, count: int = 1) -> None:
+    def skip(self, count: builtins.int = 1) -> None:
         """Skip ``count`` fields that the simulator does not use."""
         for _ in range(count):
             self.str()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import re
 import sqlite3
 import threading
@@ -344,3 +345,31 @@ async def test_async_context_manager_opens_and_closes(db_path: Path) -> None:
         )
     assert not log.healthy
     assert log.verify().rows == 1
+
+
+class Side(enum.Enum):
+    BUY = "BUY"
+
+
+async def test_non_str_values_in_text_columns_still_verify(audit: AuditLog) -> None:
+    await audit.record_order_event(
+        correlation_id="c",
+        event="intent",
+        idempotency_key="k",
+        side=Side.BUY,  # type: ignore[arg-type]
+        account=1234,  # type: ignore[arg-type]
+    )
+    row = _rows(audit.path, "order_events")[0]
+    assert (row["side"], row["account"]) == ("BUY", "1234")
+    assert audit.verify().ok
+    with pytest.raises(ValueError, match="integer range"):
+        await audit.record_order_event(
+            correlation_id="c", event="status", idempotency_key="k", order_id=2**64
+        )
+    with pytest.raises(TypeError, match="order_id"):
+        await audit.record_order_event(
+            correlation_id="c",
+            event="status",
+            idempotency_key="k",
+            order_id="7",  # type: ignore[arg-type]
+        )

@@ -30,7 +30,12 @@ async def preview_and_place(services: Any, order: dict[str, Any], key: str) -> A
     return await call(
         services,
         "place_order",
-        {**order, "confirmation_token": preview.confirmation_token, "idempotency_key": key},
+        {
+            **order,
+            # A refused preview issues no token; placing must still be refused by the gate.
+            "confirmation_token": preview.confirmation_token or "no-token-was-issued",
+            "idempotency_key": key,
+        },
     )
 
 
@@ -41,7 +46,7 @@ async def test_place_sends_exactly_one_order_with_key_as_order_ref(enabled: Any,
     assert result.status in ("Submitted", "Filled", "PreSubmitted")
     orders = sent_orders(sim)
     assert len(orders) == 1
-    assert orders[0].order_ref == "key-00000001"
+    assert orders[0].fields.order_ref == "key-00000001"
 
 
 async def test_same_key_same_order_replays_and_sends_nothing(enabled: Any, sim: Any) -> None:
@@ -79,13 +84,14 @@ async def test_huge_market_order_refused_by_default_limits(enabled: Any, sim: An
     preview = await call(enabled, "preview_order", huge)
     assert preview.would_send is False
     assert preview.refusals
+    assert preview.confirmation_token is None
     with pytest.raises(GateRefusedError) as info:
         await call(
             enabled,
             "place_order",
             {
                 **huge,
-                "confirmation_token": preview.confirmation_token,
+                "confirmation_token": "not-a-real-token-123",
                 "idempotency_key": "huge-0001",
             },
         )

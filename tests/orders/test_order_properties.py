@@ -66,6 +66,7 @@ class LoopThread:
         self.run(self.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
 
 
 @pytest.fixture(scope="module")

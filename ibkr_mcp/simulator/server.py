@@ -1,0 +1,387 @@
+"""The simulated IB Gateway: asyncio TCP server, handshake, dispatch, logs and the market tick."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Sequence
+from decimal import Decimal
+from types import TracebackType
+from typing import NamedTuple
+
+from loguru import logger
+
+from ibkr_mcp.simulator import outgoing as out
+from ibkr_mcp.simulator.accounts import Account
+from ibkr_mcp.simulator.catalogue import DEFAULT_CATALOGUE, Catalogue, Instrument
+from ibkr_mcp.simulator.clock import Clock, SystemClock
+from ibkr_mcp.simulator.contracts import resolve
+from ibkr_mcp.simulator.engine import Engine, OrderEvent, SimOrder
+from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
+from ibkr_mcp.simulator.market import MarketModel
+from ibkr_mcp.simulator.msgids import Req, req_name
+from ibkr_mcp.simulator.session import Session
+from ibkr_mcp.simulator.wire import (
+    API_SIGN,
+    MalformedMessageError,
+    decode_fields,
+    encode_raw,
+    parse_version_range,
+    split_frames,
+)
+
+#: Highest server version spoken: the last text-only protocol version ib_async supports.
+SERVER_VERSION = 178
+MIN_CLIENT_VERSION = 100
+SIMULATOR_NOTICE_CODE = 2199
+SIMULATOR_NOTICE = "IBKR-MCP SIMULATOR: simulated IB Gateway, no real orders or money"
+FARM_NOTICES = (
+    (2104, "Market data farm connection is OK:usfarm"),
+    (2106, "HMDS data farm connection is OK:ushmds"),
+    (2158, "Sec-def data farm connection is OK:secdefnj"),
+)
+#: Re-evaluation period of resting orders and streaming subscriptions (seconds).
+TICK_INTERVAL = 0.1
+LOG_LIMIT = 200_000
+
+
+class ReceivedMessage(NamedTuple):
+    """One request the simulator received."""
+
+    seq: int
+    client_id: int
+    msg_id: int
+    name: str
+    req_id: int | None
+
+
+class SentMessage(NamedTuple):
+    """One message the simulator sent."""
+
+    seq: int
+    client_id: int
+    msg_id: int
+    name: str
+    req_id: int | None
+
+
+class _Connection(asyncio.Protocol):
+    """Socket side of one client: handshake, framing, START_API, then the session."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.stage = "sign"
+        self.server_version = SERVER_VERSION
+        self.session: Session | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.sim._connections.add(self)
+        if self.sim._refuse:
+            transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.sim._connections.discard(self)
+        if self.session is not None:
+            self.session.closed = True
+            if self.sim._sessions.get(self.session.client_id) is self.session:
+                del self.sim._sessions[self.session.client_id]
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        try:
+            self._consume()
+        except MalformedMessageError as exc:
+            logger.warning("simulator: dropping client after bad framing: {}", exc)
+            self.close()
+        finally:
+            self.sim.flush()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _consume(self) -> None:
+        if self.stage == "sign":
+            if len(self.buffer) < len(API_SIGN):
+                return
+            if bytes(self.buffer[: len(API_SIGN)]) != API_SIGN:
+                raise MalformedMessageError("client did not start with API\\0")
+            del self.buffer[: len(API_SIGN)]
+            self.stage = "version"
+        ready: list[tuple[list[str], int, int | None]] = []
+        for frame in split_frames(self.buffer):
+            if self.stage == "version":
+                self._handshake(frame)
+            elif self.stage == "start":
+                self._start_api(decode_fields(frame))
+            elif self.stage == "ready" and self.session is not None:
+                # Log everything one read delivered before answering any of it, so the log
+                # shows which requests a client had in flight together.
+                ready.append(self.sim._log_request(self.session, decode_fields(frame)))
+            if self.stage == "closed":
+                return
+        for fields, msg_id, req_id in ready:
+            if self.session is not None:
+                self.sim._dispatch(self.session, fields, msg_id, req_id)
+
+    def _handshake(self, frame: bytes) -> None:
+        _low, high, _options = parse_version_range(frame)
+        if high < MIN_CLIENT_VERSION:
+            raise MalformedMessageError(f"client max version {high} is too old")
+        self.server_version = min(high, SERVER_VERSION)
+        stamp = self.sim.clock.now().strftime("%Y%m%d %H:%M:%S") + " UTC"
+        self.write(encode_raw([str(self.server_version), stamp]))
+        self.stage = "start"
+
+    def _start_api(self, fields: list[str]) -> None:
+        if not fields or fields[0] != str(int(Req.START_API)) or len(fields) < 3:
+            logger.warning("simulator: expected START_API, got {}", fields[:1])
+            return
+        try:
+            client_id = int(fields[2])
+        except ValueError:
+            client_id = -1
+        self.sim.log_received(client_id, int(Req.START_API), "START_API", None)
+        if client_id in self.sim._sessions:
+            # IB reports the clash and drops the socket; the first client is unaffected.
+            text = (
+                "Unable to connect as the client id is already in use. "
+                "Retry with a unique client id."
+            )
+            msg = out.error(-1, 326, text, self.server_version)
+            from ibkr_mcp.simulator.wire import encode
+
+            self.write(encode(msg))
+            self.sim.log_sent(client_id, 4, "ERR_MSG", -1)
+            self.stage = "closed"
+            self.close()
+            return
+        session = Session(self.sim, client_id, self.server_version, self.write)
+        self.session = session
+        self.sim._sessions[client_id] = session
+        self.stage = "ready"
+        session.send(out.next_valid_id(self.sim.next_order_id(client_id)))
+        session.send(out.managed_accounts(self.sim.accounts))
+        for code, text in (*FARM_NOTICES, (SIMULATOR_NOTICE_CODE, SIMULATOR_NOTICE)):
+            session.error(-1, code, text)
+
+
+class Simulator:
+    """A protocol-faithful IB Gateway stand-in that unmodified TWS API clients connect to."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 42,
+        accounts: Sequence[str] = ("DU1234567",),
+        starting_cash: Decimal = Decimal(1_000_000),
+        clock: Clock | None = None,
+        trading_hours: bool = False,
+        catalogue: Catalogue | None = None,
+    ) -> None:
+        if not accounts:
+            raise ValueError("at least one account is required")
+        self.seed = seed
+        self.accounts: tuple[str, ...] = tuple(accounts)
+        self.clock: Clock = clock or SystemClock()
+        self.catalogue: Catalogue = catalogue or DEFAULT_CATALOGUE
+        self.market = MarketModel(
+            self.catalogue, seed=seed, clock=self.clock, trading_hours=trading_hours
+        )
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._accounts = {a: Account(a, Decimal(starting_cash)) for a in self.accounts}
+        self.engine = Engine(
+            market=self.market,
+            catalogue=self.catalogue,
+            accounts=self._accounts,
+            seed=seed,
+            on_order=self._on_order,
+            on_account=self._on_account,
+        )
+        self._sessions: dict[int, Session] = {}
+        self._connections: set[_Connection] = set()
+        self._next_ids: dict[int, int] = {}
+        self._seq = 0
+        self._received: deque[ReceivedMessage] = deque(maxlen=LOG_LIMIT)
+        self._sent: deque[SentMessage] = deque(maxlen=LOG_LIMIT)
+        self._server: asyncio.Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._refuse = False
+        self._paused = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on ``host:port`` (0 picks a free port); returns the bound port."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), host, port)
+        self.host = host
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        self._ticker = asyncio.create_task(self._tick_forever(), name="ibkr-sim-tick")
+        logger.debug("simulator listening on {}:{}", host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        """Close every connection and stop listening."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        if self._server is not None:
+            self._server.close()
+            for conn in list(self._connections):
+                conn.close()
+            await self._server.wait_closed()
+            self._server = None
+        self._sessions.clear()
+
+    async def __aenter__(self) -> Simulator:
+        await self.start(self.host, self.port)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def set_connection_refused(self, refused: bool) -> None:
+        """While refused, new connections are closed at once (to test reconnect logic)."""
+        self._refuse = refused
+
+    def pause(self, paused: bool) -> None:
+        """While paused, requests are received and logged but not answered (a hung gateway)."""
+        self._paused = paused
+
+    # -- inspection ------------------------------------------------------------------------------
+    def orders(self) -> list[SimOrder]:
+        """Every order ever received from any client, what-if previews included."""
+        return list(self.engine.orders)
+
+    def received(self) -> list[ReceivedMessage]:
+        """The request log (shares its sequence numbers with ``sent()``)."""
+        return list(self._received)
+
+    def sent(self) -> list[SentMessage]:
+        """The sent-message log."""
+        return list(self._sent)
+
+    def account(self, account_id: str) -> Account:
+        """The simulated account (cash, positions) for inspection."""
+        return self._accounts[account_id]
+
+    def tick(self) -> None:
+        """Re-evaluate resting orders and stream market/PnL updates at ``clock.now()``."""
+        self.engine.evaluate()
+        for session in list(self._sessions.values()):
+            session.stream_updates()
+            session.refresh_pnl()
+        self.flush()
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_INTERVAL)
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the periodic task must survive any bad state
+                logger.exception("simulator tick failed")
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def log_received(self, client_id: int, msg_id: int, name: str, req_id: int | None) -> None:
+        """Append to the request log."""
+        self._seq += 1
+        self._received.append(ReceivedMessage(self._seq, client_id, msg_id, name, req_id))
+
+    def log_sent(self, client_id: int, msg_id: int, name: str, req_id: int | None) -> None:
+        """Append to the sent log."""
+        self._seq += 1
+        self._sent.append(SentMessage(self._seq, client_id, msg_id, name, req_id))
+
+    def flush(self) -> None:
+        """Write out every session's queued messages."""
+        for session in list(self._sessions.values()):
+            session.flush()
+
+    def resolve(self, spec: ContractSpec) -> list[Instrument]:
+        """Catalogue instruments matching a client contract."""
+        return resolve(self.catalogue, spec)
+
+    def next_order_id(self, client_id: int) -> int:
+        """The next valid order id for a client (above every id it used)."""
+        return self._next_ids.get(client_id, 1)
+
+    def note_order_id(self, client_id: int, order_id: int) -> None:
+        """Remember an order id a client used."""
+        self._next_ids[client_id] = max(self._next_ids.get(client_id, 1), order_id + 1)
+
+    def _log_request(
+        self, session: Session, fields: list[str]
+    ) -> tuple[list[str], int, int | None]:
+        msg_id = int(fields[0]) if fields and fields[0].isdigit() else -1
+        body = fields[1:]
+        req_id = locate_req_id(msg_id, body)
+        name = req_name(msg_id) if msg_id >= 0 else "MALFORMED"
+        self.log_received(session.client_id, msg_id, name, req_id)
+        return body, msg_id, req_id
+
+    def _dispatch(self, session: Session, body: list[str], msg_id: int, req_id: int | None) -> None:
+        if msg_id < 0:
+            session.error(-1, 320, "Server error when reading an API client request.")
+            return
+        if self._paused:
+            return
+        try:
+            self.engine.evaluate()
+            session.handle(msg_id, body, req_id)
+        except Exception as exc:  # noqa: BLE001 - one bad request must never take the server down
+            logger.exception("simulator: request {} failed", req_name(msg_id))
+            session.error(-1 if req_id is None else req_id, 320, f"Server error: {exc}")
+
+    def _on_order(self, event: OrderEvent) -> None:
+        session = self._sessions.get(event.order.client_id)
+        if session is not None:
+            session.on_order_event(event)
+
+    def _on_account(self, account: str, con_id: int) -> None:
+        for session in list(self._sessions.values()):
+            session.on_account_changed(account, con_id)
+
+
+async def serve_forever(
+    host: str = "127.0.0.1",
+    port: int = 4002,
+    seed: int = 42,
+    accounts: Sequence[str] = ("DU1234567",),
+    starting_cash: Decimal = Decimal(1_000_000),
+    *,
+    trading_hours: bool = False,
+    clock: Clock | None = None,
+    started: asyncio.Future[int] | None = None,
+) -> None:
+    """Run a simulator until cancelled (prints nothing; ``started`` receives the bound port)."""
+    sim = Simulator(
+        seed=seed,
+        accounts=accounts,
+        starting_cash=starting_cash,
+        clock=clock,
+        trading_hours=trading_hours,
+    )
+    bound = await sim.start(host, port)
+    if started is not None and not started.done():
+        started.set_result(bound)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sim.stop()

@@ -1,0 +1,125 @@
+"""Generated tool commands through Typer's CliRunner (each command runs its own --sim)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from ibkr_mcp.cli import app
+from ibkr_mcp.tools import build_registry
+
+
+@pytest.fixture
+def run(tmp_path: Path):  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, list(args), env={"DATA_DIR": str(tmp_path)})
+
+    return invoke
+
+
+def test_one_command_per_tool() -> None:
+    group = get_command(app)
+    names = set(group.commands)  # type: ignore[attr-defined]
+    cli_names = {spec.cli_name for spec in build_registry()}
+    assert len(cli_names) == 15
+    assert cli_names <= names
+    for extra in ("healthcheck", "demo", "sim", "serve", "start-api", "audit", "install"):
+        assert extra in names
+
+
+def test_quote_json_parses_back(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("quote", "aapl", "--sim", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["symbol"] == "AAPL"
+    assert data["market_data_type"] in ("live", "delayed", "frozen", "delayed_frozen")
+    assert float(data["ask"]) >= float(data["bid"]) > 0
+
+
+def test_positions_json_parses_back(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("positions", "--sim", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["account"] == "DU1234567"
+    assert isinstance(data["positions"], list)
+
+
+def test_quotes_and_bars_take_several_symbols(run) -> None:  # type: ignore[no-untyped-def]
+    quotes = run("quotes", "AAPL,MSFT", "SPY", "--sim", "--json")
+    assert quotes.exit_code == 0, quotes.output
+    assert [q["symbol"] for q in json.loads(quotes.stdout)["quotes"]] == ["AAPL", "MSFT", "SPY"]
+    bars = run("bars", "SPY", "QQQ", "--duration", "5 D", "--bar-size", "1 day", "--sim", "--json")
+    assert bars.exit_code == 0, bars.output
+    data = json.loads(bars.stdout)
+    assert [d["symbol"] for d in data] == ["SPY", "QQQ"]
+    assert all(len(d["bars"]) == 5 for d in data)
+
+
+def test_rich_table_output(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("bars", "SPY", "--sim")
+    assert result.exit_code == 0, result.output
+    assert "Bars" in result.stdout and "Close" in result.stdout and "SPY" in result.stdout
+    status = run("status", "--sim")
+    assert status.exit_code == 0, status.output
+    assert "System ready (paper mode, orders disabled)" in status.stdout
+
+
+def test_errors_map_to_exit_codes_without_traceback(run) -> None:  # type: ignore[no-untyped-def]
+    missing = run("quote", "ZZZZQ", "--sim")
+    assert missing.exit_code == 4
+    assert "CONTRACT_NOT_FOUND" in missing.stderr
+    assert "Remedy:" in missing.stderr
+    assert "Traceback" not in missing.output
+    invalid = run("bars", "SPY", "--duration", "banana", "--sim")
+    assert invalid.exit_code == 2
+    assert "INVALID_INPUT" in invalid.stderr and "duration" in invalid.stderr
+    unknown = run("order-status", "999999", "--sim")
+    assert unknown.exit_code == 4
+    assert "ORDER_NOT_FOUND" in unknown.stderr
+
+
+def test_dry_run_place_is_refused_without_token(run) -> None:  # type: ignore[no-untyped-def]
+    # Tokens live in the issuing process, so a token from another CLI run is unknown: the
+    # confirmation gate refuses (exit 3) and nothing is sent.
+    result = run(
+        "place",
+        "AAPL",
+        "BUY",
+        "1",
+        "--order-type",
+        "MKT",
+        "--confirmation-token",
+        "not-a-real-token",
+        "--idempotency-key",
+        "cli-test-0001",
+        "--sim",
+    )
+    assert result.exit_code == 3, result.output
+    assert "GATE_REFUSED" in result.stderr or "CONFIRMATION" in result.stderr
+
+
+def test_generated_command_help_imports_nothing_heavy(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from ibkr_mcp.cli import app\n"
+        "try:\n"
+        "    app(['bars', '--help'], prog_name='ibkr-mcp')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('fastmcp', 'fastapi', 'ib_async', 'sqlite_utils', 'uvicorn', 'httpx')\n"
+        "print('HEAVY=' + ','.join(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
+    assert "--bar-size" in proc.stdout and "--sim" in proc.stdout and "--json" in proc.stdout
