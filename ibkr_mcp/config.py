@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     LOG_FILE: Path | None = Field(None, description="Optional extra log file.")
     DATA_DIR: Path = Field(Path("."), description="Base directory for relative paths.")
     AUDIT_DB_PATH: Path = Field(Path("data/audit.db"), description="SQLite audit database.")
+    AUDIT_BUSY_TIMEOUT_SECONDS: float = Field(
+        5.0, gt=0, le=60, description="Wait this long for a locked audit database, then refuse."
+    )
 
     # --- Embedded simulator -----------------------------------------------------------------
     SIM_SEED: int = Field(42, ge=0, description="Simulator random seed.")

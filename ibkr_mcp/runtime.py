@@ -88,7 +88,7 @@ async def open_runtime(
         host = "127.0.0.1"
         port = await simulator.start(host, settings.SIM_PORT)
         logger.info("embedded IB Gateway simulator on {}:{}", host, port)
-    audit = AuditLog(settings.audit_db_path)
+    audit = AuditLog(settings.audit_db_path, busy_timeout=settings.AUDIT_BUSY_TIMEOUT_SECONDS)
     gateway = IBGateway(settings, host=host, port=port)
     try:
         await audit.open()

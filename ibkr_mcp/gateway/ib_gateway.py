@@ -28,7 +28,6 @@ from ibkr_mcp.models import (
     ContractRef,
     Fill,
     GatewayStatus,
-    MarketDataKind,
     OrderInfo,
     OrderRequest,
     PnL,
@@ -36,16 +35,6 @@ from ibkr_mcp.models import (
     Quote,
     WhatIf,
 )
-
-#: How the market data policy is shown in ``status()`` (the first type requested).
-_POLICY_KIND: dict[str, MarketDataKind] = {
-    "live": "live",
-    "frozen": "frozen",
-    "delayed": "delayed",
-    "delayed_frozen": "delayed_frozen",
-    "live_or_delayed": "live",
-}
-
 
 class IBGateway:
     """The broker seam over ib_async: one ``IB``, one event loop, only async requests.

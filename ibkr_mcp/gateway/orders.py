@@ -278,9 +278,19 @@ class OrderService:
         """Open, completed and this session's orders whose ``orderRef`` is ``order_ref``."""
         open_now, completed = await asyncio.gather(self.open_orders(), self.completed_orders())
         session = [convert.order_info(t) for t in self.conn.ib.trades() if not t.order.whatIf]
-        return _unique(
+        found = _unique(
             info for info in [*session, *open_now, *completed] if info.order_ref == order_ref
         )
+        if any(info.order_id == 0 for info in found):
+            # IB sends completed orders without their order id; executions carry it.
+            by_perm = {f.perm_id: f.order_id for f in await self.executions() if f.perm_id}
+            found = [
+                info.model_copy(update={"order_id": by_perm[info.perm_id]})
+                if info.order_id == 0 and info.perm_id in by_perm
+                else info
+                for info in found
+            ]
+        return found
 
     async def executions(self, account: str | None = None) -> list[Fill]:
         """Today's fills (optionally of one account) with commissions once reported."""

@@ -218,6 +218,7 @@ class Simulator:
         self._ticker: asyncio.Task[None] | None = None
         self._refuse = False
         self._paused = False
+        self._held: list[tuple[Session, list[str], int, int | None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -262,8 +263,18 @@ class Simulator:
         self._refuse = refused
 
     def pause(self, paused: bool) -> None:
-        """While paused, requests are received and logged but not answered (a hung gateway)."""
+        """While paused, requests are received and logged but not answered (a hung gateway).
+
+        Resuming answers the held requests in arrival order, as a gateway that froze and then
+        caught up would: an order sent during the freeze still arrives.
+        """
         self._paused = paused
+        if not paused:
+            held, self._held = self._held, []
+            for session, body, msg_id, req_id in held:
+                if session.client_id in self._sessions:
+                    self._dispatch(session, body, msg_id, req_id)
+            self.flush()
 
     # -- inspection ------------------------------------------------------------------------------
     def orders(self) -> list[SimOrder]:
@@ -341,6 +352,7 @@ class Simulator:
             session.error(-1, 320, "Server error when reading an API client request.")
             return
         if self._paused:
+            self._held.append((session, body, msg_id, req_id))
             return
         try:
             self.engine.evaluate()

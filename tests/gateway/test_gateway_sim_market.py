@@ -44,7 +44,7 @@ async def test_status_says_simulator(gw: IBGateway, sim: Any) -> None:
     assert status.accounts == ("DU1234567",)
     assert status.server_version is not None and status.server_version >= 150
     assert status.server_time is not None and status.server_time.tzinfo is not None
-    assert status.market_data_type == "live"
+    assert status.market_data_type == "live_or_delayed"
     assert gw.managed_accounts() == ("DU1234567",)
 
 

@@ -1,0 +1,152 @@
+"""Idempotency across crashes and dropped connections, and no order without an audit row."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from ibkr_mcp.config import Settings
+from ibkr_mcp.errors import IbkrMcpError
+from ibkr_mcp.models import ContractRef, OrderRequest
+from ibkr_mcp.runtime import open_runtime
+from ibkr_mcp.tools import build_registry
+from ibkr_mcp.tools.trading import PlaceInput
+
+REGISTRY = build_registry()
+MKT10 = {"symbol": "AAPL", "side": "BUY", "quantity": 10, "order_type": "MKT"}
+
+
+def sent_orders(sim: Any) -> list[Any]:
+    return [o for o in sim.orders() if not o.what_if]
+
+
+async def call(services: Any, tool: str, args: dict[str, Any]) -> Any:
+    return (await REGISTRY.call(tool, args, services=services, surface="internal")).output
+
+
+async def place(services: Any, key: str, order: dict[str, Any] = MKT10) -> Any:
+    preview = await call(services, "preview_order", order)
+    token = preview.confirmation_token
+    return await call(
+        services, "place_order", {**order, "confirmation_token": token, "idempotency_key": key}
+    )
+
+
+async def test_restart_between_send_and_ack_reconciles(
+    enabled_settings: Settings, sim: Any
+) -> None:
+    key = "crash-0000001"
+    # Process 1 records the intent exactly as place_order does, sends the order, and dies
+    # before it can record the acknowledgement.
+    async with open_runtime(enabled_settings, wait_connected=5) as first:
+        preview = await call(first, "preview_order", MKT10)
+        params = PlaceInput(
+            **MKT10, confirmation_token=preview.confirmation_token, idempotency_key=key
+        )
+        contract = await first.gateway.resolve_contract(ContractRef(symbol="AAPL"))
+        await first.audit.record_order_event(
+            correlation_id="crashed-process",
+            event="intent",
+            idempotency_key=key,
+            account="DU1234567",
+            symbol="AAPL",
+            side="BUY",
+            quantity=Decimal(10),
+            order_type="MKT",
+            detail={"request_fingerprint": params.request_fingerprint()},
+        )
+        await first.gateway.place_order(
+            OrderRequest(
+                account="DU1234567",
+                contract=contract,
+                side="BUY",
+                quantity=Decimal(10),
+                order_type="MKT",
+                order_ref=key,
+            )
+        )
+    assert len(sent_orders(sim)) == 1
+    # Process 2 (a restart) retries with the same key: it reconciles, it does not re-send.
+    async with open_runtime(enabled_settings, wait_connected=5) as second:
+        result = await place(second, key)
+        assert result.replayed is True
+        assert result.sent is True
+        assert result.order_id == sent_orders(sim)[0].order_id
+    assert len(sent_orders(sim)) == 1
+
+
+async def test_retry_after_hung_gateway_never_double_sends(settings_for: Any, sim: Any) -> None:
+    # The quote cache lets the gates pass while the gateway hangs on the order itself.
+    settings = settings_for(
+        sim.port, ORDERS_ENABLED=True, IBKR_REQUEST_TIMEOUT=0.5, QUOTE_CACHE_SECONDS=60
+    )
+    async with open_runtime(settings, wait_connected=5) as services:
+        preview = await call(services, "preview_order", MKT10)
+        sim.pause(True)  # the gateway stops answering: the order's fate is unknown
+        with pytest.raises(IbkrMcpError) as info:
+            await call(
+                services,
+                "place_order",
+                {
+                    **MKT10,
+                    "confirmation_token": preview.confirmation_token,
+                    "idempotency_key": "hung-00001",
+                },
+            )
+        assert info.value.code in ("GATEWAY_TIMEOUT", "GATEWAY_UNAVAILABLE")
+        assert "SAME idempotency_key" in (info.value.remedy or "")
+        sim.pause(False)
+        result = None
+        for _ in range(40):
+            try:
+                result = await place(services, "hung-00001")
+                break
+            except IbkrMcpError as exc:
+                if exc.code not in ("GATEWAY_TIMEOUT", "GATEWAY_UNAVAILABLE", "GATEWAY_ERROR"):
+                    raise
+                await asyncio.sleep(0.1)
+        assert result is not None and result.replayed is True
+    assert len(sent_orders(sim)) == 1
+
+
+async def test_retry_after_reconnect_replays(enabled: Any, sim: Any) -> None:
+    first = await place(enabled, "drop-00001")
+    await sim.stop()  # drops every connection
+    await sim.start("127.0.0.1", sim.port)
+    for _ in range(100):
+        if enabled.gateway.connected:
+            break
+        await asyncio.sleep(0.05)
+    second = await place(enabled, "drop-00001")
+    assert second.replayed is True
+    assert second.order_id == first.order_id
+    assert len(sent_orders(sim)) == 1
+
+
+async def test_unwritable_audit_blocks_orders(settings_for: Any, sim: Any) -> None:
+    settings = settings_for(sim.port, ORDERS_ENABLED=True, AUDIT_BUSY_TIMEOUT_SECONDS=0.2)
+    async with open_runtime(settings, wait_connected=5) as services:
+        preview = await call(services, "preview_order", MKT10)
+        # Another process holds the database's write lock past the audit's busy timeout.
+        blocker = sqlite3.connect(settings.audit_db_path, timeout=0.1, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(IbkrMcpError) as info:
+                await call(
+                    services,
+                    "place_order",
+                    {
+                        **MKT10,
+                        "confirmation_token": preview.confirmation_token,
+                        "idempotency_key": "audit-0001",
+                    },
+                )
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert info.value.code == "AUDIT_UNAVAILABLE"
+    assert sent_orders(sim) == []
