@@ -36,6 +36,7 @@ from ibkr_mcp.models import (
     WhatIf,
 )
 
+
 class IBGateway:
     """The broker seam over ib_async: one ``IB``, one event loop, only async requests.
 
