@@ -98,6 +98,7 @@ class Quote(Frozen):
     low: Decimal | None = None
     close: Decimal | None = None
     market_data_type: MarketDataKind
+    #: The data's time: the last trade's time when the broker reports it, else receipt time.
     timestamp: AwareDatetime
     source: BrokerKind
 

@@ -212,6 +212,15 @@ def _csv(value: str) -> tuple[str, ...]:
 # --- market data --------------------------------------------------------------------------
 
 
+def _last_trade_time(ticker: Ticker) -> datetime | None:
+    raw = getattr(ticker, "lastTimestamp", None)
+    if isinstance(raw, datetime):
+        return aware_utc(raw)
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return datetime.fromtimestamp(int(raw.strip()), UTC)
+    return None
+
+
 def quote_from_ticker(
     ticker: Ticker,
     contract: Contract,
@@ -220,8 +229,12 @@ def quote_from_ticker(
     source: BrokerKind,
     now: datetime,
 ) -> Quote:
-    """A domain ``Quote`` from a filled snapshot ticker."""
-    stamp = aware_utc(ticker.time) or now
+    """A domain ``Quote`` from a filled snapshot ticker.
+
+    The timestamp is the data's own time where IB reports it (tick 45, the last trade's time:
+    an old trade shows as old), else the time the quote was received.
+    """
+    stamp = _last_trade_time(ticker) or aware_utc(ticker.time) or now
     return Quote(
         symbol=contract.symbol,
         con_id=contract.con_id,

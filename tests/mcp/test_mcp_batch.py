@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from fastmcp import Client
 
 from ibkr_mcp.mcp_server import build_mcp
@@ -13,6 +14,7 @@ SYMBOLS = ["AAPL", "MSFT", "SPY", "QQQ", "IWM", "AMZN", "NVDA", "GOOGL", "META",
            "IBM", "JPM", "XOM", "DIA", "GLD", "TLT", "XLF", "KO", "PEP", "WMT"]  # fmt: skip
 
 
+@pytest.mark.slow
 async def test_get_quotes_requests_all_before_first_answer(services: Any, sim: Any) -> None:
     # 12 symbols: with the warm-up's requests still inside ib_async's 45/s pacing window, a
     # larger batch is (correctly) spread over time by the client library itself.

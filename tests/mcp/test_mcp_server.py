@@ -212,3 +212,11 @@ async def test_preview_then_place_is_a_dry_run_by_default(client: Any, sim: Any)
     assert "NOTHING" in data["message"].upper()
     # Asserted on the simulator's side: nothing but what-if previews ever reached it.
     assert [o for o in sim.orders() if not getattr(o, "what_if", False)] == []
+
+
+async def test_fx_quote(client: Any) -> None:
+    result = await call(client, "get_quote", {"symbol": "EUR.USD", "sec_type": "CASH"})
+    assert not result.is_error, result.content[0].text
+    q = result.structured_content
+    assert (q["symbol"], q["currency"]) == ("EUR", "USD")
+    assert Decimal(q["bid"]) < Decimal(q["ask"])
