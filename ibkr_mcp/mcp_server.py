@@ -99,7 +99,9 @@ def make_tool(spec: ToolSpec[Any, Any], registry: Registry, services: Services) 
         title=spec.title,
         description=spec.description,
         parameters=_compact_schema(spec.input_model, "validation"),
-        output_schema=_compact_schema(spec.output_model, "serialization"),
+        # Output schemas would triple the tool list (35k vs 13k characters of agent context);
+        # results still carry structured content and JSON text. See 03_DECISIONS.md.
+        output_schema=None,
         annotations=ToolAnnotations(
             title=spec.title,
             read_only_hint=spec.read_only,

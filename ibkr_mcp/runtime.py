@@ -106,6 +106,9 @@ async def open_runtime(
             await _wait_connected(services, wait)
         yield services
     finally:
+        from ibkr_mcp.tools.registry import drain_audit
+
+        await drain_audit()
         await gateway.close()
         await audit.close()
         if simulator is not None:

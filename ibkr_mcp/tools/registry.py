@@ -8,6 +8,7 @@ with its traceback on stderr and masked for the caller.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -192,8 +193,26 @@ class Registry:
             elapsed = time.perf_counter() - started
             metrics.TOOL_CALLS.labels(name, surface, outcome).inc()
             metrics.TOOL_LATENCY.labels(name).observe(elapsed)
-            await _audit_call(services, spec, call_id, surface, raw_args, outcome, elapsed)
+            record = _audit_call(services, spec, call_id, surface, raw_args, outcome, elapsed)
+            if spec.read_only:
+                # A read's audit row is queued behind the single writer thread (rows keep their
+                # order) without holding up the answer; drain_audit() flushes it at shutdown.
+                task = asyncio.get_running_loop().create_task(record)
+                _PENDING.add(task)
+                task.add_done_callback(_PENDING.discard)
+            else:
+                await record
             correlation_id.reset(token)
+
+
+#: Audit writes of read-only calls still in flight.
+_PENDING: set[asyncio.Task[None]] = set()
+
+
+async def drain_audit() -> None:
+    """Wait until every queued audit row of a read-only call is written (call at shutdown)."""
+    while _PENDING:
+        await asyncio.gather(*list(_PENDING), return_exceptions=True)
 
 
 async def _audit_call(
