@@ -83,7 +83,9 @@ async def direct(cache: float, seconds: float) -> tuple[float, list[float]]:
         return await load(call, seconds)
 
 
-async def over_http(cache: float, seconds: float) -> tuple[float, list[float]]:
+async def over_http(
+    cache: float, seconds: float, floor: bool = False
+) -> tuple[float, list[float], tuple[float, list[float]] | None]:
     port = free_port()
     tmp = tempfile.mkdtemp()
     env = {k: v for k, v in os.environ.items() if not k.isupper() or k in ("PATH", "HOME")}
@@ -114,8 +116,13 @@ async def over_http(cache: float, seconds: float) -> tuple[float, list[float]]:
                 resp = await client.get("/api/market/quote", params={"symbol": "AAPL"})
                 resp.raise_for_status()
 
+            async def health() -> None:
+                (await client.get("/health")).raise_for_status()
+
             await call()
-            return await load(call, seconds)
+            result = await load(call, seconds)
+            # The floor: the same stack without a tool call (no registry, no audit row).
+            return (*result, await load(health, seconds) if floor else None)
     finally:
         server.terminate()
         server.wait(10)
@@ -129,7 +136,7 @@ async def main() -> None:
         label = f"cache {'ON (5 s)' if cache else 'OFF'}"
         seconds = MAX_SECONDS if cache else min(MAX_SECONDS, 10.0)
         base_rps, base_lat = await direct(cache, seconds)
-        http_rps, http_lat = await over_http(cache, seconds)
+        http_rps, http_lat, floor = await over_http(cache, seconds, floor=bool(cache))
         for name, rps, lat in (
             (f"Registry.call in-process, {label}", base_rps, base_lat),
             (f"HTTP (uvicorn, loopback), {label}", http_rps, http_lat),
@@ -138,6 +145,11 @@ async def main() -> None:
                 f"{name:<42} {rps:9.1f} {pct(lat, 0.5) * 1000:8.2f} "
                 f"{pct(lat, 0.99) * 1000:8.2f} {len(lat):6d}"
             )
+        if floor is not None:
+            f_rps, f_lat = floor
+            p50, p99 = pct(f_lat, 0.5) * 1000, pct(f_lat, 0.99) * 1000
+            name = "HTTP GET /health (stack floor)"
+            print(f"{name:<42} {f_rps:9.1f} {p50:8.2f} {p99:8.2f} {len(f_lat):6d}")
         print(f"  ratio HTTP/direct throughput: {http_rps / base_rps:.2f}x; "
               f"p99 {pct(http_lat, 0.99) / pct(base_lat, 0.99):.2f}x")  # fmt: skip
     print("With the cache off every quote is a broker request, so ib_async's 45 req/s pacing "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from rich.table import Table
 
@@ -52,7 +53,8 @@ def run_simulator(*, host: str, port: int, seed: int | None) -> None:
                 started=started,
             )
         )
-        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+        waiters: set[asyncio.Future[Any]] = {task, started}
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         if task.done():
             task.result()  # raises why it could not start (e.g. the port is in use)
         _banner(settings, host, started.result(), chosen_seed)

@@ -25,7 +25,10 @@ from ibkr_mcp.tools.registry import Registry, ToolSpec
 
 #: Tools whose ``symbol`` argument accepts several symbols (one call each, with a progress bar).
 MULTI_SYMBOL = frozenset({"get_bars"})
-_RESERVED = frozenset({"sim", "as_json"})
+_RESERVED = frozenset({"sim", "as_json", "yes"})
+#: Confirmation tokens live in the process that previewed; a one-shot CLI process therefore
+#: previews and places in the same run (``place`` without ``--confirmation-token``).
+PLACE = "place_order"
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -89,7 +92,33 @@ def _signature(spec: ToolSpec[Any, Any]) -> inspect.Signature:
     for name, field in fields.items():
         if name in spec.cli_arguments or name in _RESERVED:
             continue
+        if spec.name == PLACE and name == "confirmation_token":
+            option = typer.Option(
+                "--confirmation-token",
+                help="Token from preview_order; omit it to preview and confirm in this run.",
+                show_default=False,
+            )
+            params.append(
+                inspect.Parameter(
+                    name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    annotation=Annotated[str | None, option],
+                    default=None,
+                )
+            )
+            continue
         params.append(_parameter(name, field, False, False))
+    if spec.name == PLACE:
+        params.append(
+            inspect.Parameter(
+                "yes",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[
+                    bool, typer.Option("--yes", "-y", help="Place without asking to confirm.")
+                ],
+                default=False,
+            )
+        )
     params.append(
         inspect.Parameter(
             "as_json",
@@ -128,7 +157,10 @@ def make_command(spec: ToolSpec[Any, Any], registry: Registry) -> Callable[..., 
         batches = [args]
         if spec.name in MULTI_SYMBOL and isinstance(args.get("symbol"), list):
             batches = [{**args, "symbol": symbol} for symbol in args["symbol"]]
-        outputs = run_async(lambda: _call_all(spec, registry, settings, sim, batches, as_json))
+        yes = bool(values.get("yes"))
+        outputs = run_async(
+            lambda: _call_all(spec, registry, settings, sim, batches, as_json, yes=yes)
+        )
         if as_json:
             data = [o.model_dump(mode="json") for o in outputs]
             write_json(data if len(batches) > 1 else data[0])
@@ -151,8 +183,12 @@ async def _call_all(
     sim: bool,
     batches: list[dict[str, Any]],
     as_json: bool,
+    *,
+    yes: bool = False,
 ) -> list[BaseModel]:
     async def body(services: Any) -> list[BaseModel]:
+        if spec.name == PLACE and "confirmation_token" not in batches[0]:
+            return [await _preview_then_place(registry, services, batches[0], as_json, yes)]
         if len(batches) == 1:
             result = await registry.call(spec.name, batches[0], services=services, surface="cli")
             return [result.output]
@@ -169,6 +205,33 @@ async def _call_all(
         return outputs
 
     return await with_runtime(settings, sim=sim, body=body)
+
+
+async def _preview_then_place(
+    registry: Registry, services: Any, args: dict[str, Any], as_json: bool, yes: bool
+) -> BaseModel:
+    """Preview, show the verdicts, confirm (unless ``--yes``), then place with the token."""
+    from ibkr_mcp.cli_render import render_model
+    from ibkr_mcp.errors import ConfirmationError
+
+    order = {k: v for k, v in args.items() if k != "idempotency_key"}
+    preview = (await registry.call("preview_order", order, services=services, surface="cli")).output
+    if not as_json:
+        render_model(err, "preview_order", preview)
+    token = getattr(preview, "confirmation_token", None)
+    if token is None:
+        # Refused: placing anyway lets the gate chain say why, and records the attempt.
+        token = "refused-at-preview"
+    elif not yes and (as_json or not typer.confirm("Place this order?", default=False, err=True)):
+        raise ConfirmationError(
+            "Not confirmed: nothing was placed.",
+            remedy="Answer 'y' at the prompt, or pass --yes to confirm up front.",
+        )
+    result = await registry.call(
+        PLACE, {**args, "confirmation_token": token}, services=services, surface="cli"
+    )
+    placed: BaseModel = result.output
+    return placed
 
 
 def register_tool_commands(app: typer.Typer, registry: Registry | None = None) -> Registry:

@@ -123,3 +123,17 @@ def test_generated_command_help_imports_nothing_heavy(tmp_path: Path) -> None:
     )
     assert proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
     assert "--bar-size" in proc.stdout and "--sim" in proc.stdout and "--json" in proc.stdout
+
+
+def test_place_previews_and_confirms_in_one_run(tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = {"DATA_DIR": str(tmp_path)}
+    args = ["place", "AAPL", "BUY", "1", "--order-type", "MKT", "--idempotency-key"]
+    declined = runner.invoke(app, [*args, "cli-test-0002", "--sim"], env=env, input="n\n")
+    assert declined.exit_code == 3, declined.output
+    assert "Not confirmed" in declined.stderr
+    accepted = runner.invoke(app, [*args, "cli-test-0003", "--sim", "--json", "--yes"], env=env)
+    assert accepted.exit_code == 0, accepted.output
+    data = json.loads(accepted.stdout)
+    # Orders are disabled by default: the full chain ran, nothing was sent.
+    assert (data["status"], data["sent"]) == ("SIMULATED", False)
