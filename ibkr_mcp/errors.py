@@ -260,6 +260,7 @@ def cli_exit_code(error: IbkrMcpError) -> int:
     """The CLI exit code for ``error``."""
     return CLI_EXIT_CODE.get(error.code, 1)
 
+
 #: Codes only the HTTP transport produces, before any tool runs (body limit, Host check, routing).
 HTTP_TRANSPORT_STATUS: Final[dict[str, int]] = {
     "PAYLOAD_TOO_LARGE": 413,

@@ -12,7 +12,7 @@ from typing import Any, Final, Literal
 
 from ibkr_mcp.audit._codec import GENESIS_HASH, row_hash, utc_iso
 from ibkr_mcp.audit._schema import TABLES, SchemaTooNewError, ensure_schema
-from ibkr_mcp.errors import AuditUnavailableError
+from ibkr_mcp.errors import AuditUnavailableError, IdempotencyConflictError
 
 Synchronous = Literal["FULL", "NORMAL"]
 
@@ -238,6 +238,7 @@ class Writer:
             self._set_sync(conn, self._sync[table])
             conn.execute("BEGIN IMMEDIATE")
             try:
+                _refuse_second_intent(conn, table, values)
                 head = conn.execute(_HEAD_SQL).fetchone()
                 seq, prev = (0, GENESIS_HASH) if head is None else (head[0], head[1])
                 new_id = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0]
@@ -269,6 +270,23 @@ class Writer:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise self._fail(exc, "write") from exc
+
+
+def _refuse_second_intent(conn: sqlite3.Connection, table: str, values: Mapping[str, Any]) -> None:
+    """An idempotency key binds one intent, across processes: checked under the write lock."""
+    key = values.get("idempotency_key")
+    if table != "order_events" or values.get("event") != "intent" or not key:
+        return
+    taken = conn.execute(
+        "SELECT 1 FROM order_events WHERE idempotency_key = ? AND event = 'intent' LIMIT 1",
+        (key,),
+    ).fetchone()
+    if taken is not None:
+        raise IdempotencyConflictError(
+            f"idempotency_key {key!r} is already bound to an order intent.",
+            remedy="Retry with the same key to get the original order, or use a new key.",
+            details={"idempotency_key": key, "already_bound": True},
+        )
 
 
 def row_dict(row: sqlite3.Row, *, table: str | None = None) -> dict[str, Any]:

@@ -29,8 +29,11 @@ def _utc_now() -> datetime:
 
 
 def token_id(token: str) -> str:
-    """A short, non-secret id of ``token`` for logs and the audit trail."""
-    return "tok_" + hashlib.sha256(token.encode()).hexdigest()[:12]
+    """A short, non-secret id of ``token`` for logs and the audit trail.
+
+    The same form as ``audit.token_id`` (``tok_`` + 16 hex), so preview and place rows join.
+    """
+    return "tok_" + hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,15 +175,29 @@ class CancelResult(ToolOutput):
 
 # --- helpers -------------------------------------------------------------------------------
 
-# One lock per idempotency key: two concurrent calls with the same key must not both send.
-_KEY_LOCKS: dict[str, asyncio.Lock] = {}
+# One lock per idempotency key (in this process; across processes the audit database refuses a
+# second intent for a key): two concurrent calls with the same key must not both send.
+_KEY_LOCKS: dict[str, tuple[asyncio.Lock, int]] = {}
 
 
-def _lock_for(key: str) -> asyncio.Lock:
-    lock = _KEY_LOCKS.get(key)
-    if lock is None:
-        lock = _KEY_LOCKS[key] = asyncio.Lock()
-    return lock
+class _KeyLock:
+    """Hold the key's lock; forget it when nobody holds or waits for it (no unbounded dict)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    async def __aenter__(self) -> None:
+        lock, users = _KEY_LOCKS.get(self.key, (asyncio.Lock(), 0))
+        _KEY_LOCKS[self.key] = (lock, users + 1)
+        await lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        lock, users = _KEY_LOCKS[self.key]
+        lock.release()
+        if users <= 1:
+            del _KEY_LOCKS[self.key]
+        else:
+            _KEY_LOCKS[self.key] = (lock, users - 1)
 
 
 def _verdicts(result: ChainResult) -> list[GateVerdict]:
@@ -387,11 +401,20 @@ async def preview_order(params: PreviewInput, ctx: CallContext) -> PreviewResult
 
 async def place_order(params: PlaceInput, ctx: CallContext) -> PlaceResult:
     """Handler of place_order: idempotency first, then every gate, audit intent, then send."""
-    async with _lock_for(params.idempotency_key):
+    async with _KeyLock(params.idempotency_key):
         replay = await _replay(params, ctx)
         if replay is not None:
             return replay
-        return await _place(params, ctx)
+        try:
+            return await _place(params, ctx)
+        except IdempotencyConflictError as exc:
+            if not exc.details.get("already_bound"):
+                raise
+            # Another process bound this key between our check and our intent row.
+            replay = await _replay(params, ctx)
+            if replay is None:
+                raise
+            return replay
 
 
 async def _replay(params: PlaceInput, ctx: CallContext) -> PlaceResult | None:
@@ -399,10 +422,10 @@ async def _replay(params: PlaceInput, ctx: CallContext) -> PlaceResult | None:
     services = ctx.services
     key = params.idempotency_key
     rows = await services.audit.order_events_for_key(key)
-    bound = [r for r in rows if r.get("event") in ("intent", "sent", "status", "uncertain")]
-    if not bound:
+    intents = [r for r in rows if r.get("event") == "intent"]
+    if not intents:
         return None
-    first = bound[0]
+    first = intents[0]
     original = (orjson.loads(first["detail"]) if first.get("detail") else {}) or {}
     if original.get("request_fingerprint") != params.request_fingerprint():
         raise IdempotencyConflictError(
@@ -412,18 +435,26 @@ async def _replay(params: PlaceInput, ctx: CallContext) -> PlaceResult | None:
             "exactly the same order.",
             details={"idempotency_key": key, "original_order_id": first.get("order_id")},
         )
+    rejected = [r for r in rows if r.get("event") == "rejected"]
+    if rejected:
+        stored = (orjson.loads(rejected[-1]["detail"]) if rejected[-1].get("detail") else {}) or {}
+        raise OrderRejectedError(
+            f"This idempotency_key's order was rejected by the broker: "
+            f"{stored.get('message', 'no reason recorded')}",
+            remedy="Nothing was re-sent. Fix the order and use a new idempotency_key.",
+            details={"idempotency_key": key, "replayed": True},
+        )
     sent = [r for r in rows if r.get("event") == "sent"]
     if sent:
-        order_id = sent[-1].get("order_id")
-        info = await _current_info(ctx, int(order_id)) if order_id is not None else None
-        return _replayed_result(params, ctx, info, sent[-1])
-    # An intent without a 'sent' row: the process died (or the connection dropped) between
+        return _replayed_result(params, ctx, await _current_info(ctx, key), sent[-1])
+    # An intent without an outcome: the process died (or the connection dropped) between
     # recording the intent and hearing back. The order ref tells us whether IB has it.
     found = await services.gateway.find_orders_by_ref(key)
     if found:
         info = found[0]
-        await services.audit.record_order_event(
-            correlation_id=ctx.correlation_id,
+        await _best_effort(
+            ctx,
+            "reconciled sent",
             event="sent",
             idempotency_key=key,
             order_id=info.order_id,
@@ -441,11 +472,27 @@ async def _replay(params: PlaceInput, ctx: CallContext) -> PlaceResult | None:
     )
 
 
-async def _current_info(ctx: CallContext, order_id: int) -> OrderInfo | None:
+async def _current_info(ctx: CallContext, key: str) -> OrderInfo | None:
+    """The order's state now, found by its order ref (ids can repeat across clients)."""
     try:
-        return await ctx.services.gateway.order_status(order_id)
+        found = await ctx.services.gateway.find_orders_by_ref(key)
     except IbkrMcpError:
         return None
+    return found[0] if found else None
+
+
+async def _best_effort(ctx: CallContext, what: str, **row: Any) -> str | None:
+    """Append an order row after the broker acted; a failure is logged, never raised.
+
+    Once an order (or a cancel) has reached the broker, an audit failure must not turn the
+    answer into "not sent": the caller would retry and trade twice.
+    """
+    try:
+        await ctx.services.audit.record_order_event(correlation_id=ctx.correlation_id, **row)
+    except Exception as exc:  # noqa: BLE001 - the broker already acted; see docstring
+        logger.critical("audit row '{}' could not be written: {}", what, exc)
+        return f"WARNING: the audit row '{what}' could not be written ({exc})."
+    return None
 
 
 def _replayed_result(
@@ -541,8 +588,9 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
     try:
         info = await services.gateway.place_order(_request(intent, contract, key))
     except OrderRejectedError as exc:
-        await services.audit.record_order_event(
-            correlation_id=ctx.correlation_id,
+        await _best_effort(
+            ctx,
+            "rejected",
             event="rejected",
             idempotency_key=key,
             fingerprint=fingerprint,
@@ -553,8 +601,9 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
         metrics.ORDERS.labels("Rejected").inc()
         raise
     except GatewayError as exc:
-        await services.audit.record_order_event(
-            correlation_id=ctx.correlation_id,
+        await _best_effort(
+            ctx,
+            "uncertain",
             event="uncertain",
             idempotency_key=key,
             fingerprint=fingerprint,
@@ -566,8 +615,9 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
             "and never sends a second order."
         )
         raise
-    await services.audit.record_order_event(
-        correlation_id=ctx.correlation_id,
+    warning = await _best_effort(
+        ctx,
+        "sent",
         event="sent",
         idempotency_key=key,
         fingerprint=fingerprint,
@@ -577,10 +627,11 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
         **fields,
     )
     metrics.ORDERS.labels(info.status).inc()
+    message = f"Order {info.order_id} sent to the broker; status {info.status}."
     return PlaceResult(
         sent=True,
         status=info.status,
-        message=f"Order {info.order_id} sent to the broker; status {info.status}.",
+        message=message if warning is None else f"{message} {warning}",
         order_id=info.order_id,
         perm_id=info.perm_id,
         filled=info.filled,
@@ -596,15 +647,15 @@ async def cancel_order(params: CancelInput, ctx: CallContext) -> CancelResult:
     """Handler of cancel_order: never blocked by limits or disabled orders (it reduces risk)."""
     services = ctx.services
     await services.gateway.ensure_connected()
-    await services.audit.record_order_event(
-        correlation_id=ctx.correlation_id,
-        event="cancel_requested",
-        idempotency_key=None,
+    # Cancelling reduces risk: an unwritable audit trail must not stop it (rows best-effort).
+    warning = await _best_effort(
+        ctx, "cancel_requested", event="cancel_requested", idempotency_key=None,
         order_id=params.order_id,
-    )
+    )  # fmt: skip
     info = await services.gateway.cancel_order(params.order_id)
-    await services.audit.record_order_event(
-        correlation_id=ctx.correlation_id,
+    warning = warning or await _best_effort(
+        ctx,
+        "cancel status",
         event="status",
         idempotency_key=info.order_ref,
         order_id=info.order_id,
@@ -613,10 +664,11 @@ async def cancel_order(params: CancelInput, ctx: CallContext) -> CancelResult:
         symbol=info.symbol,
         account=info.account,
     )
+    message = f"Cancel requested; order {info.order_id} is now {info.status}."
     return CancelResult(
         order_id=info.order_id,
         status=info.status,
-        message=f"Cancel requested; order {info.order_id} is now {info.status}.",
+        message=message if warning is None else f"{message} {warning}",
         correlation_id=ctx.correlation_id,
     )
 

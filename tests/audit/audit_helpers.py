@@ -18,7 +18,7 @@ def make_clock(start: datetime = T0, step_ms: int = 1) -> Callable[[], datetime]
     return lambda: start + timedelta(milliseconds=step_ms * next(counter))
 
 
-async def populate(log: AuditLog) -> None:
+async def populate(log: AuditLog, key: str = "key-1") -> None:
     """A small realistic history: a quote, a previewed+placed order with status and fill."""
     await log.record_event(
         correlation_id="c-quote",
@@ -42,7 +42,7 @@ async def populate(log: AuditLog) -> None:
     await log.record_order_event(
         correlation_id="c-order",
         event="intent",
-        idempotency_key="key-1",
+        idempotency_key=key,
         fingerprint="fp1",
         account="DU1234567",
         symbol="AAPL",
@@ -55,7 +55,7 @@ async def populate(log: AuditLog) -> None:
         token_id="tok_abc",
     )
     await log.record_order_event(
-        correlation_id="c-order", event="sent", idempotency_key="key-1", order_id=7
+        correlation_id="c-order", event="sent", idempotency_key=key, order_id=7
     )
     await log.record_order_event(
         correlation_id=None, event="status", idempotency_key=None, order_id=7, status="Submitted"

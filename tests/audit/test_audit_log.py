@@ -285,7 +285,7 @@ async def test_reopen_continues_the_chain(db_path: Path) -> None:
         log = AuditLog(db_path, clock=make_clock())
         await log.open()
         await log.open()  # idempotent
-        await populate(log)
+        await populate(log, key=f"key-{round_}")
         await log.close()
         result = log.verify()
         assert result.ok and result.rows == sum(POPULATED.values()) * (round_ + 1)
@@ -373,3 +373,25 @@ async def test_non_str_values_in_text_columns_still_verify(audit: AuditLog) -> N
             idempotency_key="k",
             order_id="7",  # type: ignore[arg-type]
         )
+
+
+async def test_a_key_binds_one_intent_across_writers(db_path: Path) -> None:
+    from ibkr_mcp.errors import IdempotencyConflictError
+
+    first, second = AuditLog(db_path), AuditLog(db_path)
+    await first.open()
+    await second.open()
+    try:
+        await first.record_order_event(correlation_id="a", event="intent", idempotency_key="k-1")
+        with pytest.raises(IdempotencyConflictError) as info:
+            await second.record_order_event(
+                correlation_id="b", event="intent", idempotency_key="k-1"
+            )
+        assert info.value.details["already_bound"] is True
+        # Other events for the key, and intents for other keys, still append.
+        await second.record_order_event(correlation_id="b", event="sent", idempotency_key="k-1")
+        await second.record_order_event(correlation_id="b", event="intent", idempotency_key="k-2")
+    finally:
+        await first.close()
+        await second.close()
+    assert first.verify().ok

@@ -94,7 +94,7 @@ async def test_backup_while_the_log_is_open_verifies(audit: AuditLog, tmp_path: 
     await populate(audit)
     dest = tmp_path / "backups" / "copy.db"
     backup(audit.path, dest)
-    await populate(audit)  # the server keeps appending; the copy is a snapshot
+    await populate(audit, key="key-2")  # the server keeps appending; the copy is a snapshot
     copy, live = verify_file(dest), verify_file(audit.path)
     assert copy.ok and copy.rows == TOTAL
     assert live.ok and live.rows == 2 * TOTAL

@@ -95,7 +95,7 @@ async def test_huge_market_order_refused_by_default_limits(enabled: Any, sim: An
                 "idempotency_key": "huge-0001",
             },
         )
-    assert info.value.details["gate"] in ("quantity", "notional", "risk_limits")
+    assert info.value.details["gate"] in ("quantity", "notional")
     assert "Remedy" in str(info.value)
     assert sent_orders(sim) == []
 
@@ -200,3 +200,36 @@ async def test_fills_commissions_and_seed_queries_in_audit(enabled: Any, sim: An
             (result.correlation_id,),
         ).fetchall()
         assert trail, "the call's correlation id is not in the audit view"
+
+
+async def test_preview_and_place_rows_share_the_token_id(enabled: Any) -> None:
+    from ibkr_mcp.audit import token_id
+
+    preview = await call(enabled, "preview_order", MKT10)
+    await call(
+        enabled,
+        "place_order",
+        {
+            **MKT10,
+            "confirmation_token": preview.confirmation_token,
+            "idempotency_key": "tokid-0001",
+        },
+    )
+    expected = token_id(preview.confirmation_token)
+    with sqlite3.connect(enabled.settings.audit_db_path) as conn:
+        preview_ids = {
+            r[0] for r in conn.execute("SELECT token_id FROM order_events WHERE event='preview'")
+        }
+        raw = conn.execute(
+            "SELECT COUNT(*) FROM events WHERE arguments LIKE ?",
+            (f"%{preview.confirmation_token}%",),
+        ).fetchone()[0]
+        placed_args = [
+            r[0]
+            for r in conn.execute(
+                "SELECT arguments FROM events WHERE tool='place_order' AND kind='tool_call'"
+            )
+        ]
+    assert expected in preview_ids
+    assert raw == 0, "a raw confirmation token reached the audit trail"
+    assert any(expected in a for a in placed_args)

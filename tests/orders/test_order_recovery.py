@@ -150,3 +150,83 @@ async def test_unwritable_audit_blocks_orders(settings_for: Any, sim: Any) -> No
             blocker.close()
         assert info.value.code == "AUDIT_UNAVAILABLE"
     assert sent_orders(sim) == []
+
+
+async def test_audit_failure_after_send_still_reports_sent(settings_for: Any, sim: Any) -> None:
+    settings = settings_for(sim.port, ORDERS_ENABLED=True, AUDIT_BUSY_TIMEOUT_SECONDS=0.2)
+    blocker: list[sqlite3.Connection] = []
+
+    def lock_audit_when_broker_answers(_info: Any) -> None:
+        # The broker has the order: from here on the audit database is locked by someone else.
+        if not blocker:
+            conn = sqlite3.connect(settings.audit_db_path, timeout=0.1, isolation_level=None)
+            conn.execute("BEGIN EXCLUSIVE")
+            blocker.append(conn)
+
+    async with open_runtime(settings, wait_connected=5) as services:
+        services.gateway.add_order_status_listener(lock_audit_when_broker_answers)
+        try:
+            result = await place(services, "late-audit-01")
+        finally:
+            for conn in blocker:
+                conn.execute("ROLLBACK")
+                conn.close()
+        assert result.sent is True
+        assert result.order_id is not None
+        assert "could not be written" in result.message
+    assert len(sent_orders(sim)) == 1
+
+
+async def test_cancel_works_while_audit_is_locked(settings_for: Any, sim: Any) -> None:
+    settings = settings_for(sim.port, ORDERS_ENABLED=True, AUDIT_BUSY_TIMEOUT_SECONDS=0.2)
+    async with open_runtime(settings, wait_connected=5) as services:
+        quote = await call(services, "get_quote", {"symbol": "AAPL"})
+        price = str((quote.bid * 97 / 100).quantize(quote.bid.__class__("0.01")))
+        order = {"symbol": "AAPL", "side": "BUY", "quantity": 5, "order_type": "LMT",
+                 "limit_price": price}  # fmt: skip
+        placed = await place(services, "cancel-lock-1", order)
+        blocker = sqlite3.connect(settings.audit_db_path, timeout=0.1, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            cancelled = await call(services, "cancel_order", {"order_id": placed.order_id})
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert cancelled.status in ("Cancelled", "ApiCancelled", "PendingCancel")
+        assert "could not be written" in cancelled.message
+
+
+async def test_rejected_order_retried_with_same_key_is_not_resent(settings_for: Any) -> None:
+    from ibkr_mcp.simulator import Simulator
+
+    poor = Simulator(seed=42, starting_cash=Decimal(1000))
+    port = await poor.start("127.0.0.1", 0)
+    try:
+        settings = settings_for(port, ORDERS_ENABLED=True)
+        order = {**MKT10, "quantity": 40}  # ~8,000 USD against 4,000 of buying power
+        async with open_runtime(settings, wait_connected=5) as services:
+            with pytest.raises(IbkrMcpError) as first:
+                await place(services, "reject-0001", order)
+            assert first.value.code == "ORDER_REJECTED"
+            with pytest.raises(IbkrMcpError) as again:
+                await place(services, "reject-0001", order)
+            assert again.value.code == "ORDER_REJECTED"
+            assert again.value.details.get("replayed") is True
+        assert len(sent_orders(poor)) == 1
+    finally:
+        await poor.stop()
+
+
+async def test_concurrent_calls_with_one_key_send_once(enabled: Any, sim: Any) -> None:
+    preview = await call(enabled, "preview_order", MKT10)
+    args = {
+        **MKT10,
+        "confirmation_token": preview.confirmation_token,
+        "idempotency_key": "race-0001",
+    }
+    results = await asyncio.gather(
+        call(enabled, "place_order", args), call(enabled, "place_order", args)
+    )
+    assert {r.order_id for r in results} == {results[0].order_id}
+    assert sorted(r.replayed for r in results) == [False, True]
+    assert len(sent_orders(sim)) == 1

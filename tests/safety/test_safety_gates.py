@@ -330,3 +330,13 @@ def test_live_override_applies_to_live_mode_or_live_account(
 ) -> None:
     ctx = make_ctx(intent=build_intent(account=account), TRADING_MODE=mode)
     assert LiveOverrideGate().check(ctx).outcome == outcome
+
+
+@pytest.mark.parametrize("sec_type", ["OPT", "FUT"])
+def test_notional_refuses_types_with_a_multiplier(make_ctx: Any, sec_type: str) -> None:
+    from ibkr_mcp.safety.gates.notional import NotionalGate
+
+    ctx = make_ctx(intent=build_intent(sec_type=sec_type, quantity=Decimal(1)))
+    verdict = NotionalGate().check(ctx)
+    assert verdict.outcome == "refuse"
+    assert "multiplier" in verdict.reason

@@ -6,6 +6,9 @@ from ibkr_mcp.safety.context import GateContext, OrderIntent
 from ibkr_mcp.safety.gates.base import Verdict, allow, refuse
 from ibkr_mcp.safety.pricing import Notional, order_notional
 
+#: Security types whose order value is quantity × price (multiplier 1).
+UNIT_MULTIPLIER_TYPES = frozenset({"STK", "CASH"})
+
 
 def currency_note(intent: OrderIntent) -> str:
     """Which currency the notional is in (FX: the quote currency, said explicitly)."""
@@ -27,6 +30,15 @@ class NotionalGate:
     def check(self, ctx: GateContext) -> Verdict:
         """Decide on the order's notional value."""
         s, intent = ctx.settings, ctx.intent
+        if intent.sec_type.upper() not in UNIT_MULTIPLIER_TYPES:
+            # Options and futures carry a contract multiplier the order value would need;
+            # until it is modelled, their value cannot be bounded honestly.
+            return refuse(
+                self.name,
+                f"the value of a {intent.sec_type} order cannot be bounded yet (no contract "
+                "multiplier in the notional check)",
+                "Only STK and CASH orders are supported by the risk limits today.",
+            )
         notional = order_notional(intent, ctx.quote, s.PRICE_BAND_PCT)
         if not isinstance(notional, Notional):
             return refuse(
