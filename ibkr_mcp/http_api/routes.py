@@ -62,7 +62,16 @@ def query_arguments(request: Request, model: type[BaseModel]) -> dict[str, Any]:
 async def body_arguments(request: Request) -> dict[str, Any]:
     """The JSON object body as raw tool arguments (empty body: no arguments)."""
     raw = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not raw.strip():
+        origin = request.headers.get("origin")
+        if origin and content_type != "application/json" and not _loopback_origin(origin):
+            # An empty cross-site form post (e.g. to /cancel) would pass any body check.
+            raise InvalidInputError(
+                f"Cross-site request from {origin!r} refused.",
+                remedy="Send POSTs with Content-Type: application/json.",
+                details={"errors": [{"field": "(body)", "message": "cross-site request"}]},
+            )
         return {}
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
@@ -88,6 +97,13 @@ async def body_arguments(request: Request) -> dict[str, Any]:
             details={"errors": [{"field": "(body)", "message": "not an object"}]},
         )
     return data
+
+
+def _loopback_origin(origin: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(origin).hostname or ""
+    return host in ("localhost", "127.0.0.1", "::1")
 
 
 def make_endpoint(spec: ToolSpec[Any, Any], registry: Registry) -> Endpoint:

@@ -568,6 +568,8 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
             verdicts=verdicts,
             what_if=what_if,
         )
+    # Connected right now, so that a failure below means "in flight", not "never left".
+    await services.gateway.ensure_connected()
     services.tokens.consume(params.confirmation_token, fingerprint)
     # The intent must be durable before anything is sent: if this raises, nothing is sent.
     try:

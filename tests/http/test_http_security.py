@@ -112,3 +112,19 @@ def test_start_api_refuses_exposed_bind_without_token(tmp_path: Any) -> None:
     assert result.exit_code == 2
     assert "API_TOKEN" in result.stderr
     assert "Traceback" not in result.output
+
+
+async def test_cross_site_empty_post_refused(client: Any) -> None:
+    # A web page's <form method=post> to /cancel carries an Origin and no JSON body.
+    hostile = await client.post(
+        "/api/orders/1/cancel",
+        headers={
+            "Origin": "https://evil.example",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert hostile.status_code == 422
+    assert "Cross-site" in hostile.json()["error"]["message"]
+    # A local tool (curl) posting an empty body is still fine: it reaches the tool.
+    local = await client.post("/api/orders/999999/cancel")
+    assert local.status_code == 404
