@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import orjson
 from loguru import logger
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from ibkr_mcp import metrics
 from ibkr_mcp.errors import (
@@ -27,7 +27,6 @@ from ibkr_mcp.models import (
     OrderRequest,
     OrderType,
     Quote,
-    SecType,
     Side,
     TimeInForce,
     WhatIf,
@@ -35,7 +34,13 @@ from ibkr_mcp.models import (
 from ibkr_mcp.safety.chain import ChainResult, evaluate, refusal_error
 from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote
 from ibkr_mcp.safety.facts import collect_facts
-from ibkr_mcp.tools.common import Account, Symbol, ToolInput, ToolOutput, contract_ref
+from ibkr_mcp.tools.common import (
+    Account,
+    ContractInput,
+    ToolInput,
+    ToolOutput,
+    contract_ref,
+)
 from ibkr_mcp.tools.common import resolve_account as _resolve_account
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
 
@@ -47,10 +52,9 @@ IdempotencyKey = Field(
 )
 
 
-class OrderInput(ToolInput):
-    """The order itself; shared by preview_order and place_order."""
+class OrderInput(ContractInput):
+    """The order itself (contract fields plus side, size, type); shared by preview and place."""
 
-    symbol: Symbol
     side: Side
     quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=4, description="Shares (> 0).")
     order_type: OrderType = "LMT"
@@ -58,15 +62,7 @@ class OrderInput(ToolInput):
         None, gt=0, max_digits=14, decimal_places=6, description="Required for LMT; not for MKT."
     )
     tif: TimeInForce = "DAY"
-    sec_type: SecType = "STK"
-    exchange: str = Field("SMART", min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]+$")
-    currency: str = Field("USD", min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$")
     account: Account = None
-
-    @field_validator("symbol", "exchange", "currency")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> OrderInput:
@@ -207,16 +203,27 @@ def _verdicts(result: ChainResult) -> list[GateVerdict]:
     ]
 
 
-def _reference(quote: Quote | None) -> ReferenceQuote | None:
-    if quote is None:
-        return None
-    return ReferenceQuote(
-        bid=quote.bid,
-        ask=quote.ask,
-        last=quote.last,
-        delayed=quote.market_data_type != "live",
-        timestamp=quote.timestamp,
+def _run_chain(
+    ctx: CallContext,
+    intent: OrderIntent,
+    quote: Quote | None,
+    *,
+    mode: Literal["preview", "place"],
+    token: str | None,
+) -> ChainResult:
+    """Collect the facts (the chain's only I/O) and evaluate every gate in order."""
+    services = ctx.services
+    facts = collect_facts(
+        services.settings,
+        intent,
+        mode=mode,
+        managed_accounts=services.gateway.managed_accounts(),
+        quote=None if quote is None else ReferenceQuote.from_quote(quote),
+        tokens=services.tokens,
+        token=token,
+        now=services.now(),
     )
+    return evaluate(facts)
 
 
 def _estimated_notional(params: OrderInput, quote: Quote | None) -> Decimal | None:
@@ -344,17 +351,7 @@ async def preview_order(params: PreviewInput, ctx: CallContext) -> PreviewResult
     """Handler of preview_order: gates in preview mode, what-if, and a confirmation token."""
     services = ctx.services
     _, contract, intent, quote = await _prepare(params, ctx)
-    facts = collect_facts(
-        services.settings,
-        intent,
-        mode="preview",
-        managed_accounts=services.gateway.managed_accounts(),
-        quote=_reference(quote),
-        tokens=services.tokens,
-        token=None,
-        now=services.now(),
-    )
-    result = evaluate(facts)
+    result = _run_chain(ctx, intent, quote, mode="preview", token=None)
     await _record_chain(ctx, intent, result)
     what_if, what_if_error = await _what_if(ctx, _request(intent, contract, None))
     refusals = [v for v in _verdicts(result) if v.outcome == "refuse"]
@@ -517,17 +514,7 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
     services = ctx.services
     key = params.idempotency_key
     _, contract, intent, quote = await _prepare(params, ctx)
-    facts = collect_facts(
-        services.settings,
-        intent,
-        mode="place",
-        managed_accounts=services.gateway.managed_accounts(),
-        quote=_reference(quote),
-        tokens=services.tokens,
-        token=params.confirmation_token,
-        now=services.now(),
-    )
-    result = evaluate(facts)
+    result = _run_chain(ctx, intent, quote, mode="place", token=params.confirmation_token)
     await _record_chain(ctx, intent, result)
     verdicts = _verdicts(result)
     summary = _summary(params, intent, quote)
