@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 from decimal import Decimal
 from typing import Any, Literal
 
-import orjson
 from loguru import logger
-from pydantic import AwareDatetime, Field, model_validator
 
 from ibkr_mcp import metrics
 from ibkr_mcp.errors import (
@@ -23,177 +19,32 @@ from ibkr_mcp.errors import (
 )
 from ibkr_mcp.models import (
     Contract,
-    OrderInfo,
     OrderRequest,
-    OrderType,
     Quote,
-    Side,
-    TimeInForce,
     WhatIf,
 )
 from ibkr_mcp.safety.chain import ChainResult, evaluate, refusal_error
 from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote
 from ibkr_mcp.safety.facts import collect_facts
 from ibkr_mcp.tools.common import (
-    Account,
-    ContractInput,
-    ToolInput,
-    ToolOutput,
     contract_ref,
 )
 from ibkr_mcp.tools.common import resolve_account as _resolve_account
+from ibkr_mcp.tools.order_models import (
+    CancelInput,
+    CancelResult,
+    GateVerdict,
+    OrderInput,
+    OrderSummary,
+    PlaceInput,
+    PlaceResult,
+    PreviewInput,
+    PreviewResult,
+)
+from ibkr_mcp.tools.order_replay import KeyLock, best_effort, replay_key
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
 
-IdempotencyKey = Field(
-    min_length=8,
-    max_length=64,
-    pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
-    description="Your client order id (8-64 chars); reusing it never sends a second order.",
-)
-
-
-class OrderInput(ContractInput):
-    """The order itself (contract fields plus side, size, type); shared by preview and place."""
-
-    side: Side
-    quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=4, description="Shares (> 0).")
-    order_type: OrderType = "LMT"
-    limit_price: Decimal | None = Field(
-        None, gt=0, max_digits=14, decimal_places=6, description="Required for LMT; not for MKT."
-    )
-    tif: TimeInForce = "DAY"
-    account: Account = None
-
-    @model_validator(mode="after")
-    def _fields_for_type(self) -> OrderInput:
-        if self.order_type == "LMT" and self.limit_price is None:
-            raise ValueError("limit_price is required for a LMT order")
-        if self.order_type == "MKT" and self.limit_price is not None:
-            raise ValueError("limit_price is not used by a MKT order; omit it or use LMT")
-        if self.sec_type == "STK" and self.quantity != self.quantity.to_integral_value():
-            raise ValueError("quantity must be whole shares for stocks and ETFs")
-        return self
-
-    def request_fingerprint(self) -> str:
-        """A hash of the order as requested (for idempotency: compared before any I/O)."""
-        data = self.model_dump(mode="json", include=set(OrderInput.model_fields))
-        for key in ("quantity", "limit_price"):
-            if data.get(key) is not None:
-                data[key] = str(Decimal(str(data[key])).normalize())
-        return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-class PreviewInput(OrderInput):
-    """Input of preview_order."""
-
-
-class PlaceInput(OrderInput):
-    """Input of place_order."""
-
-    confirmation_token: str = Field(
-        min_length=8, max_length=128, description="The token returned by preview_order."
-    )
-    idempotency_key: str = IdempotencyKey
-
-
-class CancelInput(ToolInput):
-    """Input of cancel_order."""
-
-    order_id: int = Field(ge=1, description="The order id to cancel.")
-
-
-class GateVerdict(ToolOutput):
-    """One gate's decision."""
-
-    gate: str
-    outcome: Literal["allow", "refuse", "dry_run", "skip"]
-    reason: str
-    remedy: str | None = None
-
-
-class OrderSummary(ToolOutput):
-    """The order as understood after validation and contract resolution."""
-
-    account: str
-    symbol: str
-    con_id: int
-    sec_type: str
-    currency: str
-    side: Side
-    quantity: Decimal
-    order_type: str
-    limit_price: Decimal | None
-    tif: str
-    estimated_notional: Decimal | None
-
-
-class PreviewResult(ToolOutput):
-    """What placing this order would do, and the token that allows placing it."""
-
-    order: OrderSummary
-    quote: Quote | None
-    what_if: WhatIf | None
-    what_if_error: str | None = None
-    verdicts: list[GateVerdict]
-    would_send: bool
-    refusals: list[GateVerdict]
-    confirmation_token: str | None
-    token_expires_at: AwareDatetime | None
-    next_step: str
-
-
-class PlaceResult(ToolOutput):
-    """The outcome of place_order. ``sent`` says whether anything reached the broker."""
-
-    sent: bool
-    status: str
-    message: str
-    order_id: int | None = None
-    perm_id: int | None = None
-    filled: Decimal | None = None
-    avg_fill_price: Decimal | None = None
-    idempotency_key: str
-    replayed: bool = False
-    correlation_id: str
-    order: OrderSummary | None = None
-    verdicts: list[GateVerdict] = Field(default_factory=list)
-    what_if: WhatIf | None = None
-
-
-class CancelResult(ToolOutput):
-    """The order's state after the cancel request."""
-
-    order_id: int
-    status: str
-    message: str
-    correlation_id: str
-
-
 # --- helpers -------------------------------------------------------------------------------
-
-# One lock per idempotency key (in this process; across processes the audit database refuses a
-# second intent for a key): two concurrent calls with the same key must not both send.
-_KEY_LOCKS: dict[str, tuple[asyncio.Lock, int]] = {}
-
-
-class _KeyLock:
-    """Hold the key's lock; forget it when nobody holds or waits for it (no unbounded dict)."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    async def __aenter__(self) -> None:
-        lock, users = _KEY_LOCKS.get(self.key, (asyncio.Lock(), 0))
-        _KEY_LOCKS[self.key] = (lock, users + 1)
-        await lock.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        lock, users = _KEY_LOCKS[self.key]
-        lock.release()
-        if users <= 1:
-            del _KEY_LOCKS[self.key]
-        else:
-            _KEY_LOCKS[self.key] = (lock, users - 1)
 
 
 def _verdicts(result: ChainResult) -> list[GateVerdict]:
@@ -398,8 +249,8 @@ async def preview_order(params: PreviewInput, ctx: CallContext) -> PreviewResult
 
 async def place_order(params: PlaceInput, ctx: CallContext) -> PlaceResult:
     """Handler of place_order: idempotency first, then every gate, audit intent, then send."""
-    async with _KeyLock(params.idempotency_key):
-        replay = await _replay(params, ctx)
+    async with KeyLock(params.idempotency_key):
+        replay = await replay_key(params, ctx)
         if replay is not None:
             return replay
         try:
@@ -408,106 +259,10 @@ async def place_order(params: PlaceInput, ctx: CallContext) -> PlaceResult:
             if not exc.details.get("already_bound"):
                 raise
             # Another process bound this key between our check and our intent row.
-            replay = await _replay(params, ctx)
+            replay = await replay_key(params, ctx)
             if replay is None:
                 raise
             return replay
-
-
-async def _replay(params: PlaceInput, ctx: CallContext) -> PlaceResult | None:
-    """The original result if this key already sent (or may have sent) an order."""
-    services = ctx.services
-    key = params.idempotency_key
-    rows = await services.audit.order_events_for_key(key)
-    intents = [r for r in rows if r.get("event") == "intent"]
-    if not intents:
-        return None
-    first = intents[0]
-    original = (orjson.loads(first["detail"]) if first.get("detail") else {}) or {}
-    if original.get("request_fingerprint") != params.request_fingerprint():
-        raise IdempotencyConflictError(
-            f"idempotency_key {key!r} was already used for a different order "
-            f"({first.get('side')} {first.get('quantity')} {first.get('symbol')}).",
-            remedy="Use a new idempotency_key for a new order; reuse a key only to retry "
-            "exactly the same order.",
-            details={"idempotency_key": key, "original_order_id": first.get("order_id")},
-        )
-    rejected = [r for r in rows if r.get("event") == "rejected"]
-    if rejected:
-        stored = (orjson.loads(rejected[-1]["detail"]) if rejected[-1].get("detail") else {}) or {}
-        raise OrderRejectedError(
-            f"This idempotency_key's order was rejected by the broker: "
-            f"{stored.get('message', 'no reason recorded')}",
-            remedy="Nothing was re-sent. Fix the order and use a new idempotency_key.",
-            details={"idempotency_key": key, "replayed": True},
-        )
-    sent = [r for r in rows if r.get("event") == "sent"]
-    if sent:
-        return _replayed_result(params, ctx, await _current_info(ctx, key), sent[-1])
-    # An intent without an outcome: the process died (or the connection dropped) between
-    # recording the intent and hearing back. The order ref tells us whether IB has it.
-    found = await services.gateway.find_orders_by_ref(key)
-    if found:
-        info = found[0]
-        await _best_effort(
-            ctx,
-            "reconciled sent",
-            event="sent",
-            idempotency_key=key,
-            order_id=info.order_id,
-            perm_id=info.perm_id,
-            status=info.status,
-            detail={"reconciled": True},
-        )
-        return _replayed_result(params, ctx, info, first)
-    raise GatewayError(
-        f"The order with idempotency_key {key!r} was recorded but the broker has no order with "
-        "that reference; its fate is uncertain, so it is NOT re-sent automatically.",
-        remedy="Check get_open_orders / get_executions; to send it anyway use a new "
-        "idempotency_key after a new preview.",
-        details={"idempotency_key": key, "state": "uncertain"},
-    )
-
-
-async def _current_info(ctx: CallContext, key: str) -> OrderInfo | None:
-    """The order's state now, found by its order ref (ids can repeat across clients)."""
-    try:
-        found = await ctx.services.gateway.find_orders_by_ref(key)
-    except IbkrMcpError:
-        return None
-    return found[0] if found else None
-
-
-async def _best_effort(ctx: CallContext, what: str, **row: Any) -> str | None:
-    """Append an order row after the broker acted; a failure is logged, never raised.
-
-    Once an order (or a cancel) has reached the broker, an audit failure must not turn the
-    answer into "not sent": the caller would retry and trade twice.
-    """
-    try:
-        await ctx.services.audit.record_order_event(correlation_id=ctx.correlation_id, **row)
-    except Exception as exc:  # noqa: BLE001 - the broker already acted; see docstring
-        logger.critical("audit row '{}' could not be written: {}", what, exc)
-        return f"WARNING: the audit row '{what}' could not be written ({exc})."
-    return None
-
-
-def _replayed_result(
-    params: PlaceInput, ctx: CallContext, info: OrderInfo | None, row: dict[str, Any]
-) -> PlaceResult:
-    return PlaceResult(
-        sent=True,
-        status=info.status if info else str(row.get("status") or "Unknown"),
-        message="This idempotency_key was already used for this exact order: returning the "
-        "original order; nothing new was sent.",
-        order_id=info.order_id if info else row.get("order_id"),
-        perm_id=info.perm_id if info else row.get("perm_id"),
-        filled=info.filled if info else None,
-        avg_fill_price=info.avg_fill_price if info else None,
-        idempotency_key=params.idempotency_key,
-        replayed=True,
-        correlation_id=ctx.correlation_id,
-    )
 
 
 async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
@@ -577,7 +332,7 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
     try:
         info = await services.gateway.place_order(_request(intent, contract, key))
     except OrderRejectedError as exc:
-        await _best_effort(
+        await best_effort(
             ctx,
             "rejected",
             event="rejected",
@@ -590,7 +345,7 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
         metrics.ORDERS.labels("Rejected").inc()
         raise
     except GatewayError as exc:
-        await _best_effort(
+        await best_effort(
             ctx,
             "uncertain",
             event="uncertain",
@@ -604,7 +359,7 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
             "and never sends a second order."
         )
         raise
-    warning = await _best_effort(
+    warning = await best_effort(
         ctx,
         "sent",
         event="sent",
@@ -637,12 +392,12 @@ async def cancel_order(params: CancelInput, ctx: CallContext) -> CancelResult:
     services = ctx.services
     await services.gateway.ensure_connected()
     # Cancelling reduces risk: an unwritable audit trail must not stop it (rows best-effort).
-    warning = await _best_effort(
+    warning = await best_effort(
         ctx, "cancel_requested", event="cancel_requested", idempotency_key=None,
         order_id=params.order_id,
     )  # fmt: skip
     info = await services.gateway.cancel_order(params.order_id)
-    warning = warning or await _best_effort(
+    warning = warning or await best_effort(
         ctx,
         "cancel status",
         event="status",
