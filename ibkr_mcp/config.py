@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     PRICE_BAND_PCT: Decimal = Field(
         Decimal(5), gt=0, le=100, description="Allowed distance of prices from the quote, percent."
     )
+    ALLOW_MKT_ON_DELAYED_QUOTES: bool = Field(
+        False, description="true: MKT orders may be bounded by delayed/frozen quotes."
+    )
     ALLOWED_SYMBOLS: CsvList = Field((), description="Comma list; empty allows every symbol.")
     ALLOWED_SEC_TYPES: CsvList = Field(("STK",), description="Comma list of security types.")
     ALLOWED_CURRENCIES: CsvList = Field(("USD",), description="Comma list of currencies.")
@@ -177,6 +180,7 @@ class Settings(BaseSettings):
             "max_order_quantity": str(self.MAX_ORDER_QUANTITY),
             "max_order_notional": str(self.MAX_ORDER_NOTIONAL),
             "price_band_pct": str(self.PRICE_BAND_PCT),
+            "allow_mkt_on_delayed_quotes": str(self.ALLOW_MKT_ON_DELAYED_QUOTES).lower(),
             "allowed_symbols": ",".join(self.ALLOWED_SYMBOLS) or "*",
             "allowed_sec_types": ",".join(self.ALLOWED_SEC_TYPES),
             "allowed_currencies": ",".join(self.ALLOWED_CURRENCIES),

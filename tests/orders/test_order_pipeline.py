@@ -233,3 +233,20 @@ async def test_preview_and_place_rows_share_the_token_id(enabled: Any) -> None:
     assert expected in preview_ids
     assert raw == 0, "a raw confirmation token reached the audit trail"
     assert any(expected in a for a in placed_args)
+
+
+async def test_delayed_data_refuses_market_but_not_limit_orders(
+    settings_for: Any, sim: Any
+) -> None:
+    from ibkr_mcp.runtime import open_runtime
+
+    settings = settings_for(sim.port, ORDERS_ENABLED=True, MARKET_DATA_TYPE="delayed")
+    async with open_runtime(settings, wait_connected=5) as services:
+        quote = await call(services, "get_quote", {"symbol": "AAPL"})
+        assert quote.market_data_type == "delayed"
+        preview = await call(services, "preview_order", MKT10)
+        assert [r.gate for r in preview.refusals] == ["price_band"]
+        assert "delayed" in preview.refusals[0].reason
+        limit = {**MKT10, "order_type": "LMT", "limit_price": str(quote.ask)}
+        assert (await call(services, "preview_order", limit)).refusals == []
+    assert sent_orders(sim) == []

@@ -340,3 +340,19 @@ def test_notional_refuses_types_with_a_multiplier(make_ctx: Any, sec_type: str) 
     verdict = NotionalGate().check(ctx)
     assert verdict.outcome == "refuse"
     assert "multiplier" in verdict.reason
+
+
+@pytest.mark.parametrize(("allowed", "outcome"), [(False, "refuse"), (True, "allow")])
+def test_mkt_on_delayed_quote(make_ctx: Any, allowed: bool, outcome: str) -> None:
+    from ibkr_mcp.safety.gates.price_band import PriceBandGate
+
+    ctx = make_ctx(
+        intent=build_intent(order_type="MKT", limit_price=None),
+        quote=build_quote(delayed=True),
+        ALLOW_MKT_ON_DELAYED_QUOTES=allowed,
+    )
+    verdict = PriceBandGate().check(ctx)
+    assert verdict.outcome == outcome
+    assert ("delayed" in verdict.reason.lower()) or ("DELAYED" in verdict.reason)
+    lmt = make_ctx(intent=build_intent(), quote=build_quote(delayed=True))
+    assert PriceBandGate().check(lmt).outcome == "allow"

@@ -14,7 +14,8 @@ class PriceBandGate:
     description = (
         "A LMT price must be within PRICE_BAND_PCT of the quote (mid, else last); with no quote "
         "the band cannot be checked and the order is refused. MKT orders are bounded by the "
-        "notional gate."
+        "notional gate, and refused on delayed or frozen quotes unless "
+        "ALLOW_MKT_ON_DELAYED_QUOTES=true."
     )
 
     def check(self, ctx: GateContext) -> Verdict:
@@ -26,6 +27,20 @@ class PriceBandGate:
             if ref is None:
                 return refuse(
                     self.name, "MKT order with no usable quote: its price cannot be bounded", retry
+                )
+            if ctx.quote is not None and ctx.quote.delayed:
+                if not ctx.settings.ALLOW_MKT_ON_DELAYED_QUOTES:
+                    return refuse(
+                        self.name,
+                        "MKT order priced off a delayed or frozen quote (IB's delayed data is "
+                        "15-20 minutes old): its fill price cannot be bounded",
+                        "Use a LMT order (its price is yours to choose), or (a human) set "
+                        "ALLOW_MKT_ON_DELAYED_QUOTES=true and restart.",
+                    )
+                return allow(
+                    self.name,
+                    f"MKT order on a DELAYED quote (allowed by ALLOW_MKT_ON_DELAYED_QUOTES): "
+                    f"price bounded by {ref.describe()} + {band}% in the notional check",
                 )
             return allow(
                 self.name,
