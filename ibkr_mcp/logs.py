@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import uuid
 from contextvars import ContextVar
@@ -79,3 +80,10 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
     noisy = logging.DEBUG if settings.LOG_LEVEL in ("TRACE", "DEBUG") else logging.WARNING
     for name in ("ib_async", "ib_insync", "uvicorn.access", "httpx", "mcp", "fastmcp", "docket"):
         logging.getLogger(name).setLevel(noisy)
+    # fastmcp installs its own Rich handler at import; route it through ours (one format, one
+    # correlation id, still stderr): off for a later import, removed if already imported.
+    os.environ.setdefault("FASTMCP_LOG_ENABLED", "false")
+    for name in ("fastmcp", "FastMCP"):
+        lib = logging.getLogger(name)
+        lib.handlers.clear()
+        lib.propagate = True
