@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -193,20 +193,24 @@ class Registry:
             elapsed = time.perf_counter() - started
             metrics.TOOL_CALLS.labels(name, surface, outcome).inc()
             metrics.TOOL_LATENCY.labels(name).observe(elapsed)
-            record = _audit_call(services, spec, call_id, surface, raw_args, outcome, elapsed)
-            if spec.read_only:
-                # A read's audit row is queued behind the single writer thread (rows keep their
-                # order) without holding up the answer; drain_audit() flushes it at shutdown.
-                task = asyncio.get_running_loop().create_task(record)
-                _PENDING.add(task)
-                task.add_done_callback(_PENDING.discard)
-            else:
-                await record
+            # The summary row is queued behind the single writer thread (rows keep their order)
+            # without holding up the answer; rows that gate an order are awaited by the order
+            # tools themselves. drain_audit() flushes the queue at shutdown.
+            schedule_audit(
+                _audit_call(services, spec, call_id, surface, raw_args, outcome, elapsed)
+            )
             correlation_id.reset(token)
 
 
-#: Audit writes of read-only calls still in flight.
-_PENDING: set[asyncio.Task[None]] = set()
+#: Audit writes queued behind answers, still in flight.
+_PENDING: set[asyncio.Task[Any]] = set()
+
+
+def schedule_audit(write: Coroutine[Any, Any, Any]) -> None:
+    """Run an audit write in the background; ``drain_audit()`` waits for every one of them."""
+    task = asyncio.get_running_loop().create_task(write)
+    _PENDING.add(task)
+    task.add_done_callback(_PENDING.discard)
 
 
 async def drain_audit() -> None:

@@ -42,7 +42,7 @@ from ibkr_mcp.tools.order_models import (
     PreviewResult,
 )
 from ibkr_mcp.tools.order_replay import KeyLock, best_effort, replay_key
-from ibkr_mcp.tools.registry import CallContext, ToolSpec
+from ibkr_mcp.tools.registry import CallContext, ToolSpec, schedule_audit
 
 # --- helpers -------------------------------------------------------------------------------
 
@@ -270,7 +270,12 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
     key = params.idempotency_key
     _, contract, intent, quote = await _prepare(params, ctx)
     result = _run_chain(ctx, intent, quote, mode="place", token=params.confirmation_token)
-    await _record_chain(ctx, intent, result)
+    if result.allowed:
+        # Queued ahead of the intent on the single writer thread, and flushed by the intent's
+        # durable commit; the intent row also carries the verdicts itself.
+        schedule_audit(_record_chain(ctx, intent, result))
+    else:
+        await _record_chain(ctx, intent, result)
     verdicts = _verdicts(result)
     summary = _summary(params, intent, quote)
     fields = _order_fields(intent)
@@ -321,7 +326,10 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
             idempotency_key=key,
             fingerprint=fingerprint,
             status="PendingSubmit",
-            detail={"request_fingerprint": params.request_fingerprint()},
+            detail={
+                "request_fingerprint": params.request_fingerprint(),
+                "verdicts": [f"{v.gate}:{v.outcome}" for v in result.verdicts],
+            },
             **fields,
         )
     except AuditUnavailableError as exc:
@@ -359,23 +367,26 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
             "and never sends a second order."
         )
         raise
-    warning = await best_effort(
-        ctx,
-        "sent",
-        event="sent",
-        idempotency_key=key,
-        fingerprint=fingerprint,
-        order_id=info.order_id,
-        perm_id=info.perm_id,
-        status=info.status,
-        **fields,
+    # The broker has acknowledged: the 'sent' row is written behind the answer (a retry with
+    # the same key that overtakes it reconciles through the order ref, never re-sends).
+    schedule_audit(
+        best_effort(
+            ctx,
+            "sent",
+            event="sent",
+            idempotency_key=key,
+            fingerprint=fingerprint,
+            order_id=info.order_id,
+            perm_id=info.perm_id,
+            status=info.status,
+            **fields,
+        )
     )
     metrics.ORDERS.labels(info.status).inc()
-    message = f"Order {info.order_id} sent to the broker; status {info.status}."
     return PlaceResult(
         sent=True,
         status=info.status,
-        message=message if warning is None else f"{message} {warning}",
+        message=f"Order {info.order_id} sent to the broker; status {info.status}.",
         order_id=info.order_id,
         perm_id=info.perm_id,
         filled=info.filled,

@@ -216,6 +216,9 @@ async def test_preview_and_place_rows_share_the_token_id(enabled: Any) -> None:
         },
     )
     expected = token_id(preview.confirmation_token)
+    from ibkr_mcp.tools.registry import drain_audit
+
+    await drain_audit()  # tool-call summary rows are written behind the answer
     with sqlite3.connect(enabled.settings.audit_db_path) as conn:
         preview_ids = {
             r[0] for r in conn.execute("SELECT token_id FROM order_events WHERE event='preview'")
