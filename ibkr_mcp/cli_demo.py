@@ -177,6 +177,11 @@ async def _order(tour: Tour, audit_path: str) -> None:
         f"{fmt(preview.order.estimated_notional)} {preview.order.currency}"
     )
     out.print(_verdicts_table("Gate chain (preview)", preview.verdicts))
+    if preview.confirmation_token is None:
+        # A gate refused the preview (e.g. TRADING_MODE=live against paper accounts): the
+        # verdicts above say why; there is nothing to place.
+        out.print(f"  [red]✗[/red] {preview.next_step}")
+        raise EmptySectionError("the preview was refused by a safety gate")
     key = f"demo-{uuid.uuid4().hex[:16]}"
     placed = await tour.call(
         "place_order",

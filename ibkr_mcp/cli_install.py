@@ -87,11 +87,22 @@ def merge_config(path: Path, name: str, entry: dict[str, Any]) -> dict[str, Any]
 def write_config(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` atomically, keeping the previous file as ``<name>.bak``."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Client configs hold other servers' secrets: never loosen the file's mode (default 0600).
+    mode = (path.stat().st_mode & 0o777) if path.exists() else 0o600
     if path.exists():
-        path.with_name(path.name + ".bak").write_bytes(path.read_bytes())
+        _write_private(path.with_name(path.name + ".bak"), path.read_bytes(), mode)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    _write_private(tmp, (json.dumps(data, indent=2) + "\n").encode(), mode)
     tmp.replace(path)
+
+
+def _write_private(path: Path, content: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, content)
+    finally:
+        os.close(fd)
 
 
 def _merge_and_write(path: Path, name: str, entry: dict[str, Any]) -> None:

@@ -211,9 +211,19 @@ async def _preview_then_place(
     registry: Registry, services: Any, args: dict[str, Any], as_json: bool, yes: bool
 ) -> BaseModel:
     """Preview, show the verdicts, confirm (unless ``--yes``), then place with the token."""
+    from pydantic import ValidationError
+
     from ibkr_mcp.cli_render import render_model
     from ibkr_mcp.errors import ConfirmationError
+    from ibkr_mcp.tools.registry import validation_error
 
+    # Check the whole order (idempotency key included) before previewing anything.
+    try:
+        registry.get(PLACE).input_model.model_validate(
+            {**args, "confirmation_token": "placeholder-token"}
+        )
+    except ValidationError as exc:
+        raise validation_error(PLACE, exc) from None
     order = {k: v for k, v in args.items() if k != "idempotency_key"}
     preview = (await registry.call("preview_order", order, services=services, surface="cli")).output
     if not as_json:
@@ -222,11 +232,16 @@ async def _preview_then_place(
     if token is None:
         # Refused: placing anyway lets the gate chain say why, and records the attempt.
         token = "refused-at-preview"
-    elif not yes and (as_json or not typer.confirm("Place this order?", default=False, err=True)):
-        raise ConfirmationError(
-            "Not confirmed: nothing was placed.",
-            remedy="Answer 'y' at the prompt, or pass --yes to confirm up front.",
-        )
+    elif not yes:
+        try:
+            confirmed = not as_json and typer.confirm("Place this order?", default=False, err=True)
+        except typer.Abort:  # end of input or Ctrl-C at the prompt: not a yes
+            confirmed = False
+        if not confirmed:
+            raise ConfirmationError(
+                "Not confirmed: nothing was placed.",
+                remedy="Answer 'y' at the prompt, or pass --yes to confirm up front.",
+            )
     result = await registry.call(
         PLACE, {**args, "confirmation_token": token}, services=services, surface="cli"
     )

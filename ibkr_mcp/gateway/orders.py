@@ -312,7 +312,7 @@ class OrderService:
 def _not_found(order_id: int) -> OrderNotFoundError:
     return OrderNotFoundError(
         f"No order with id {order_id} is known.",
-        remedy="Check the id with get_open_orders or get_completed_orders.",
+        remedy="Check the id with get_open_orders or get_executions.",
         details={"order_id": order_id},
     )
 

@@ -41,16 +41,32 @@ def check_bind(host: str, settings: Settings) -> None:
     Raises:
         BindRefusedError: If ``host`` is not loopback and ``API_TOKEN`` is unset.
     """
-    if not is_loopback(host) and settings.API_TOKEN is None:
+    if is_loopback(host):
+        return
+    if settings.API_TOKEN is None:
         raise BindRefusedError(
             f"Refusing to bind the HTTP API to {host}: it is not a loopback address and "
             "API_TOKEN is not set, so anyone on the network could trade. Set API_TOKEN "
             "(clients then send 'Authorization: Bearer <token>') or bind to 127.0.0.1."
         )
+    if len(settings.API_TOKEN.get_secret_value()) < MIN_EXPOSED_TOKEN_LENGTH:
+        raise BindRefusedError(
+            f"Refusing to bind the HTTP API to {host}: API_TOKEN is shorter than "
+            f"{MIN_EXPOSED_TOKEN_LENGTH} characters, too easy to guess on a network. Generate "
+            "one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+
+
+#: A token guarding a network-exposed API must be at least this long.
+MIN_EXPOSED_TOKEN_LENGTH = 32
+#: Paths served without the token (no account data, no broker access).
+OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 
 
 def _protected(path: str) -> bool:
-    return path == "/api" or path.startswith("/api/") or path == "/mcp" or path.startswith("/mcp/")
+    # Everything but the liveness probe and the docs: /ready and /metrics reveal accounts and
+    # the gateway's address, /api and /mcp trade.
+    return path not in OPEN_PATHS
 
 
 class _BodyTooLargeError(Exception):
@@ -60,9 +76,10 @@ class _BodyTooLargeError(Exception):
 class RequestGuard:
     """Outermost ASGI middleware; the order of checks is host, token, size, then the app.
 
-    * ``/api`` and ``/mcp`` need ``Authorization: Bearer <API_TOKEN>`` when a token is set.
-    * Without a token (loopback only), the ``Host`` header must name a loopback host too:
-      this stops DNS-rebinding pages from driving a local server through the browser.
+    * Every path but ``/health`` and the docs needs ``Authorization: Bearer <API_TOKEN>`` when
+      a token is set.
+    * Without a token (loopback only), the ``Host`` header must name a loopback host on every
+      path: this stops DNS-rebinding pages from driving a local server through the browser.
     * Bodies over ``API_MAX_BODY_BYTES`` get 413, by ``Content-Length`` or while streaming.
     * Every ``/api`` response carries ``X-Correlation-ID`` (the client's, if well formed).
     """

@@ -340,7 +340,9 @@ class Simulator:
     def _log_request(
         self, session: Session, fields: list[str]
     ) -> tuple[list[str], int, int | None]:
-        msg_id = int(fields[0]) if fields and fields[0].isdigit() else -1
+        # isascii(): "²".isdigit() is true but int("²") raises; that must be error 320, not a crash.
+        head = fields[0] if fields else ""
+        msg_id = int(head) if head.isascii() and head.isdigit() else -1
         body = fields[1:]
         req_id = locate_req_id(msg_id, body)
         name = req_name(msg_id) if msg_id >= 0 else "MALFORMED"

@@ -30,6 +30,7 @@ def test_desktop_write_merges_and_keeps_other_servers(tmp_path: Path) -> None:
     config.parent.mkdir()
     other = {"command": "/usr/bin/other", "args": ["x"]}
     config.write_text(json.dumps({"mcpServers": {"other": other}, "theme": "dark"}))
+    config.chmod(0o600)  # it may hold other servers' secrets
     result = CliRunner().invoke(
         app,
         ["install", "claude-desktop", "--sim", "--write", "--config", str(config)],
@@ -41,7 +42,10 @@ def test_desktop_write_merges_and_keeps_other_servers(tmp_path: Path) -> None:
     assert data["mcpServers"]["other"] == other
     assert data["mcpServers"]["ibkr"]["args"] == ["serve", "--sim"]
     assert data["mcpServers"]["ibkr"]["command"] == EXE
-    assert json.loads(config.with_name(config.name + ".bak").read_text())["theme"] == "dark"
+    backup = config.with_name(config.name + ".bak")
+    assert json.loads(backup.read_text())["theme"] == "dark"
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert backup.stat().st_mode & 0o777 == 0o600
     assert "other" in result.stdout
 
 

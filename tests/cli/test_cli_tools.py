@@ -132,6 +132,12 @@ def test_place_previews_and_confirms_in_one_run(tmp_path: Path) -> None:
     declined = runner.invoke(app, [*args, "cli-test-0002", "--sim"], env=env, input="n\n")
     assert declined.exit_code == 3, declined.output
     assert "Not confirmed" in declined.stderr
+    no_input = runner.invoke(app, [*args, "cli-test-0004", "--sim"], env=env, input="")
+    assert no_input.exit_code == 3, no_input.output  # end of input is not a yes
+    bad_key = runner.invoke(app, [*args, "x", "--sim"], env=env, input="y\n")
+    assert bad_key.exit_code == 2
+    assert "idempotency_key" in bad_key.stderr
+    assert "Place this order?" not in bad_key.output  # refused before any preview
     accepted = runner.invoke(app, [*args, "cli-test-0003", "--sim", "--json", "--yes"], env=env)
     assert accepted.exit_code == 0, accepted.output
     data = json.loads(accepted.stdout)

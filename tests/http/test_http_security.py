@@ -56,6 +56,8 @@ async def test_foreign_host_refused_without_token(client: Any) -> None:
     resp = await client.get("/api/market/quote?symbol=AAPL", headers={"Host": "evil.example"})
     assert resp.status_code == 403
     assert resp.json()["error"]["code"] == "FORBIDDEN_HOST"
+    ready = await client.get("/ready", headers={"Host": "evil.example"})
+    assert ready.status_code == 403
     ok = await client.get("/api/health", headers={"Host": "localhost:8000"})
     assert ok.status_code == 200
 
@@ -102,7 +104,29 @@ def test_loopback_detection_and_bind_check(settings_for: Any, unused_port: int) 
     check_bind("127.0.0.1", open_settings)
     with pytest.raises(BindRefusedError, match="API_TOKEN"):
         check_bind("0.0.0.0", open_settings)
-    check_bind("0.0.0.0", settings_for(unused_port, API_TOKEN=TOKEN))
+    with pytest.raises(BindRefusedError, match="shorter than 32"):
+        check_bind("0.0.0.0", settings_for(unused_port, API_TOKEN="a"))
+    check_bind("0.0.0.0", settings_for(unused_port, API_TOKEN="x" * 32))
+
+
+async def test_ready_and_metrics_need_the_token_and_a_local_host(
+    settings_for: Any, sim: Any, services: Any
+) -> None:
+    import httpx
+
+    from ibkr_mcp.http_api import create_app
+
+    app = create_app(settings_for(sim.port, API_TOKEN="t" * 32), services=services)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client,
+    ):
+        assert (await client.get("/health")).status_code == 200
+        for path in ("/ready", "/metrics"):
+            assert (await client.get(path)).status_code == 401
+            auth = {"Authorization": "Bearer " + "t" * 32}
+            assert (await client.get(path, headers=auth)).status_code in (200, 503)
 
 
 def test_start_api_refuses_exposed_bind_without_token(tmp_path: Any) -> None:
