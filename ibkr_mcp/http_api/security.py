@@ -69,10 +69,6 @@ def _protected(path: str) -> bool:
     return path not in OPEN_PATHS
 
 
-class _BodyTooLargeError(Exception):
-    pass
-
-
 class RequestGuard:
     """Outermost ASGI middleware; the order of checks is host, token, size, then the app.
 
@@ -152,32 +148,52 @@ class RequestGuard:
     async def _forward(
         self, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]
     ) -> None:
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self._max_body:
-                    raise _BodyTooLargeError
-            return message
+        if scope.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
+            # Read the whole (small) body here, so an oversized one - chunked, without
+            # Content-Length - gets 413 before any app (FastMCP included) has seen a byte.
+            body = await self._read_body(receive)
+            if body is None:
+                await _send_error(send, 413, *self._too_large(), extra)
+                return
+            receive = _replay(body, receive)
 
         async def tagged_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                if extra:
-                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+            if message["type"] == "http.response.start" and extra:
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tagged_send)
-        except _BodyTooLargeError:
-            if started:
-                raise
-            await _send_error(send, 413, *self._too_large(), extra)
+        await self.app(scope, receive, tagged_send)
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The request body, or ``None`` once it exceeds ``API_MAX_BODY_BYTES``."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields the buffered body once, then defers to the real one."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _headers(scope: Scope) -> dict[str, str]:

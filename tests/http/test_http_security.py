@@ -79,6 +79,14 @@ async def test_body_over_limit_is_413(client: Any) -> None:
         "/api/orders/preview", content=chunks(), headers={"content-type": "application/json"}
     )
     assert streamed.status_code == 413
+    # The same on /mcp: a clean 413 before FastMCP reads anything (it used to answer 500).
+    to_mcp = await client.post(
+        "/mcp",
+        content=chunks(),
+        headers={"content-type": "application/json", "accept": "application/json"},
+    )
+    assert to_mcp.status_code == 413
+    assert to_mcp.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
 async def test_gateway_down_is_503(settings_for: Any, unused_port: int) -> None:
