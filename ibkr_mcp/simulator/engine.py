@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from ibkr_mcp.simulator._market_calendar import ET, is_trading_day, next_trading_day
 from ibkr_mcp.simulator.accounts import ZERO, Account
 from ibkr_mcp.simulator.contracts import fx_rate, resolve
 
@@ -221,8 +222,8 @@ class Engine:
         return self.market.quote(inst).close
 
     def roll_day(self) -> None:
-        """Let every account start a new day when the simulated date changes."""
-        today = self.now().date()
+        """Let every account start a new day when the New York trading date changes."""
+        today = self.now().astimezone(ET).date()
         for acct in self.accounts.values():
             acct.roll_day(today, self.prior_close)
 
@@ -459,9 +460,9 @@ class Engine:
         if not self._live:
             return
         self.roll_day()
-        today = self.now().date()
+        now = self.now()
         for order in sorted(self._live.values(), key=lambda o: o.perm_id):
-            if order.fields.tif == "DAY" and order.created.date() < today:
+            if order.fields.tif == "DAY" and now >= day_order_expiry(order):
                 self._finish(order, "Cancelled")
                 self._emit("order_status", order)
                 continue
@@ -493,3 +494,20 @@ class Engine:
     def live_orders(self) -> list[SimOrder]:
         """Working orders in placement order."""
         return sorted(self._live.values(), key=lambda o: o.perm_id)
+
+
+#: When a DAY order's session ends (New York time): the stock close, or IDEALPRO's 17:00 roll.
+DAY_CLOSE = {"STK": time(16, 0), "CASH": time(17, 0)}
+
+
+def day_order_expiry(order: SimOrder) -> datetime:
+    """The end of the session a DAY order belongs to, as IB expires it (not UTC midnight).
+
+    An order sent after the close (or on a weekend) belongs to the next trading day.
+    """
+    close = DAY_CLOSE.get(order.fields.contract.sec_type, time(16, 0))
+    created = order.created.astimezone(ET)
+    day = created.date()
+    if created.time() >= close or not is_trading_day(day):
+        day = next_trading_day(day)
+    return datetime.combine(day, close, tzinfo=ET)

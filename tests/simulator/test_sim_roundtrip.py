@@ -266,3 +266,26 @@ async def test_unsupported_request_gets_an_error_not_silence(ib: IB, ib_logs: An
     [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
     result = await asyncio.wait_for(ib.reqFundamentalDataAsync(aapl, "ReportSnapshot"), 2)
     assert not result
+
+
+async def test_day_order_expires_at_the_close_not_utc_midnight(
+    msim: tuple[Simulator, ManualClock],
+) -> None:
+    from datetime import timedelta
+
+    sim, clock = msim  # 15:00 UTC = 10:00 New York
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", sim.port, clientId=4, timeout=5)
+    try:
+        [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        [t] = await ib.reqTickersAsync(aapl)
+        trade = ib.placeOrder(aapl, LimitOrder("BUY", 1, round(t.bid * 0.5, 2), tif="DAY"))
+        await wait_for(lambda: trade.orderStatus.status == "Submitted")
+        clock.set(clock.now() + timedelta(hours=5, minutes=59))  # 15:59 New York
+        sim.tick()
+        assert sim.orders()[-1].status == "Submitted"
+        clock.set(clock.now() + timedelta(minutes=1))  # 16:00 New York: the session is over
+        sim.tick()
+        await wait_for(lambda: trade.orderStatus.status == "Cancelled")
+    finally:
+        ib.disconnect()
