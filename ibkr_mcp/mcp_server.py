@@ -25,9 +25,9 @@ INSTRUCTIONS = (
 )
 
 
-def _compact_schema(model: type[BaseModel], mode: str) -> dict[str, Any]:
+def _compact_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema without titles (they cost agents context and add nothing)."""
-    schema = model.model_json_schema(mode=mode)  # type: ignore[arg-type]
+    schema = model.model_json_schema()
 
     def strip(node: Any, parent_key: str | None = None) -> Any:
         if isinstance(node, dict):
@@ -98,7 +98,7 @@ def make_tool(spec: ToolSpec[Any, Any], registry: Registry, services: Services) 
         name=spec.name,
         title=spec.title,
         description=spec.description,
-        parameters=_compact_schema(spec.input_model, "validation"),
+        parameters=_compact_schema(spec.input_model),
         # Output schemas would triple the tool list (35k vs 13k characters of agent context);
         # results still carry structured content and JSON text. See 03_DECISIONS.md.
         output_schema=None,

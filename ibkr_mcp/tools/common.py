@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ibkr_mcp.errors import AccountNotManagedError, GatewayUnavailableError
 from ibkr_mcp.models import ContractRef, SecType
@@ -31,6 +31,13 @@ Symbol = Annotated[
         pattern=r"^[A-Za-z0-9][A-Za-z0-9.\- ]*$",
         description="Ticker (AAPL), or FX pair (EUR.USD) with sec_type CASH.",
     ),
+    AfterValidator(str.upper),
+]
+Exchange = Annotated[
+    str, Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]+$"), AfterValidator(str.upper)
+]
+Currency = Annotated[
+    str, Field(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$"), AfterValidator(str.upper)
 ]
 Account = Annotated[
     str | None,
@@ -49,13 +56,8 @@ class ContractInput(ToolInput):
 
     symbol: Symbol
     sec_type: SecType = Field("STK", description="STK (stocks, ETFs) or CASH (FX).")
-    exchange: str = Field("SMART", min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]+$")
-    currency: str = Field("USD", min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$")
-
-    @field_validator("symbol", "exchange", "currency")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
+    exchange: Exchange = "SMART"
+    currency: Currency = "USD"
 
     def to_ref(self) -> ContractRef:
         """The domain ``ContractRef``; ``EUR.USD`` with CASH becomes EUR/USD on IDEALPRO."""

@@ -8,6 +8,7 @@ from typing import Any
 from ibkr_mcp import __version__
 from ibkr_mcp.config import Settings
 from ibkr_mcp.models import BrokerKind
+from ibkr_mcp.safety.policy import describe_policy
 from ibkr_mcp.tools.common import ToolInput, ToolOutput
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
 
@@ -52,8 +53,6 @@ def readiness_summary(settings: Settings, connected: bool, host: str, port: int)
 
 async def get_health(params: HealthInput, ctx: CallContext) -> Health:
     """Handler of get_health (never fails because the gateway is down)."""
-    from ibkr_mcp.safety.policy import describe_policy
-
     settings = ctx.services.settings
     status = await ctx.services.gateway.status()
     policy = describe_policy(settings)

@@ -9,7 +9,15 @@ from pydantic import AwareDatetime, Field, field_validator
 
 from ibkr_mcp.errors import IbkrMcpError
 from ibkr_mcp.models import Bar, Quote, SecType
-from ibkr_mcp.tools.common import ContractInput, Symbol, ToolInput, ToolOutput, contract_ref
+from ibkr_mcp.tools.common import (
+    ContractInput,
+    Currency,
+    Exchange,
+    Symbol,
+    ToolInput,
+    ToolOutput,
+    contract_ref,
+)
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
 
 _DURATION = re.compile(r"^\s*(\d{1,5})\s*([SDWMYsdwmy])\s*$")
@@ -64,8 +72,8 @@ class QuotesInput(ToolInput):
         description='Tickers, e.g. ["AAPL", "MSFT"] (a comma-separated string also works).'
     )
     sec_type: SecType = "STK"
-    exchange: str = Field("SMART", min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]+$")
-    currency: str = Field("USD", min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$")
+    exchange: Exchange = "SMART"
+    currency: Currency = "USD"
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -75,11 +83,6 @@ class QuotesInput(ToolInput):
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return [s for v in value for s in (p.strip() for p in v.split(",")) if s]
         return value
-
-    @field_validator("exchange", "currency")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
 
 
 class QuoteError(ToolOutput):

@@ -26,6 +26,7 @@ from ibkr_mcp.models import (
 from ibkr_mcp.safety.chain import ChainResult, evaluate, refusal_error
 from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote
 from ibkr_mcp.safety.facts import collect_facts
+from ibkr_mcp.safety.pricing import Notional, order_notional
 from ibkr_mcp.tools.common import (
     contract_ref,
 )
@@ -77,13 +78,11 @@ def _run_chain(
     return evaluate(facts)
 
 
-def _estimated_notional(params: OrderInput, quote: Quote | None) -> Decimal | None:
-    if params.limit_price is not None:
-        return params.quantity * params.limit_price
-    if quote is None:
-        return None
-    price = (quote.ask if params.side == "BUY" else quote.bid) or quote.last
-    return None if price is None else params.quantity * price
+def _estimated_notional(intent: OrderIntent, quote: Quote | None) -> Decimal | None:
+    """Quantity × limit, or × the price a market order would pay (the gates' own reference)."""
+    reference = None if quote is None else ReferenceQuote.from_quote(quote)
+    notional = order_notional(intent, reference, band_pct=Decimal(0))
+    return notional.value if isinstance(notional, Notional) else None
 
 
 async def _prepare(
@@ -126,7 +125,7 @@ async def _prepare(
     return account, contract, intent, quote
 
 
-def _summary(params: OrderInput, intent: OrderIntent, quote: Quote | None) -> OrderSummary:
+def _summary(intent: OrderIntent, quote: Quote | None) -> OrderSummary:
     return OrderSummary(
         account=intent.account,
         symbol=intent.symbol,
@@ -138,7 +137,7 @@ def _summary(params: OrderInput, intent: OrderIntent, quote: Quote | None) -> Or
         order_type=intent.order_type,
         limit_price=intent.limit_price,
         tif=intent.tif,
-        estimated_notional=_estimated_notional(params, quote),
+        estimated_notional=_estimated_notional(intent, quote),
     )
 
 
@@ -234,7 +233,7 @@ async def preview_order(params: PreviewInput, ctx: CallContext) -> PreviewResult
             f"(valid until {issued.expires_at.isoformat()}) and a new idempotency_key."
         )
     return PreviewResult(
-        order=_summary(params, intent, quote),
+        order=_summary(intent, quote),
         quote=quote,
         what_if=what_if,
         what_if_error=what_if_error,
@@ -277,7 +276,7 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
     else:
         await _record_chain(ctx, intent, result)
     verdicts = _verdicts(result)
-    summary = _summary(params, intent, quote)
+    summary = _summary(intent, quote)
     fields = _order_fields(intent)
     fingerprint = intent.fingerprint()
     if result.refused is not None:

@@ -8,35 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from order_helpers import MKT10, call, preview_and_place, sent_orders
 
 from ibkr_mcp.errors import GateRefusedError, IbkrMcpError, IdempotencyConflictError
-from ibkr_mcp.tools import build_registry
-
-REGISTRY = build_registry()
-MKT10 = {"symbol": "AAPL", "side": "BUY", "quantity": 10, "order_type": "MKT"}
-
-
-def sent_orders(sim: Any) -> list[Any]:
-    """Orders that really reached the simulator (what-if previews excluded)."""
-    return [o for o in sim.orders() if not getattr(o, "what_if", False)]
-
-
-async def call(services: Any, tool: str, args: dict[str, Any]) -> Any:
-    return (await REGISTRY.call(tool, args, services=services, surface="internal")).output
-
-
-async def preview_and_place(services: Any, order: dict[str, Any], key: str) -> Any:
-    preview = await call(services, "preview_order", order)
-    return await call(
-        services,
-        "place_order",
-        {
-            **order,
-            # A refused preview issues no token; placing must still be refused by the gate.
-            "confirmation_token": preview.confirmation_token or "no-token-was-issued",
-            "idempotency_key": key,
-        },
-    )
 
 
 async def test_place_sends_exactly_one_order_with_key_as_order_ref(enabled: Any, sim: Any) -> None:

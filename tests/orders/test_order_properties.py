@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from order_helpers import REGISTRY
 
 from ibkr_mcp.config import load_settings
 from ibkr_mcp.errors import IbkrMcpError
-from ibkr_mcp.tools import build_registry
 
-REGISTRY = build_registry()
 KNOWN_CODES = {
     "INVALID_INPUT",
     "GATE_REFUSED",

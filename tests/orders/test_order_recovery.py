@@ -8,32 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from order_helpers import MKT10, call, preview_and_place, sent_orders
 
 from ibkr_mcp.config import Settings
 from ibkr_mcp.errors import IbkrMcpError
 from ibkr_mcp.models import ContractRef, OrderRequest
 from ibkr_mcp.runtime import open_runtime
-from ibkr_mcp.tools import build_registry
 from ibkr_mcp.tools.trading import PlaceInput
-
-REGISTRY = build_registry()
-MKT10 = {"symbol": "AAPL", "side": "BUY", "quantity": 10, "order_type": "MKT"}
-
-
-def sent_orders(sim: Any) -> list[Any]:
-    return [o for o in sim.orders() if not o.what_if]
-
-
-async def call(services: Any, tool: str, args: dict[str, Any]) -> Any:
-    return (await REGISTRY.call(tool, args, services=services, surface="internal")).output
-
-
-async def place(services: Any, key: str, order: dict[str, Any] = MKT10) -> Any:
-    preview = await call(services, "preview_order", order)
-    token = preview.confirmation_token
-    return await call(
-        services, "place_order", {**order, "confirmation_token": token, "idempotency_key": key}
-    )
 
 
 async def test_restart_between_send_and_ack_reconciles(
@@ -72,7 +53,7 @@ async def test_restart_between_send_and_ack_reconciles(
     assert len(sent_orders(sim)) == 1
     # Process 2 (a restart) retries with the same key: it reconciles, it does not re-send.
     async with open_runtime(enabled_settings, wait_connected=5) as second:
-        result = await place(second, key)
+        result = await preview_and_place(second, MKT10, key)
         assert result.replayed is True
         assert result.sent is True
         assert result.order_id == sent_orders(sim)[0].order_id
@@ -103,7 +84,7 @@ async def test_retry_after_hung_gateway_never_double_sends(settings_for: Any, si
         result = None
         for _ in range(40):
             try:
-                result = await place(services, "hung-00001")
+                result = await preview_and_place(services, MKT10, "hung-00001")
                 break
             except IbkrMcpError as exc:
                 if exc.code not in ("GATEWAY_TIMEOUT", "GATEWAY_UNAVAILABLE", "GATEWAY_ERROR"):
@@ -114,14 +95,14 @@ async def test_retry_after_hung_gateway_never_double_sends(settings_for: Any, si
 
 
 async def test_retry_after_reconnect_replays(enabled: Any, sim: Any) -> None:
-    first = await place(enabled, "drop-00001")
+    first = await preview_and_place(enabled, MKT10, "drop-00001")
     await sim.stop()  # drops every connection
     await sim.start("127.0.0.1", sim.port)
     for _ in range(100):
         if enabled.gateway.connected:
             break
         await asyncio.sleep(0.05)
-    second = await place(enabled, "drop-00001")
+    second = await preview_and_place(enabled, MKT10, "drop-00001")
     assert second.replayed is True
     assert second.order_id == first.order_id
     assert len(sent_orders(sim)) == 1
@@ -166,7 +147,7 @@ async def test_audit_failure_after_send_still_reports_sent(settings_for: Any, si
     async with open_runtime(settings, wait_connected=5) as services:
         services.gateway.add_order_status_listener(lock_audit_when_broker_answers)
         try:
-            result = await place(services, "late-audit-01")
+            result = await preview_and_place(services, MKT10, "late-audit-01")
         finally:
             for conn in blocker:
                 conn.execute("ROLLBACK")
@@ -177,7 +158,7 @@ async def test_audit_failure_after_send_still_reports_sent(settings_for: Any, si
         from ibkr_mcp.tools.registry import drain_audit
 
         await drain_audit()
-        again = await place(services, "late-audit-01")
+        again = await preview_and_place(services, MKT10, "late-audit-01")
         assert again.replayed is True
         assert again.order_id == result.order_id
     assert len(sent_orders(sim)) == 1
@@ -190,7 +171,7 @@ async def test_cancel_works_while_audit_is_locked(settings_for: Any, sim: Any) -
         price = str((quote.bid * 97 / 100).quantize(quote.bid.__class__("0.01")))
         order = {"symbol": "AAPL", "side": "BUY", "quantity": 5, "order_type": "LMT",
                  "limit_price": price}  # fmt: skip
-        placed = await place(services, "cancel-lock-1", order)
+        placed = await preview_and_place(services, order, "cancel-lock-1")
         blocker = sqlite3.connect(settings.audit_db_path, timeout=0.1, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
         try:
@@ -212,10 +193,10 @@ async def test_rejected_order_retried_with_same_key_is_not_resent(settings_for: 
         order = {**MKT10, "quantity": 40}  # ~8,000 USD against 4,000 of buying power
         async with open_runtime(settings, wait_connected=5) as services:
             with pytest.raises(IbkrMcpError) as first:
-                await place(services, "reject-0001", order)
+                await preview_and_place(services, order, "reject-0001")
             assert first.value.code == "ORDER_REJECTED"
             with pytest.raises(IbkrMcpError) as again:
-                await place(services, "reject-0001", order)
+                await preview_and_place(services, order, "reject-0001")
             assert again.value.code == "ORDER_REJECTED"
             assert again.value.details.get("replayed") is True
         assert len(sent_orders(poor)) == 1
