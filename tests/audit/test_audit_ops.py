@@ -15,7 +15,7 @@ from audit_helpers import POPULATED, populate
 from typer.testing import CliRunner
 
 from ibkr_mcp.audit import AuditLog, backup, export, row_hash, tail, verify_file
-from ibkr_mcp.audit.cli import audit_app
+from ibkr_mcp.cli.audit import audit_app
 from ibkr_mcp.errors import AuditUnavailableError
 
 TOTAL = sum(POPULATED.values())
@@ -156,5 +156,5 @@ def test_cli_tail_export_backup(history: Path, tmp_path: Path) -> None:
 
 
 def test_cli_import_does_not_load_sqlite_utils() -> None:
-    code = "import sys, ibkr_mcp.audit.cli; sys.exit('sqlite_utils' in sys.modules)"
+    code = "import sys, ibkr_mcp.cli.audit; sys.exit('sqlite_utils' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 0

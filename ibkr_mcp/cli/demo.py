@@ -17,8 +17,8 @@ import typer
 from rich.rule import Rule
 from rich.table import Table
 
-from ibkr_mcp.cli_common import configure_cli_logging, out, print_error, settings_or_exit
-from ibkr_mcp.cli_render import fmt
+from ibkr_mcp.cli.common import configure_cli_logging, out, print_error, settings_or_exit
+from ibkr_mcp.cli.render import fmt
 from ibkr_mcp.errors import IbkrMcpError
 from ibkr_mcp.services import Services
 from ibkr_mcp.tools.registry import CallResult, Registry
@@ -261,7 +261,7 @@ def demo(sim: bool) -> None:
     else:
         settings = settings_or_exit()
     configure_cli_logging(settings)
-    from ibkr_mcp.cli_common import run_async, with_runtime
+    from ibkr_mcp.cli.common import run_async, with_runtime
     from ibkr_mcp.tools import build_registry
 
     registry = build_registry()

@@ -13,10 +13,10 @@ import typer
 from rich.table import Table
 
 from ibkr_mcp import __version__
-from ibkr_mcp.audit.cli import audit_app
-from ibkr_mcp.cli_common import SimOption, err, out, settings_or_exit
-from ibkr_mcp.cli_install import install_app
-from ibkr_mcp.cli_tools import register_tool_commands
+from ibkr_mcp.cli.audit import audit_app
+from ibkr_mcp.cli.common import SimOption, err, out, settings_or_exit
+from ibkr_mcp.cli.install import install_app
+from ibkr_mcp.cli.tools import register_tool_commands
 
 app = typer.Typer(
     name="ibkr-mcp",
@@ -128,7 +128,7 @@ def healthcheck(
     ] = 10.0,
 ) -> None:
     """Check the connection, server time and readiness (exit 0 only when ready)."""
-    from ibkr_mcp.cli_health import healthcheck as run_healthcheck
+    from ibkr_mcp.cli.health import healthcheck as run_healthcheck
 
     run_healthcheck(sim=sim, timeout=timeout)
 
@@ -136,7 +136,7 @@ def healthcheck(
 @app.command()
 def demo(sim: SimOption = False) -> None:
     """A guided tour: connection, quote, bars, account, positions (+ a simulated order)."""
-    from ibkr_mcp.cli_demo import demo as run_demo
+    from ibkr_mcp.cli.demo import demo as run_demo
 
     run_demo(sim=sim)
 
@@ -148,7 +148,7 @@ def sim_command(
     seed: Annotated[int | None, typer.Option(help="Random seed (default SIM_SEED).")] = None,
 ) -> None:
     """Run the IB Gateway simulator standalone until Ctrl-C."""
-    from ibkr_mcp.cli_sim import run_simulator
+    from ibkr_mcp.cli.sim import run_simulator
 
     run_simulator(host=host, port=port, seed=seed)
 

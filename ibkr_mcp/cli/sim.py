@@ -7,8 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
-from ibkr_mcp.cli_common import configure_cli_logging, out, run_async, settings_or_exit
-from ibkr_mcp.cli_render import fmt
+from ibkr_mcp.cli.common import configure_cli_logging, out, run_async, settings_or_exit
+from ibkr_mcp.cli.render import fmt
 from ibkr_mcp.config import Settings
 
 

@@ -12,7 +12,7 @@ import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from ibkr_mcp.cli_common import (
+from ibkr_mcp.cli.common import (
     configure_cli_logging,
     err,
     out,
@@ -165,7 +165,7 @@ def make_command(spec: ToolSpec[Any, Any], registry: Registry) -> Callable[..., 
             data = [o.model_dump(mode="json") for o in outputs]
             write_json(data if len(batches) > 1 else data[0])
             return
-        from ibkr_mcp.cli_render import render_model
+        from ibkr_mcp.cli.render import render_model
 
         for output in outputs:
             render_model(out, spec.title or spec.name, output)
@@ -213,7 +213,7 @@ async def _preview_then_place(
     """Preview, show the verdicts, confirm (unless ``--yes``), then place with the token."""
     from pydantic import ValidationError
 
-    from ibkr_mcp.cli_render import render_model
+    from ibkr_mcp.cli.render import render_model
     from ibkr_mcp.errors import ConfirmationError
     from ibkr_mcp.tools.registry import validation_error
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from ibkr_mcp.cli_common import configure_cli_logging, err, out, settings_or_exit
+from ibkr_mcp.cli.common import configure_cli_logging, err, out, settings_or_exit
 from ibkr_mcp.config import Settings
 from ibkr_mcp.errors import (
     GatewayTimeoutError,

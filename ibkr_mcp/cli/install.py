@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ibkr_mcp.cli_common import SimOption, err, out, settings_or_exit
+from ibkr_mcp.cli.common import SimOption, err, out, settings_or_exit
 from ibkr_mcp.config import Settings
 
 install_app = typer.Typer(
