@@ -10,10 +10,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SecType = Literal["STK", "CASH", "FUT", "OPT", "IND"]
 Side = Literal["BUY", "SELL"]
-# Extending order types (STP, STP LMT, TRAIL, ...) means adding a literal here, the fields the
-# type uses to OrderRequest, and one validation rule in tools/orders.py.
-OrderType = Literal["MKT", "LMT"]
-TimeInForce = Literal["DAY", "GTC", "IOC"]
+# Extending order types means adding a literal here, its IB name in gateway/orders.py and its
+# required/forbidden fields in tools/order_types.py (the schema and the validation follow).
+OrderType = Literal[
+    "MKT", "LMT", "STP", "STP_LMT", "TRAIL", "TRAIL_LIMIT", "MIT", "LIT", "MOC", "LOC"
+]
+TimeInForce = Literal["DAY", "GTC", "IOC", "FOK", "GTD", "OPG"]
+OptionRight = Literal["C", "P"]
 MarketDataKind = Literal["live", "frozen", "delayed", "delayed_frozen"]
 BrokerKind = Literal["simulator", "gateway"]
 OrderStatusName = Literal[
@@ -46,6 +49,11 @@ class ContractRef(Frozen):
     currency: str = "USD"
     primary_exchange: str | None = None
     con_id: int | None = None
+    #: OPT: YYYYMMDD; FUT: YYYYMM or YYYYMMDD (none: the front month).
+    expiry: str | None = None
+    strike: Decimal | None = None
+    right: OptionRight | None = None
+    trading_class: str | None = None
 
 
 class Contract(Frozen):
@@ -62,6 +70,12 @@ class Contract(Frozen):
     description: str = ""
     stock_type: str = ""
     min_tick: Decimal = Decimal("0.01")
+    #: Contract multiplier (options 100, ES 50); 1 for stocks and FX.
+    multiplier: Decimal = Decimal(1)
+    #: Expiry of an option or future (YYYYMMDD), else ``None``.
+    expiry: str | None = None
+    strike: Decimal | None = None
+    right: OptionRight | None = None
 
 
 class ContractDetails(Frozen):
@@ -150,13 +164,26 @@ class Position(Frozen):
     realized_pnl: Decimal | None = None
 
 
+class PositionPnL(Frozen):
+    """Daily, unrealized and realized PnL of one position (IB's single-position PnL)."""
+
+    symbol: str
+    con_id: int
+    position: Decimal | None = None
+    daily_pnl: Decimal | None
+    unrealized_pnl: Decimal | None
+    realized_pnl: Decimal | None
+    value: Decimal | None = None
+
+
 class PnL(Frozen):
-    """Daily, unrealized and realized PnL of one account."""
+    """Daily, unrealized and realized PnL of one account, and of each position."""
 
     account: str
     daily_pnl: Decimal | None
     unrealized_pnl: Decimal | None
     realized_pnl: Decimal | None
+    positions: list[PositionPnL] = Field(default_factory=list)
 
 
 class OrderRequest(Frozen):
@@ -168,8 +195,19 @@ class OrderRequest(Frozen):
     quantity: Decimal
     order_type: OrderType
     limit_price: Decimal | None = None
+    #: The trigger (IB's aux price) of STP, STP_LMT, MIT, LIT; the initial stop of a TRAIL.
+    stop_price: Decimal | None = None
+    trailing_amount: Decimal | None = None
+    trailing_percent: Decimal | None = None
+    #: TRAIL_LIMIT: the limit's distance from the trailing stop.
+    limit_offset: Decimal | None = None
     tif: TimeInForce = "DAY"
+    good_till: AwareDatetime | None = None
+    outside_rth: bool = False
     order_ref: str | None = None
+    #: Bracket children: the parent's order id and the legs' shared OCA group (set by gateway).
+    parent_id: int | None = None
+    oca_group: str | None = None
 
 
 class WhatIf(Frozen):
@@ -200,7 +238,13 @@ class OrderInfo(Frozen):
     quantity: Decimal
     order_type: str
     limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trailing_percent: Decimal | None = None
     tif: str
+    good_till: str | None = None
+    outside_rth: bool = False
+    parent_id: int | None = None
+    oca_group: str | None = None
     status: str
     filled: Decimal = Decimal(0)
     remaining: Decimal

@@ -127,6 +127,14 @@ class Gateway(Protocol):
         """Send ``order`` and return its first acknowledged state."""
         ...
 
+    async def place_bracket(self, orders: list[OrderRequest]) -> list[OrderInfo]:
+        """Send a parent and its children as one bracket (whole or not at all)."""
+        ...
+
+    async def modify_order(self, order_id: int, order: OrderRequest) -> OrderInfo:
+        """Change a working order in place; ``OrderRejectedError`` if it is done."""
+        ...
+
     async def cancel_order(self, order_id: int) -> OrderInfo:
         """Request cancellation and return the order's state afterwards."""
         ...

@@ -346,6 +346,11 @@ def trade_error(trade: Trade) -> tuple[int, str] | None:
     return None
 
 
+def _order_type(ib_name: str) -> str:
+    """Our order type name for IB's (``STP LMT`` → ``STP_LMT``)."""
+    return ib_name.strip().replace(" ", "_") if ib_name else ""
+
+
 def order_info(trade: Trade) -> OrderInfo:
     """A domain ``OrderInfo`` from a trade (live, open-order or completed-order report)."""
     order, status, contract = trade.order, trade.orderStatus, trade.contract
@@ -368,9 +373,16 @@ def order_info(trade: Trade) -> OrderInfo:
         con_id=contract.conId or None,
         side=_side(order.action),
         quantity=quantity,
-        order_type=order.orderType,
+        order_type=_order_type(order.orderType),
         limit_price=num(order.lmtPrice) if order.orderType != "MKT" else None,
+        stop_price=num(order.trailStopPrice if "TRAIL" in order.orderType else order.auxPrice)
+        or None,
+        trailing_percent=num(order.trailingPercent) or None,
         tif=order.tif or "DAY",
+        good_till=order.goodTillDate or None,
+        outside_rth=bool(order.outsideRth),
+        parent_id=order.parentId or None,
+        oca_group=order.ocaGroup or None,
         status=status.status or "Unknown",
         filled=filled,
         remaining=remaining or Decimal(0),

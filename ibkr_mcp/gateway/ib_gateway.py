@@ -294,6 +294,15 @@ class IBGateway:
         await self._account(order.account)
         return await self.orders.place_order(order)
 
+    async def place_bracket(self, orders: list[OrderRequest]) -> list[OrderInfo]:
+        """Send a parent and its children as one IB bracket."""
+        await self._account(orders[0].account)
+        return await self.orders.place_bracket(orders)
+
+    async def modify_order(self, order_id: int, order: OrderRequest) -> OrderInfo:
+        """Change a working order in place."""
+        return await self.orders.modify_order(order_id, order)
+
     async def cancel_order(self, order_id: int) -> OrderInfo:
         """Request cancellation and return the order's state afterwards."""
         return await self.orders.cancel_order(order_id)

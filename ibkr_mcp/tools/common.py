@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ibkr_mcp.errors import AccountNotManagedError, GatewayUnavailableError
-from ibkr_mcp.models import ContractRef, SecType
+from ibkr_mcp.models import ContractRef, OptionRight, SecType
 from ibkr_mcp.tools.registry import CallContext
 
 
@@ -21,6 +22,18 @@ class ToolOutput(BaseModel):
     """Base of every tool output."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def upper_enum(value: Any) -> Any:
+    """Enum text in any case (``buy``, ``Stp Lmt``) as the canonical upper-case literal."""
+    if isinstance(value, str):
+        return value.strip().upper().replace(" ", "_")
+    return value
+
+
+def _right(value: Any) -> Any:
+    value = upper_enum(value)
+    return {"CALL": "C", "PUT": "P"}.get(value, value)
 
 
 Symbol = Annotated[
@@ -51,20 +64,61 @@ Account = Annotated[
 ]
 
 
+SecTypeIn = Annotated[SecType, BeforeValidator(upper_enum)]
+Expiry = Annotated[str, Field(pattern=r"^[0-9]{6}([0-9]{2})?$")]
+Right = Annotated[OptionRight, BeforeValidator(_right)]
+#: Fields only options and futures use.
+_DERIVATIVE_FIELDS = ("expiry", "strike", "right", "trading_class")
+
+
 class ContractInput(ToolInput):
     """A contract named by symbol and qualifiers."""
 
     symbol: Symbol
-    sec_type: SecType = Field("STK", description="STK (stocks, ETFs) or CASH (FX).")
+    sec_type: SecTypeIn = Field(
+        "STK",
+        description="STK (stocks, ETFs), CASH (FX), IND (index), FUT, OPT (needs expiry, "
+        "strike, right).",
+    )
     exchange: Exchange = "SMART"
     currency: Currency = "USD"
+    expiry: Expiry | None = Field(None, description="OPT YYYYMMDD; FUT YYYYMM(DD), none=front.")
+    strike: Decimal | None = Field(None, gt=0, max_digits=12, decimal_places=4)
+    right: Right | None = Field(None, description="C or P.")
+    trading_class: str | None = Field(None, max_length=16, pattern=r"^[A-Za-z0-9]+$")
+
+    @model_validator(mode="after")
+    def _derivative_fields(self) -> ContractInput:
+        if self.sec_type == "OPT":
+            missing = [n for n in ("expiry", "strike", "right") if getattr(self, n) is None]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} required for sec_type OPT")
+        elif self.sec_type == "FUT":
+            if self.strike is not None or self.right is not None:
+                raise ValueError("strike/right are only for sec_type OPT")
+        else:
+            extra = [n for n in _DERIVATIVE_FIELDS if getattr(self, n) is not None]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} only for sec_type OPT or FUT")
+        return self
 
     def to_ref(self) -> ContractRef:
         """The domain ``ContractRef``; ``EUR.USD`` with CASH becomes EUR/USD on IDEALPRO."""
-        return contract_ref(self.symbol, self.sec_type, self.exchange, self.currency)
+        return contract_ref(
+            self.symbol,
+            self.sec_type,
+            self.exchange,
+            self.currency,
+            expiry=self.expiry,
+            strike=self.strike,
+            right=self.right,
+            trading_class=self.trading_class,
+        )
 
 
-def contract_ref(symbol: str, sec_type: SecType, exchange: str, currency: str) -> ContractRef:
+def contract_ref(
+    symbol: str, sec_type: SecType, exchange: str, currency: str, **derivative: Any
+) -> ContractRef:
     """Build a ``ContractRef``, applying the FX conventions agents expect."""
     symbol = symbol.upper()
     if sec_type == "CASH":
@@ -73,7 +127,10 @@ def contract_ref(symbol: str, sec_type: SecType, exchange: str, currency: str) -
             symbol, currency = base, quote
         if exchange == "SMART":
             exchange = "IDEALPRO"
-    return ContractRef(symbol=symbol, sec_type=sec_type, exchange=exchange, currency=currency)
+    extra = {k: v for k, v in derivative.items() if v is not None}
+    return ContractRef(
+        symbol=symbol, sec_type=sec_type, exchange=exchange, currency=currency, **extra
+    )
 
 
 async def resolve_account(ctx: CallContext, account: str | None) -> str:

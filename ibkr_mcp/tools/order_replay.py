@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import orjson
 from loguru import logger
 
 from ibkr_mcp.errors import GatewayError, IbkrMcpError, IdempotencyConflictError, OrderRejectedError
 from ibkr_mcp.models import OrderInfo
-from ibkr_mcp.tools.order_models import PlaceInput, PlaceResult
+from ibkr_mcp.tools.order_models import PlaceResult
 from ibkr_mcp.tools.registry import CallContext
+
+
+class Keyed(Protocol):
+    """An acting call: its idempotency key and a hash of what it asked for."""
+
+    @property
+    def idempotency_key(self) -> str:
+        """The caller's key."""
+        ...
+
+    def request_fingerprint(self) -> str:
+        """A hash of the request."""
+        ...
+
 
 # One lock per idempotency key (in this process; across processes the audit database refuses a
 # second intent for a key): two concurrent calls with the same key must not both send.
@@ -38,7 +53,27 @@ class KeyLock:
             _KEY_LOCKS[self.key] = (lock, users - 1)
 
 
-async def replay_key(params: PlaceInput, ctx: CallContext) -> PlaceResult | None:
+async def idempotent(
+    params: Keyed, ctx: CallContext, act: Callable[[], Awaitable[PlaceResult]]
+) -> PlaceResult:
+    """Run ``act`` once per idempotency key: a bound key replays its original result."""
+    async with KeyLock(params.idempotency_key):
+        replay = await replay_key(params, ctx)
+        if replay is not None:
+            return replay
+        try:
+            return await act()
+        except IdempotencyConflictError as exc:
+            if not exc.details.get("already_bound"):
+                raise
+            # Another process bound this key between our check and our intent row.
+            replay = await replay_key(params, ctx)
+            if replay is None:
+                raise
+            return replay
+
+
+async def replay_key(params: Keyed, ctx: CallContext) -> PlaceResult | None:
     """The original result if this key already sent (or may have sent) an order."""
     services = ctx.services
     key = params.idempotency_key
@@ -117,7 +152,7 @@ async def best_effort(ctx: CallContext, what: str, **row: Any) -> str | None:
 
 
 def _replayed_result(
-    params: PlaceInput, ctx: CallContext, info: OrderInfo | None, row: dict[str, Any]
+    params: Keyed, ctx: CallContext, info: OrderInfo | None, row: dict[str, Any]
 ) -> PlaceResult:
     return PlaceResult(
         sent=True,
