@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from fastmcp import FastMCP
+from fastmcp.server.dependencies import get_context
 from fastmcp.tools.base import Tool, ToolResult
 from mcp_types import TextContent, ToolAnnotations
 from pydantic import BaseModel
@@ -96,6 +97,15 @@ def error_text(error: IbkrMcpError) -> str:
     return "\n".join(parts)
 
 
+async def _report_progress(progress: float, total: float | None, message: str | None) -> None:
+    """MCP progress notification for the current request (sent only if the client asked)."""
+    try:
+        context = get_context()
+    except RuntimeError:
+        return
+    await context.report_progress(progress, total, message)
+
+
 class RegistryTool(Tool):
     """A FastMCP tool whose call runs the registry pipeline (validation, gates, audit)."""
 
@@ -108,7 +118,11 @@ class RegistryTool(Tool):
         registry: Registry = self.registry
         try:
             result = await registry.call(
-                self.spec.name, arguments, services=self.services, surface="mcp"
+                self.spec.name,
+                arguments,
+                services=self.services,
+                surface="mcp",
+                progress=_report_progress,
             )
         except IbkrMcpError as exc:
             return ToolResult(

@@ -234,11 +234,13 @@ class OrderInfo(Frozen):
     account: str
     symbol: str
     con_id: int | None = None
+    sec_type: str | None = None
     side: Side
     quantity: Decimal
     order_type: str
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
+    trailing_amount: Decimal | None = None
     trailing_percent: Decimal | None = None
     tif: str
     good_till: str | None = None

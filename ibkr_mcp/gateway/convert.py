@@ -371,12 +371,16 @@ def order_info(trade: Trade) -> OrderInfo:
         account=order.account or "",
         symbol=contract.symbol,
         con_id=contract.conId or None,
+        sec_type=contract.secType or None,
         side=_side(order.action),
         quantity=quantity,
         order_type=_order_type(order.orderType),
         limit_price=num(order.lmtPrice) if order.orderType != "MKT" else None,
         stop_price=num(order.trailStopPrice if "TRAIL" in order.orderType else order.auxPrice)
         or None,
+        trailing_amount=(num(order.auxPrice) or None)
+        if "TRAIL" in order.orderType and not num(order.trailingPercent)
+        else None,
         trailing_percent=num(order.trailingPercent) or None,
         tif=order.tif or "DAY",
         good_till=order.goodTillDate or None,

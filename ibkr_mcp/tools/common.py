@@ -59,7 +59,7 @@ Account = Annotated[
         min_length=1,
         max_length=32,
         pattern=r"^[A-Za-z0-9]+$",
-        description="Account id; default: the first managed account.",
+        description="Default: the first managed account.",
     ),
 ]
 

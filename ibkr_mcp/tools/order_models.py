@@ -24,11 +24,12 @@ def _order_schema(schema: dict[str, Any]) -> None:
     schema["oneOf"] = order_types.schema_variants()
 
 
+KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"
 IdempotencyKey = Field(
     min_length=8,
     max_length=64,
-    pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
-    description="Your client order id (8-64 chars); reusing it never sends a second order.",
+    pattern=KEY_PATTERN,
+    description="Your id for this order; a retry with it never sends twice.",
 )
 
 

@@ -438,11 +438,11 @@ async def execute(
     first = infos[0]
     for leg, info in zip(all_legs(intent), infos, strict=False):
         # Written behind the answer: a retry that overtakes it reconciles via the order ref.
+        sent_row = {**row, **order_fields(leg), "order_id": info.order_id}
         schedule_audit(
             best_effort(
-                ctx, "sent", event="sent", order_id=info.order_id, perm_id=info.perm_id,
-                status=info.status, detail={"leg": leg.role, "order_ref": info.order_ref},
-                **{**row, **order_fields(leg)},
+                ctx, "sent", event="sent", perm_id=info.perm_id, status=info.status,
+                detail={"leg": leg.role, "order_ref": info.order_ref}, **sent_row,
             )
         )  # fmt: skip
         metrics.ORDERS.labels(info.status).inc()

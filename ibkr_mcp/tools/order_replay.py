@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
@@ -104,8 +105,16 @@ async def replay_key(params: Keyed, ctx: CallContext) -> PlaceResult | None:
     if sent:
         return _replayed_result(params, ctx, await _current_info(ctx, key), sent[-1])
     # An intent without an outcome: the process died (or the connection dropped) between
-    # recording the intent and hearing back. The order ref tells us whether IB has it.
-    found = await services.gateway.find_orders_by_ref(key)
+    # recording the intent and hearing back (or the 'sent' row is still being written). The
+    # order ref tells us whether IB has it; a modification is found by its order id.
+    modifies = original.get("modifies")
+    if modifies is not None:
+        info = await services.gateway.order_status(int(modifies))
+        if _matches(info, first):
+            return _replayed_result(params, ctx, info, first)
+        found = []
+    else:
+        found = await services.gateway.find_orders_by_ref(key)
     if found:
         info = found[0]
         await best_effort(
@@ -126,6 +135,15 @@ async def replay_key(params: Keyed, ctx: CallContext) -> PlaceResult | None:
         "idempotency_key after a new preview.",
         details={"idempotency_key": key, "state": "uncertain"},
     )
+
+
+def _matches(info: OrderInfo, row: dict[str, Any]) -> bool:
+    """Whether the broker's order carries the quantity and limit the intent row asked for."""
+    wanted_qty = Decimal(str(row.get("quantity"))) if row.get("quantity") is not None else None
+    wanted_lmt = (
+        Decimal(str(row.get("limit_price"))) if row.get("limit_price") is not None else None
+    )
+    return info.quantity == wanted_qty and (wanted_lmt is None or info.limit_price == wanted_lmt)
 
 
 async def _current_info(ctx: CallContext, key: str) -> OrderInfo | None:

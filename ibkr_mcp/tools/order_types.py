@@ -93,22 +93,27 @@ def field_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
 def schema_variants(*, default_type: str | None = "LMT") -> list[dict[str, Any]]:
     """The discriminated union over ``order_type`` as compact JSON-schema branches.
 
-    Each branch pins ``order_type`` and lists the price fields it requires; a field the type
-    does not use is ``false`` (must be absent). ``default_type`` matches when order_type is
-    omitted.
+    Each branch pins ``order_type`` (types with the same fields share a branch) and lists the
+    price fields it requires; a field the types do not use is ``false`` (must be absent).
+    ``default_type`` matches when order_type is omitted.
     """
-    variants = []
+    groups: dict[tuple[tuple[str, ...], ...], list[str]] = {}
     for name, rule in RULES.items():
+        groups.setdefault((rule.required, rule.one_of, rule.optional), []).append(name)
+    variants = []
+    for (required_fields, one_of, _), names in groups.items():
+        rule = RULES[names[0]]
+        pinned = {"const": names[0]} if len(names) == 1 else {"enum": names}
         branch: dict[str, Any] = {
-            "properties": {"order_type": {"const": name}, **dict.fromkeys(rule.forbidden(), False)}
+            "properties": {"order_type": pinned, **dict.fromkeys(rule.forbidden(), False)}
         }
-        required = list(rule.required)
-        if name != default_type:
+        required = list(required_fields)
+        if default_type not in names:
             required.insert(0, "order_type")
         if required:
             branch["required"] = required
-        if rule.one_of:
-            branch["oneOf"] = [{"required": [n]} for n in rule.one_of]
+        if one_of:
+            branch["oneOf"] = [{"required": [n]} for n in one_of]
         variants.append(branch)
     return variants
 

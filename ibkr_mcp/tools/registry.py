@@ -31,6 +31,14 @@ In = TypeVar("In", bound=BaseModel)
 Out = TypeVar("Out", bound=BaseModel)
 
 
+#: Reports progress of a long call: (progress, total, message). MCP sends notifications.
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+async def _no_progress(progress: float, total: float | None, message: str | None) -> None:
+    """HTTP and CLI simply wait: progress goes nowhere."""
+
+
 @dataclass(frozen=True)
 class CallContext:
     """What a handler knows about the call besides its input."""
@@ -39,6 +47,7 @@ class CallContext:
     correlation_id: str
     surface: Surface
     tool: str
+    progress: Progress = _no_progress
 
 
 Handler = Callable[[In, CallContext], Awaitable[Out]]
@@ -140,6 +149,7 @@ class Registry:
         services: Services,
         surface: Surface,
         cid: str | None = None,
+        progress: Progress | None = None,
     ) -> CallResult[Any]:
         """Run one tool call through the pipeline.
 
@@ -149,6 +159,7 @@ class Registry:
             services: Injected services.
             surface: Which surface the call came from (recorded in the audit trail).
             cid: A correlation id supplied by the caller (HTTP ``X-Correlation-ID``).
+            progress: Where long-running handlers report progress (MCP notifications).
 
         Returns:
             The output model with the call's correlation id.
@@ -172,7 +183,13 @@ class Registry:
                     params = spec.input_model.model_validate(raw_args)
                 except ValidationError as exc:
                     raise validation_error(name, exc) from None
-            ctx = CallContext(services=services, correlation_id=call_id, surface=surface, tool=name)
+            ctx = CallContext(
+                services=services,
+                correlation_id=call_id,
+                surface=surface,
+                tool=name,
+                progress=progress or _no_progress,
+            )
             output = await spec.handler(params, ctx)
             duration_ms = (time.perf_counter() - started) * 1000
             return CallResult(output=output, correlation_id=call_id, duration_ms=duration_ms)

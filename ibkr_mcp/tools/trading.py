@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ibkr_mcp.models import ContractRef
 from ibkr_mcp.safety.context import OrderIntent
 from ibkr_mcp.tools import order_pipeline as pipeline
 from ibkr_mcp.tools.common import resolve_account
@@ -22,11 +23,13 @@ from ibkr_mcp.tools.registry import CallContext, ToolSpec
 TOKEN_NOTE = "Tokens are single-use and expire (CONFIRMATION_TOKEN_TTL_SECONDS, default 120 s)."
 
 
-async def prepare(params: OrderInput, ctx: CallContext) -> pipeline.Prepared:
-    """Resolve the contract, check ticks, fetch the reference quote, build the intent."""
+async def prepare(
+    params: OrderInput, ctx: CallContext, ref: ContractRef | None = None
+) -> pipeline.Prepared:
+    """Resolve the contract (``ref``, else the input's), check ticks, quote, build the intent."""
     gateway = ctx.services.gateway
     account = await resolve_account(ctx, params.account)
-    contract = await gateway.resolve_contract(params.to_ref())
+    contract = await gateway.resolve_contract(ref or params.to_ref())
     for field in ("limit_price", "stop_price", "take_profit_price", "stop_loss_price",
                   "stop_loss_limit_price"):  # fmt: skip
         pipeline.check_tick(contract, field, getattr(params, field))

@@ -59,6 +59,10 @@ async def test_tool_list(client: Any, snapshot: Any) -> None:
         "preview_order",
         "place_order",
         "cancel_order",
+        "modify_order",
+        "close_position",
+        "cancel_all_orders",
+        "wait_for_order",
     } == set(names)
     for t in listing:
         # Arguments are the model's fields at top level, never nested under one parameter.
