@@ -88,13 +88,9 @@ def config_show(
 @app.command()
 def serve(sim: SimOption = False) -> None:
     """Serve MCP over stdio (what Claude Desktop / Claude Code run)."""
-    settings = settings_or_exit()
-    from ibkr_mcp.logs import configure_logging
+    from ibkr_mcp.cli.serve import serve_stdio_fast
 
-    configure_logging(settings)
-    from ibkr_mcp.mcp_server import run_stdio
-
-    run_stdio(settings, sim=sim)
+    serve_stdio_fast(sim=sim)
 
 
 @app.command("start-api")
