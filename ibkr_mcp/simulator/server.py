@@ -26,6 +26,7 @@ from ibkr_mcp.simulator.wire import (
     API_SIGN,
     MalformedMessageError,
     decode_fields,
+    encode,
     encode_raw,
     parse_version_range,
     split_frames,
@@ -157,15 +158,12 @@ class _Connection(asyncio.Protocol):
                 "Unable to connect as the client id is already in use. "
                 "Retry with a unique client id."
             )
-            msg = out.error(-1, 326, text, self.server_version)
-            from ibkr_mcp.simulator.wire import encode
-
-            self.write(encode(msg))
+            self.write(encode(out.error(-1, 326, text, self.server_version)))
             self.sim.log_sent(client_id, 4, "ERR_MSG", -1)
             self.stage = "closed"
             self.close()
             return
-        session = Session(self.sim, client_id, self.server_version, self.write)
+        session = Session(self.sim, client_id, self.server_version, self.write, self.sim.log_sent)
         self.session = session
         self.sim._sessions[client_id] = session
         self.stage = "ready"
