@@ -53,6 +53,10 @@ class SimHost(Protocol):
         """Remember an order id a client used."""
         ...
 
+    def sees_all(self, client_id: int) -> bool:
+        """Whether a client sees every client's orders (client 0 and the master client id)."""
+        ...
+
 
 class Outbox(Protocol):
     """One client's outgoing side: who it is, which version it speaks, and how to reach it."""

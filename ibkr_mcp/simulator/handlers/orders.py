@@ -63,8 +63,9 @@ class OrdersHandler(Handler):
 
     def on_open_orders(self, *, all_clients: bool) -> None:
         """ReqOpenOrders / reqAllOpenOrders: OPEN_ORDER + ORDER_STATUS each, then the end."""
+        every = all_clients or self.host.sees_all(self.out.client_id)
         for order in self.host.engine.live_orders():
-            if all_clients or order.client_id == self.out.client_id:
+            if every or order.client_id == self.out.client_id:
                 self.out.send(oo.open_order(order, self.out.server_version), order.order_id)
                 self.out.send(oo.order_status(order), order.order_id)
         self.out.send(oo.open_order_end())
@@ -91,6 +92,8 @@ class OrdersHandler(Handler):
             assert inst is not None
             if flt.client_id and order.client_id != flt.client_id:
                 continue
+            if order.client_id != self.out.client_id and not self.host.sees_all(self.out.client_id):
+                continue  # as at IB: a client sees its own executions only
             if flt.account and order.account != flt.account:
                 continue
             if flt.symbol and inst.symbol != flt.symbol.upper():
