@@ -115,6 +115,14 @@ class Settings(BaseSettings):
         False, description="true: the simulator keeps exchange hours; false: always open."
     )
 
+    # --- Simulator order book ---------------------------------------------------------------
+    SIM_MASTER_CLIENT_ID: int = Field(
+        -1, ge=-1, description="Simulator master API client id (sees every order; -1: none)."
+    )
+    SIM_REJECT_MKT_REMAINDER: bool = Field(
+        False, description="true: cancel the rest of a partially filled MKT order (IB paper)."
+    )
+
     @field_validator("API_TOKEN", "LOG_FILE", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
