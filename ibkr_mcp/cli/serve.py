@@ -18,9 +18,10 @@ def serve_stdio_fast(*, sim: bool) -> None:
 
         sys.stderr.write(f"✗ {exc}\n")
         raise SystemExit(2) from None
-    from ibkr_mcp.logs import configure_logging
+    from ibkr_mcp.logs import configure_logging, log_startup
 
     configure_logging(settings)
+    log_startup(settings)
     from ibkr_mcp.mcp_server import run_stdio
 
     run_stdio(settings, sim=sim)
