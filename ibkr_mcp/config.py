@@ -175,8 +175,8 @@ class Settings(BaseSettings):
         if self.DATA_DIR is None:
             from ibkr_mcp.userdirs import user_data_dir
 
-            return user_data_dir().resolve()
-        return self.DATA_DIR.expanduser().resolve()
+            return _absolute(user_data_dir())
+        return _absolute(self.DATA_DIR)
 
     @property
     def env_file(self) -> Path | None:
@@ -190,10 +190,7 @@ class Settings(BaseSettings):
 
     def resolve(self, path: Path) -> Path:
         """Return ``path`` with ``~`` expanded and, if relative, anchored at ``DATA_DIR``."""
-        path = path.expanduser()
-        if path.is_absolute():
-            return path
-        return (self.data_dir / path).resolve()
+        return _anchored(self.data_dir, path)
 
     @property
     def audit_db_path(self) -> Path:
@@ -250,6 +247,21 @@ class Settings(BaseSettings):
             else:
                 out[name] = str(value).lower() if isinstance(value, bool) else str(value)
         return out
+
+
+@lru_cache(maxsize=64)
+def _absolute(directory: Path) -> Path:
+    # Cached per value: every order's gate facts ask for the kill-switch and override paths,
+    # and resolving them is a realpath syscall chain each time (issue 15).
+    return directory.expanduser().resolve()
+
+
+@lru_cache(maxsize=256)
+def _anchored(base: Path, path: Path) -> Path:
+    path = path.expanduser()
+    if path.is_absolute():
+        return path
+    return (base / path).resolve()
 
 
 class SettingsError(Exception):
