@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 
 import pytest
+from sim_orders_support import T0
 
 from ibkr_mcp.simulator import Simulator
 from ibkr_mcp.simulator.clock import ManualClock
-from sim_orders_support import T0
 
 BAD_STRINGS = ("Error handling fields", "No order found", "Unknown reqId", "unknown reqId")
 

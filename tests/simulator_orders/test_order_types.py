@@ -7,7 +7,7 @@ from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
-from sim_orders_support import connect, order, stock, step, wait_for
+from sim_orders_support import connect, order, step, stock, wait_for
 
 from ibkr_mcp.simulator import Simulator
 from ibkr_mcp.simulator.clock import ManualClock
@@ -94,6 +94,7 @@ async def test_trailing_stop_ratchets_and_is_reported(msim: Sim, lib: ModuleType
         s_trail, s_pct, s_tlim = sim.orders()
         assert s_trail.trail_stop == Decimal(str(round(t.last - 2.0, 2)))
         assert s_pct.trail_stop is not None and s_pct.trail_stop > Decimal(str(t.last))
+        assert s_tlim.trail_stop == Decimal(str(round(t.last - 3.0, 2)))
         stops = [s_trail.trail_stop]
         for _ in range(2000):
             clock.advance(30)
