@@ -221,6 +221,7 @@ class Simulator:
         self._ticker: asyncio.Task[None] | None = None
         self._refuse = False
         self._paused = False
+        self._pause_on: str | None = None
         self._held: list[tuple[Session, list[str], int, int | None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -278,6 +279,14 @@ class Simulator:
                 if session.client_id in self._sessions:
                     self._dispatch(session, body, msg_id, req_id)
             self.flush()
+
+    def pause_on(self, request: str | None) -> None:
+        """Pause when the next request named ``request`` (e.g. ``PLACE_ORDER``) arrives.
+
+        That request and everything after it are held until ``pause(False)``: a gateway that
+        hangs on exactly that request (the lookups before it were answered).
+        """
+        self._pause_on = request
 
     # -- inspection ------------------------------------------------------------------------------
     def orders(self) -> list[SimOrder]:
@@ -356,6 +365,9 @@ class Simulator:
         if msg_id < 0:
             session.error(-1, 320, "Server error when reading an API client request.")
             return
+        if self._pause_on is not None and req_name(msg_id) == self._pause_on:
+            self._pause_on = None
+            self._paused = True
         if self._paused:
             self._held.append((session, body, msg_id, req_id))
             return
