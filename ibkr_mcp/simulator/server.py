@@ -327,7 +327,7 @@ class Simulator:
 
     def resolve(self, spec: ContractSpec) -> list[Instrument]:
         """Catalogue instruments matching a client contract."""
-        return resolve(self.catalogue, spec)
+        return resolve(self.catalogue, spec, self.market)
 
     def next_order_id(self, client_id: int) -> int:
         """The next valid order id for a client (above every id it used)."""

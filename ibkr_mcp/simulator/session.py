@@ -17,6 +17,7 @@ from ibkr_mcp.simulator.incoming import (
     parse_pnl_single,
 )
 from ibkr_mcp.simulator.incoming_order import parse_place_order
+from ibkr_mcp.simulator.instruments_md import parse_sec_def_opt_params, sec_def_opt_params
 from ibkr_mcp.simulator.marketdata import MarketDataMixin
 from ibkr_mcp.simulator.msgids import Req, msg_name, req_name
 from ibkr_mcp.simulator.wire import Field, FieldReader, MalformedMessageError, encode
@@ -140,6 +141,7 @@ class Session(MarketDataMixin):
             Req.REQ_PNL_SINGLE: self.on_pnl_single,
             Req.CANCEL_PNL_SINGLE: lambda r: self._drop_pnl(r.int()),
             Req.REQ_COMPLETED_ORDERS: self.on_completed_orders,
+            Req.REQ_SEC_DEF_OPT_PARAMS: self.on_sec_def_opt_params,
         }
 
     # -- contract details ---------------------------------------------------------------------
@@ -151,9 +153,19 @@ class Session(MarketDataMixin):
             self.error(req.req_id, 200, "No security definition has been found for the request")
             return
         now = self.sim.clock.now()
+        # A CONTFUT request is answered with the front month, reported as CONTFUT.
+        as_type = "CONTFUT" if req.contract.sec_type == "CONTFUT" else None
         for inst in matches:
-            self.send(out.contract_data(req.req_id, inst, now, self.server_version), req.req_id)
+            self.send(
+                out.contract_data(req.req_id, inst, now, self.server_version, as_type), req.req_id
+            )
         self.send(out.contract_data_end(req.req_id), req.req_id)
+
+    def on_sec_def_opt_params(self, r: FieldReader) -> None:
+        """reqSecDefOptParams: an underlying's option chain per exchange and trading class."""
+        req = parse_sec_def_opt_params(r)
+        for fields in sec_def_opt_params(self.sim.market, req):
+            self.send(fields, req.req_id)
 
     def on_matching_symbols(self, r: FieldReader) -> None:
         """ReqMatchingSymbols."""
