@@ -29,6 +29,27 @@ def is_expired(inst: Instrument, now: datetime) -> bool:
     return now >= expiry_instant(last_day(inst))
 
 
+def order_refusal(inst: Instrument, sec_type: str) -> tuple[int, str] | None:
+    """IB's refusal of an order on a contract that cannot be traded (None: tradable).
+
+    Indices are quotes only, and a continuous future (CONTFUT) is a data alias of the front
+    month: IB rejects orders on both.
+    """
+    if inst.sec_type == "IND":
+        return (
+            201,
+            "Order rejected - reason:Index contracts are not tradable; trade a future, "
+            "an option or an ETF on the index instead.",
+        )
+    if sec_type == "CONTFUT":
+        return (
+            321,
+            "Error validating request.-'bN' : cause - Invalid security type CONTFUT "
+            "for orders; use the future's conId or its contract month.",
+        )
+    return None
+
+
 def _type_matches(wanted: str, inst: Instrument) -> bool:
     return not wanted or wanted == inst.sec_type or (wanted == "CONTFUT" and inst.sec_type == "FUT")
 

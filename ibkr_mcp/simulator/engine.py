@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from ibkr_mcp.simulator._market_calendar import ET, is_trading_day, next_trading_day
 from ibkr_mcp.simulator.accounts import ZERO, Account
-from ibkr_mcp.simulator.contracts import fx_rate, resolve
+from ibkr_mcp.simulator.contracts import fx_rate, order_refusal, resolve
 
 if TYPE_CHECKING:
     from ibkr_mcp.simulator.catalogue import Catalogue, Instrument
@@ -308,6 +308,9 @@ class Engine:
         if reason is not None:
             return 321, f"Error validating request.-'bN' : cause - {reason}"
         inst = matches[0]
+        refusal = order_refusal(inst, f.contract.sec_type)
+        if refusal is not None:
+            return refusal
         if f.order_type == "LMT" and f.lmt_price is not None and f.lmt_price % inst.min_tick:
             return (
                 110,
