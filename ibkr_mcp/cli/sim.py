@@ -51,6 +51,10 @@ def run_simulator(*, host: str, port: int, seed: int | None) -> None:
                 settings.SIM_STARTING_CASH,
                 trading_hours=settings.SIM_TRADING_HOURS,
                 started=started,
+                master_client_id=settings.SIM_MASTER_CLIENT_ID
+                if settings.SIM_MASTER_CLIENT_ID >= 0
+                else None,
+                reject_mkt_remainder=settings.SIM_REJECT_MKT_REMAINDER,
             )
         )
         waiters: set[asyncio.Future[Any]] = {task, started}

@@ -67,6 +67,7 @@ class Instrument:
     annual_volatility: float
     avg_daily_volume: int
     md_size_multiplier: int
+    #: Contract multiplier (100 for US equity options, e.g. 50 for ES); 1 for stocks and forex.
     multiplier: Decimal = Decimal(1)
     last_trade: str = ""
     strike: Decimal = Decimal(0)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from hashlib import blake2b
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ibkr_mcp.simulator import _catalogue_derivs as data
 from ibkr_mcp.simulator._market_types import Tick
@@ -15,14 +15,35 @@ from ibkr_mcp.simulator._options_pricing import Greeks, black_scholes, implied_v
 from ibkr_mcp.simulator.derivatives import expiry_instant, last_day
 
 if TYPE_CHECKING:
-    from ibkr_mcp.simulator.catalogue import Instrument
-    from ibkr_mcp.simulator.market import MarketModel
+    from ibkr_mcp.simulator.catalogue import Catalogue, Instrument
 
 _YEAR_SECONDS = 365 * 86_400
 _ZERO = Decimal(0)
 #: Tick types of option computations: live bid/ask/last/model and their delayed twins.
 LIVE_COMPUTATIONS = {"bid": 10, "ask": 11, "last": 12, "model": 13}
 DELAYED_COMPUTATIONS = {"bid": 80, "ask": 81, "last": 82, "model": 83}
+
+
+class MarketModel(Protocol):
+    """What option pricing needs from the market model (which calls in here for options)."""
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The instruments (underlyings are looked up by conId)."""
+        ...
+
+    @property
+    def seed(self) -> int:
+        """The market's seed (it also seeds the volatility surfaces)."""
+        ...
+
+    def mid_at(self, instrument: Instrument, at: datetime) -> Decimal:
+        """Mid price at an instant."""
+        ...
+
+    def quote_at(self, instrument: Instrument, at: datetime) -> Tick:
+        """Quote at an instant."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
