@@ -126,7 +126,7 @@ class Engine:
             self._modify(existing, f)
             return
         account = f.account or default_account
-        matches = resolve(self.catalogue, f.contract)
+        matches = resolve(self.catalogue, f.contract, self.market)
         inst = matches[0] if len(matches) == 1 else None
         self._perm_seq += 1
         order = SimOrder(f, client_id, PERM_ID_BASE + self._perm_seq, account, inst, self.now())

@@ -18,6 +18,7 @@ from ibkr_mcp.simulator.catalogue import DEFAULT_CATALOGUE, Catalogue, Instrumen
 from ibkr_mcp.simulator.clock import Clock, SystemClock
 from ibkr_mcp.simulator.contracts import resolve
 from ibkr_mcp.simulator.engine import Engine, OrderEvent, SimOrder
+from ibkr_mcp.simulator.expiry import expire_options
 from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
 from ibkr_mcp.simulator.market import MarketModel
 from ibkr_mcp.simulator.msgids import Req, req_name
@@ -307,6 +308,7 @@ class Simulator:
 
     def tick(self) -> None:
         """Re-evaluate resting orders and stream market/PnL updates at ``clock.now()``."""
+        self.expire_options()
         self.engine.evaluate()
         for session in list(self._sessions.values()):
             session.stream_updates()
@@ -320,6 +322,10 @@ class Simulator:
                 self.tick()
             except Exception:  # noqa: BLE001 - the periodic task must survive any bad state
                 logger.exception("simulator tick failed")
+
+    def expire_options(self) -> None:
+        """Settle option positions whose expiry passed on the simulated clock (``expiry.py``)."""
+        expire_options(self._accounts, self.market, self.clock.now(), self._on_account)
 
     # -- plumbing --------------------------------------------------------------------------------
     def log_received(self, client_id: int, msg_id: int, name: str, req_id: int | None) -> None:
@@ -339,7 +345,7 @@ class Simulator:
 
     def resolve(self, spec: ContractSpec) -> list[Instrument]:
         """Catalogue instruments matching a client contract."""
-        return resolve(self.catalogue, spec)
+        return resolve(self.catalogue, spec, self.market)
 
     def next_order_id(self, client_id: int) -> int:
         """The next valid order id for a client (above every id it used)."""
@@ -372,6 +378,7 @@ class Simulator:
             self._held.append((session, body, msg_id, req_id))
             return
         try:
+            self.expire_options()
             self.engine.evaluate()
             session.handle(msg_id, body, req_id)
         except Exception as exc:  # noqa: BLE001 - one bad request must never take the server down
