@@ -203,6 +203,8 @@ class Engine:
         self._exec_prefix = f"{(seed * 2654435761) & 0xFFFFFFFF:08x}"
         self._on_order = on_order
         self._on_account = on_account
+        #: Drill hook (``reject-next``): a forced (code, text) rejection for an order, or None.
+        self.reject_hook: Callable[[SimOrder], tuple[int, str] | None] | None = None
 
     # -- helpers -----------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -253,6 +255,8 @@ class Engine:
         if not f.what_if:
             self._by_key[key] = order
         problem = self._validate(order, matches)
+        if problem is None and not f.what_if and self.reject_hook is not None:
+            problem = self.reject_hook(order)
         if problem is not None:
             code, text = problem
             self._reject(order, code, text)
