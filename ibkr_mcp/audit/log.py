@@ -154,7 +154,7 @@ class AuditLog:
             write_pool.shutdown(wait=True)
         if read_pool is not None:
             if reader is not None:
-                await loop.run_in_executor(read_pool, reader.close)
+                await loop.run_in_executor(read_pool, self._writer.side_files.retire, reader)
             read_pool.shutdown(wait=True)
 
     async def _on_writer(self, fn: Callable[[], T]) -> T:
@@ -354,6 +354,7 @@ class AuditLog:
         if self._reader is None:
             raise AuditUnavailableError(f"The audit log {self._path} is not open.")
         try:
+            self._writer.side_files.check()
             return query(self._reader, sql, params)
         except sqlite3.Error as exc:
             raise unavailable(self._path, exc, "read", self._busy_timeout) from exc
@@ -391,6 +392,7 @@ class AuditLog:
             if self._reader is None:
                 raise AuditUnavailableError(f"The audit log {self._path} is not open.")
             try:
+                self._writer.side_files.check()
                 return recent_rows(self._reader, max(0, limit), correlation_id)
             except sqlite3.Error as exc:
                 raise unavailable(self._path, exc, "read", self._busy_timeout) from exc

@@ -40,12 +40,16 @@ def settings_or_exit(**overrides: Any) -> Settings:
 
 
 def configure_cli_logging(settings: Settings) -> None:
-    """Logs to stderr; the default INFO level is lowered to WARNING so output stays readable."""
+    """Logs to stderr; the default INFO level is lowered to WARNING so output stays readable.
+
+    ib_async's raw lines (``Error 200 …``) are dropped unless ``LOG_LEVEL`` is DEBUG/TRACE: the
+    command reports the translated error itself.
+    """
     from ibkr_mcp.logs import configure_logging
 
     if settings.LOG_LEVEL == "INFO":
         settings = settings.model_copy(update={"LOG_LEVEL": "WARNING"})
-    configure_logging(settings)
+    configure_logging(settings, cli=True)
 
 
 def print_error(exc: IbkrMcpError) -> None:

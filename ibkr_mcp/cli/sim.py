@@ -39,6 +39,10 @@ def simulator_options(settings: Settings) -> dict[str, Any]:
         "accounts": settings.SIM_ACCOUNTS,
         "starting_cash": settings.SIM_STARTING_CASH,
         "trading_hours": settings.SIM_TRADING_HOURS,
+        "master_client_id": (
+            settings.SIM_MASTER_CLIENT_ID if settings.SIM_MASTER_CLIENT_ID >= 0 else None
+        ),
+        "reject_mkt_remainder": settings.SIM_REJECT_MKT_REMAINDER,
         "reset_refuse_seconds": settings.SIM_RESET_SECONDS,
         "control": settings.SIM_CONTROL_DIR or True,
     }

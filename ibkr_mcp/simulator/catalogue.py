@@ -46,6 +46,8 @@ class Instrument:
     annual_volatility: float
     avg_daily_volume: int
     md_size_multiplier: int
+    #: Contract multiplier (100 for US equity options, e.g. 50 for ES); 1 for stocks and forex.
+    multiplier: Decimal = Decimal(1)
 
     def trading_hours(self, day: date) -> str:
         """IB ``tradingHours`` for the week starting at ``day`` (US/Eastern wall times)."""

@@ -191,7 +191,7 @@ class Drills:
         """Forget every streaming market data subscription (IB's "data lost")."""
         killed = 0
         for session in self.sim._sessions.values():
-            streams = session.streams
+            streams = session.market_data.streams
             killed += len(streams)
             streams.clear()
         return killed

@@ -29,6 +29,7 @@ from ibkr_mcp.simulator.wire import (
     API_SIGN,
     MalformedMessageError,
     decode_fields,
+    encode,
     encode_raw,
     parse_version_range,
     split_frames,
@@ -170,15 +171,12 @@ class _Connection(asyncio.Protocol):
                 "Unable to connect as the client id is already in use. "
                 "Retry with a unique client id."
             )
-            msg = out.error(-1, 326, text, self.server_version)
-            from ibkr_mcp.simulator.wire import encode
-
-            self.write(encode(msg))
+            self.write(encode(out.error(-1, 326, text, self.server_version)))
             self.sim.log_sent(client_id, 4, "ERR_MSG", -1)
             self.stage = "closed"
             self.close()
             return
-        session = Session(self.sim, client_id, self.server_version, self.write)
+        session = Session(self.sim, client_id, self.server_version, self.write, self.sim.log_sent)
         self.session = session
         self.sim._sessions[client_id] = session
         self.since = self.sim.clock.now()
@@ -201,12 +199,16 @@ class Simulator:
         clock: Clock | None = None,
         trading_hours: bool = False,
         catalogue: Catalogue | None = None,
+        master_client_id: int | None = None,
+        reject_mkt_remainder: bool = False,
         reset_refuse_seconds: float = DEFAULT_RESET_REFUSE_SECONDS,
         control: bool | str | Path = False,
     ) -> None:
         if not accounts:
             raise ValueError("at least one account is required")
         self.seed = seed
+        #: Besides client 0, this client id hears about every client's orders (TWS setting).
+        self.master_client_id = master_client_id
         self.accounts: tuple[str, ...] = tuple(accounts)
         self.clock: Clock = clock or SystemClock()
         self.catalogue: Catalogue = catalogue or DEFAULT_CATALOGUE
@@ -223,6 +225,7 @@ class Simulator:
             seed=seed,
             on_order=self._on_order,
             on_account=self._on_account,
+            reject_mkt_remainder=reject_mkt_remainder,
         )
         self._sessions: dict[int, Session] = {}
         self._connections: set[_Connection] = set()
@@ -235,6 +238,7 @@ class Simulator:
         self._refuse = False
         self._listening = False
         self._paused = False
+        self._pause_on: str | None = None
         self._held: list[tuple[Session, list[str], int, int | None]] = []
         self.drills = Drills(self, reset_refuse_seconds=reset_refuse_seconds)
         self.engine.reject_hook = self.drills.forced_rejection
@@ -323,6 +327,14 @@ class Simulator:
                     self._dispatch(session, body, msg_id, req_id)
             self.flush()
 
+    def pause_on(self, request: str | None) -> None:
+        """Pause when the next request named ``request`` (e.g. ``PLACE_ORDER``) arrives.
+
+        That request and everything after it are held until ``pause(False)``: a gateway that
+        hangs on exactly that request (the lookups before it were answered).
+        """
+        self._pause_on = request
+
     # -- inspection ------------------------------------------------------------------------------
     def orders(self) -> list[SimOrder]:
         """Every order ever received from any client, what-if previews included."""
@@ -405,6 +417,9 @@ class Simulator:
         if msg_id < 0:
             session.error(-1, 320, "Server error when reading an API client request.")
             return
+        if self._pause_on is not None and req_name(msg_id) == self._pause_on:
+            self._pause_on = None
+            self._paused = True
         if self._paused:
             self._held.append((session, body, msg_id, req_id))
             return
@@ -415,10 +430,18 @@ class Simulator:
             logger.exception("simulator: request {} failed", req_name(msg_id))
             session.error(-1 if req_id is None else req_id, 320, f"Server error: {exc}")
 
+    def sees_all(self, client_id: int) -> bool:
+        """Whether a client sees every client's orders and executions (client 0, the master)."""
+        return client_id == 0 or client_id == self.master_client_id
+
     def _on_order(self, event: OrderEvent) -> None:
-        session = self._sessions.get(event.order.client_id)
-        if session is not None:
-            session.on_order_event(event)
+        # As at IB: the owner hears everything about its order; client 0 and the master client
+        # also receive the order, status and execution messages of other clients' orders, but
+        # never their errors.
+        owner = event.order.client_id
+        for client_id, session in list(self._sessions.items()):
+            if client_id == owner or (event.kind != "error" and self.sees_all(client_id)):
+                session.on_order_event(event)
 
     def _on_account(self, account: str, con_id: int) -> None:
         for session in list(self._sessions.values()):
@@ -435,6 +458,8 @@ async def serve_forever(
     trading_hours: bool = False,
     clock: Clock | None = None,
     started: asyncio.Future[int] | None = None,
+    master_client_id: int | None = None,
+    reject_mkt_remainder: bool = False,
     simulator: Simulator | None = None,
     faults: Sequence[str] = (),
 ) -> None:
@@ -451,6 +476,8 @@ async def serve_forever(
         starting_cash=starting_cash,
         clock=clock,
         trading_hours=trading_hours,
+        master_client_id=master_client_id,
+        reject_mkt_remainder=reject_mkt_remainder,
     )
     bound = await sim.start(host, port)
     try:

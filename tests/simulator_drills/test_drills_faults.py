@@ -114,10 +114,10 @@ async def test_error_sends_ibs_text_and_1101_kills_subscriptions(
         "It will be restored automatically.",
     )  # fmt: skip
     assert seen[1] == (77, 162, "custom text")
-    assert sum(len(s.streams) for s in dsim._sessions.values()) == 1
+    assert sum(len(s.market_data.streams) for s in dsim._sessions.values()) == 1
     await ctl(dsim).error(1101)
     await wait(lambda: any(code == 1101 for _, code, _ in seen))
-    assert sum(len(s.streams) for s in dsim._sessions.values()) == 0
+    assert sum(len(s.market_data.streams) for s in dsim._sessions.values()) == 0
     with pytest.raises(DrillError, match="no IB default text for code 9999"):
         await ctl(dsim).error(9999)
 

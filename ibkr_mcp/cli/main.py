@@ -7,6 +7,7 @@ Heavy modules (fastmcp, fastapi, ib_async, sqlite_utils) are imported inside com
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -52,11 +53,23 @@ def _root(
             "--version", callback=_version_callback, is_eager=True, help="Show the version."
         ),
     ] = False,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            help="Read settings from this file only (default: $IBKR_MCP_ENV_FILE, else the "
+            "user config file, else ./.env; see `config show`).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """MCP-first agent server for Interactive Brokers.
 
     With no command, ``ibkr-mcp`` serves MCP over stdio and ``ibkr-gateway`` prints this help.
     """
+    from ibkr_mcp.userdirs import set_cli_env_file
+
+    set_cli_env_file(env_file)
     if ctx.invoked_subcommand is not None:
         return
     default = (ctx.obj or {}).get("default", "help")
@@ -71,32 +84,34 @@ def _root(
 def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Show the effective settings (paths resolved, secrets masked)."""
+    """Show the effective settings, the env file read and where each value came from."""
     settings = settings_or_exit()
     values = settings.masked()
+    sources = settings.sources
+    env_file = str(settings.env_file) if settings.env_file else None
     if as_json:
         import orjson
 
-        sys.stdout.write(orjson.dumps(values, option=orjson.OPT_INDENT_2).decode() + "\n")
+        data = {"env_file": env_file, "values": values, "sources": sources}
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     table = Table(title="Effective configuration", show_lines=False)
     table.add_column("Setting", style="bold")
     table.add_column("Value")
+    table.add_column("From", style="dim")
     for name, value in values.items():
-        table.add_row(name, value)
+        table.add_row(name, value, sources[name])
     out.print(table)
+    out.print(f"Env file: {env_file or '(none: environment and defaults only)'}", soft_wrap=True)
+    out.print("From: env = environment variable, file = the env file, default = built in.")
 
 
 @app.command()
 def serve(sim: SimOption = False) -> None:
     """Serve MCP over stdio (what Claude Desktop / Claude Code run)."""
-    settings = settings_or_exit()
-    from ibkr_mcp.logs import configure_logging
+    from ibkr_mcp.cli.serve import serve_stdio_fast
 
-    configure_logging(settings)
-    from ibkr_mcp.mcp_server import run_stdio
-
-    run_stdio(settings, sim=sim)
+    serve_stdio_fast(sim=sim)
 
 
 @app.command("start-api")
@@ -114,9 +129,10 @@ def start_api(
     except BindRefusedError as exc:
         err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
-    from ibkr_mcp.logs import configure_logging
+    from ibkr_mcp.logs import configure_logging, log_startup
 
     configure_logging(settings)
+    log_startup(settings)
     from ibkr_mcp.http_api.server import run_api
 
     run_api(settings, host=host, port=port, sim=sim)
