@@ -135,11 +135,36 @@ class Settings(BaseSettings):
         False, description="true: cancel the rest of a partially filled MKT order (IB paper)."
     )
 
+    # --- Simulator drills (fault drills, IB's limits, persistent state) ----------------------
+    SIM_CONTROL_DIR: Path | None = Field(
+        None, description="Directory of the sim-ctl control socket (empty: the system temp dir)."
+    )
+    SIM_FAULTS: CsvList = Field(
+        (), description="Faults set at simulator start, e.g. latency=200:50,reject-next=2."
+    )
+    SIM_RESET_SECONDS: float = Field(
+        3.0, ge=0, le=3600, description="How long a simulated nightly reset refuses connections."
+    )
+    SIM_PACING: Literal["ib", "off"] = Field(
+        "ib", description="ib: enforce IB's historical data pacing (error 162); off: none."
+    )
+    SIM_MARKET_DATA_LINES: int = Field(
+        100, ge=1, le=10_000, description="Simultaneous streaming quotes, all clients (then 101)."
+    )
+    SIM_ACCOUNT_UPDATE_SECONDS: float = Field(
+        180.0, gt=0, le=3600, description="Account value update cycle (IB: every 3 minutes)."
+    )
+    SIM_STATE_FILE: Path | None = Field(
+        None, description="Simulator state file kept across restarts (empty: nothing kept)."
+    )
+
     # --- Where the values came from (config resolution; set by load_settings) -------------
     _env_file: Path | None = PrivateAttr(None)
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
-    @field_validator("API_TOKEN", "LOG_FILE", "DATA_DIR", mode="before")
+    @field_validator(
+        "API_TOKEN", "LOG_FILE", "DATA_DIR", "SIM_CONTROL_DIR", "SIM_STATE_FILE", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `API_TOKEN=` in a copied .env.example means "unset", never "the empty token".
@@ -148,7 +173,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "ALLOWED_SYMBOLS", "ALLOWED_SEC_TYPES", "ALLOWED_CURRENCIES", "SIM_ACCOUNTS", mode="before"
+        "ALLOWED_SYMBOLS",
+        "ALLOWED_SEC_TYPES",
+        "ALLOWED_CURRENCIES",
+        "SIM_ACCOUNTS",
+        "SIM_FAULTS",
+        mode="before",
     )
     @classmethod
     def _csv(cls, value: object) -> object:

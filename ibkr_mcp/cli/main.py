@@ -17,6 +17,7 @@ from ibkr_mcp import __version__
 from ibkr_mcp.cli.audit import audit_app
 from ibkr_mcp.cli.common import SimOption, err, out, settings_or_exit
 from ibkr_mcp.cli.install import install_app
+from ibkr_mcp.cli.simctl import sim_ctl_app
 from ibkr_mcp.cli.tools import register_tool_commands
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is
 app.add_typer(config_app, name="config")
 app.add_typer(audit_app, name="audit")
 app.add_typer(install_app, name="install")
+app.add_typer(sim_ctl_app, name="sim-ctl")
 
 __all__ = ["SimOption", "app", "err", "main_gateway", "main_mcp", "out", "settings_or_exit"]
 
@@ -162,11 +164,18 @@ def sim_command(
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (4002 is IB Gateway's paper port).")] = 4002,
     seed: Annotated[int | None, typer.Option(help="Random seed (default SIM_SEED).")] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A fault from the start (repeatable): hang=S, refuse=S, latency=MS[:JITTER], "
+            "farm-outage=S, reject-next=N[:CODE], error=CODE (adds to SIM_FAULTS)."
+        ),
+    ] = None,
 ) -> None:
-    """Run the IB Gateway simulator standalone until Ctrl-C."""
+    """Run the IB Gateway simulator standalone until Ctrl-C (drive drills with `sim-ctl`)."""
     from ibkr_mcp.cli.sim import run_simulator
 
-    run_simulator(host=host, port=port, seed=seed)
+    run_simulator(host=host, port=port, seed=seed, faults=fault)
 
 
 register_tool_commands(app)
