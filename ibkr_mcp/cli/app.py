@@ -15,7 +15,14 @@ from rich.table import Table
 
 from ibkr_mcp import __version__
 from ibkr_mcp.cli.audit import audit_app
-from ibkr_mcp.cli.common import SimOption, err, out, settings_or_exit
+from ibkr_mcp.cli.common import (
+    JsonOption,
+    SimOption,
+    err,
+    exit_codes_help,
+    out,
+    settings_or_exit,
+)
 from ibkr_mcp.cli.install import install_app
 from ibkr_mcp.cli.tools import register_tool_commands
 
@@ -27,6 +34,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    epilog=exit_codes_help(),
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -83,7 +91,7 @@ def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show the effective settings, the env file read and where each value came from."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(as_json=as_json)
     values = settings.masked()
     sources = settings.sources
     env_file = str(settings.env_file) if settings.env_file else None
@@ -147,11 +155,12 @@ def healthcheck(
     timeout: Annotated[
         float, typer.Option(min=0.5, help="Give up (non-zero exit) after this many seconds.")
     ] = 10.0,
+    as_json: JsonOption = False,
 ) -> None:
     """Check the connection, server time and readiness (exit 0 only when ready)."""
     from ibkr_mcp.cli.health import healthcheck as run_healthcheck
 
-    run_healthcheck(sim=sim, timeout=timeout)
+    run_healthcheck(sim=sim, timeout=timeout, as_json=as_json)
 
 
 @app.command()
