@@ -186,11 +186,40 @@ def sim_command(
 register_tool_commands(app)
 
 
+def _main(default: str, prog_name: str) -> None:
+    """Run the app; with ``--json`` a usage error is also the ``{"error": …}`` object on stdout."""
+    args = sys.argv[1:]
+    if "--json" not in args:
+        app(obj={"default": default}, prog_name=prog_name)
+        return
+    from ibkr_mcp.cli.common import write_json
+
+    try:
+        code = app(args=args, obj={"default": default}, prog_name=prog_name, standalone_mode=False)
+    except typer.TyperException as exc:  # usage errors (typer vendors click's exceptions)
+        write_json(
+            {
+                "error": {
+                    "code": "INVALID_INPUT",
+                    "message": exc.format_message(),
+                    "remedy": f"See `{prog_name} <command> --help`.",
+                    "details": {"source": "usage"},
+                }
+            }
+        )
+        err.print(f"[red]✗[/red] {exc.format_message()}", soft_wrap=True, markup=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        err.print("Aborted.")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 def main_mcp() -> None:
     """Entry point of ``ibkr-mcp``: with no command, serve MCP over stdio."""
-    app(obj={"default": "serve"}, prog_name="ibkr-mcp")
+    _main("serve", "ibkr-mcp")
 
 
 def main_gateway() -> None:
     """Entry point of ``ibkr-gateway`` (the seed's name): with no command, print help."""
-    app(obj={"default": "help"}, prog_name="ibkr-gateway")
+    _main("help", "ibkr-gateway")

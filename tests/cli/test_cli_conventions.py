@@ -158,3 +158,17 @@ def test_spinner_while_connecting_and_no_ib_async_lines(tmp_path: Path) -> None:
         assert "ib_async" not in result.stderr + result.stdout
     debug = _run(tmp_path, "quote", "ZZZZQ", "--sim", LOG_LEVEL="DEBUG")
     assert "Error 200" in debug.stderr  # still there for whoever asks
+
+
+def test_usage_errors_with_json_are_json_too(tmp_path: Path) -> None:
+    for args, needle in (
+        (["quote", "--json"], "symbol"),
+        (["quote", "A", "--bogus", "--json"], "--bogus"),
+    ):
+        result = _run(tmp_path, *args)
+        assert result.returncode == 2, result.stderr
+        error = json.loads(result.stdout)["error"]
+        assert error["code"] == "INVALID_INPUT" and needle in error["message"]
+        assert needle in result.stderr
+    plain = _run(tmp_path, "quote")
+    assert plain.returncode == 2 and plain.stdout == ""  # without --json: Typer's usage text
