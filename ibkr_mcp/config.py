@@ -88,6 +88,26 @@ class Settings(BaseSettings):
         0.0, ge=0, le=60, description="Reuse a quote this many seconds (0 disables)."
     )
 
+    # --- Connection supervisor (liveness, reconnect, market-data load) ------------------------
+    IBKR_LIVENESS_SECONDS: float = Field(
+        10.0, ge=1, le=3600, description="Probe the gateway after this many silent seconds."
+    )
+    IBKR_LIVENESS_PROBE_TIMEOUT: float = Field(
+        2.0, gt=0, le=60, description="A probe unanswered this long: state hung."
+    )
+    IBKR_RECONNECT_FAST_WINDOW_SECONDS: float = Field(
+        600.0, ge=0, le=86400, description="Retry every 0.5 s this long after a loss, then 5 s."
+    )
+    IBKR_CLI_CLIENT_ID_OFFSET: int = Field(
+        100, ge=0, le=2**30, description="CLI commands connect as IBKR_CLIENT_ID plus this."
+    )
+    MARKET_DATA_MAX_INFLIGHT: int = Field(
+        50, ge=1, le=1000, description="Snapshot quote requests open at the gateway at once."
+    )
+    MARKET_DATA_MESSAGES_PER_SECOND: float = Field(
+        30.0, gt=0, le=45, description="Market-data requests per second (orders keep the rest)."
+    )
+
     # --- HTTP API ---------------------------------------------------------------------------
     API_HOST: str = Field("127.0.0.1", min_length=1, description="HTTP bind address.")
     API_PORT: int = Field(8000, ge=1, le=65535, description="HTTP port.")
