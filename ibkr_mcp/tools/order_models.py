@@ -11,12 +11,28 @@ from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, model_va
 
 from ibkr_mcp.models import OrderType, Quote, Side, TimeInForce, WhatIf
 from ibkr_mcp.tools import order_types
-from ibkr_mcp.tools.common import Account, ContractInput, ToolInput, ToolOutput, upper_enum
+from ibkr_mcp.tools.common import (
+    DECIMAL_TEXT_SCHEMA,
+    PLAIN_DECIMAL,
+    Account,
+    ContractInput,
+    OrderId,
+    ToolInput,
+    ToolOutput,
+    upper_enum,
+)
+
+Quantity = Annotated[
+    Decimal, Field(gt=0, max_digits=12, decimal_places=4), PLAIN_DECIMAL, DECIMAL_TEXT_SCHEMA
+]
+LimitPrice = Annotated[
+    Decimal, Field(gt=0, max_digits=14, decimal_places=6), PLAIN_DECIMAL, DECIMAL_TEXT_SCHEMA
+]
 
 SideIn = Annotated[Side, BeforeValidator(upper_enum)]
 OrderTypeIn = Annotated[OrderType, BeforeValidator(upper_enum)]
 TifIn = Annotated[TimeInForce, BeforeValidator(upper_enum)]
-Price = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6)]
+Price = LimitPrice
 
 
 def _order_schema(schema: dict[str, Any]) -> None:
@@ -71,9 +87,7 @@ class OrderInput(ContractInput, OrderFields):
     model_config = ConfigDict(json_schema_extra=_order_schema)
 
     side: SideIn
-    quantity: Decimal = Field(
-        gt=0, max_digits=12, decimal_places=4, description="Shares, or contracts (OPT/FUT)."
-    )
+    quantity: Quantity = Field(description="Shares, or contracts (OPT/FUT).")
     take_profit_price: Price | None = Field(None, description="Bracket: LMT exit child.")
     stop_loss_price: Price | None = Field(None, description="Bracket: STP exit child.")
     stop_loss_limit_price: Price | None = Field(None, description="Bracket: makes it STP_LMT.")
@@ -139,7 +153,7 @@ class PlaceInput(OrderInput):
 class CancelInput(ToolInput):
     """Input of cancel_order."""
 
-    order_id: int = Field(ge=1, description="The order id to cancel.")
+    order_id: OrderId
 
 
 class GateVerdict(ToolOutput):

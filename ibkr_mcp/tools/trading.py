@@ -17,7 +17,7 @@ from ibkr_mcp.tools.order_models import (
     PreviewInput,
     PreviewResult,
 )
-from ibkr_mcp.tools.order_replay import best_effort, idempotent
+from ibkr_mcp.tools.order_replay import best_effort, broker_replay, idempotent
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
 
 TOKEN_NOTE = "Tokens are single-use and expire (CONFIRMATION_TOKEN_TTL_SECONDS, default 120 s)."
@@ -73,6 +73,10 @@ async def place_order(params: PlaceInput, ctx: CallContext) -> PlaceResult:
 
     async def act() -> PlaceResult:
         prepared = await prepare(params, ctx)
+        # A key this audit does not know may still be at the broker (another process or audit).
+        adopted = await broker_replay(params, ctx, prepared.intent)
+        if adopted is not None:
+            return adopted
         return await pipeline.execute(
             ctx,
             prepared,
