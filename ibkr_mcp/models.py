@@ -94,6 +94,28 @@ class ContractDetails(Frozen):
     valid_exchanges: tuple[str, ...] = ()
 
 
+class Greeks(Frozen):
+    """An option's model values (IB's tick 13): implied volatility and the greeks."""
+
+    implied_vol: Decimal | None
+    delta: Decimal | None
+    gamma: Decimal | None
+    vega: Decimal | None
+    theta: Decimal | None
+    underlying_price: Decimal | None = None
+
+
+class OptionChain(Frozen):
+    """The option parameters of one underlying on one exchange (IB's secDefOptParams)."""
+
+    exchange: str
+    underlying_con_id: int
+    trading_class: str
+    multiplier: Decimal
+    expirations: tuple[str, ...]
+    strikes: tuple[Decimal, ...]
+
+
 class Quote(Frozen):
     """One snapshot quote; ``market_data_type`` and ``timestamp`` say how fresh it is."""
 
@@ -115,6 +137,8 @@ class Quote(Frozen):
     #: The data's time: the last trade's time when the broker reports it, else receipt time.
     timestamp: AwareDatetime
     source: BrokerKind
+    #: Options only: implied volatility and greeks.
+    greeks: Greeks | None = None
     #: True while IB reports a market data farm or its own servers down (the values may be old).
     stale: bool = False
 

@@ -15,6 +15,7 @@ from ibkr_mcp.models import (
     ContractRef,
     Fill,
     GatewayStatus,
+    OptionChain,
     OrderInfo,
     OrderRequest,
     PnL,
@@ -60,6 +61,10 @@ class Gateway(Protocol):
 
     async def resolve_contract(self, ref: ContractRef) -> Contract:
         """Resolve to exactly one contract (cached); ambiguous → ``AmbiguousContractError``."""
+        ...
+
+    async def option_chains(self, underlying: Contract) -> list[OptionChain]:
+        """Option parameters (expirations, strikes) of ``underlying`` on every exchange."""
         ...
 
     async def search_contracts(self, pattern: str) -> list[Contract]:

@@ -26,7 +26,9 @@ from ibkr_mcp.models import (
     ContractDetails,
     ContractRef,
     Fill,
+    Greeks,
     MarketDataKind,
+    OptionRight,
     OrderInfo,
     Quote,
     SecType,
@@ -109,13 +111,25 @@ def ref_to_ib(ref: ContractRef) -> IbContract:
             symbol, currency = symbol[:3], symbol[3:]
         if exchange == "SMART":
             exchange = FOREX_EXCHANGE
+    if exchange == "SMART" and ref.sec_type in ("IND", "FUT"):
+        # Indices and futures are listed on one exchange (SPX on CBOE, ES on CME): an empty
+        # exchange lets IB find it, so agents need not know it.
+        exchange = ""
     return IbContract(
         symbol=symbol,
         secType=ref.sec_type,
         exchange=exchange,
         currency=currency,
         primaryExchange=(ref.primary_exchange or "").upper(),
+        lastTradeDateOrContractMonth=ref.expiry or "",
+        strike=float(ref.strike) if ref.strike is not None else 0.0,
+        right=ref.right or "",
+        tradingClass=ref.trading_class or "",
     )
+
+
+#: IB's spellings of an option right.
+_RIGHTS: Final[dict[str, OptionRight]] = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}
 
 
 def contract_from_details(details: IbContractDetails, *, exchange: str | None = None) -> Contract:
@@ -135,6 +149,10 @@ def contract_from_details(details: IbContractDetails, *, exchange: str | None = 
         description=details.longName or c.description or "",
         stock_type=details.stockType or "",
         min_tick=num(details.minTick) or Decimal("0.01"),
+        multiplier=num(c.multiplier) or Decimal(1),
+        expiry=c.lastTradeDateOrContractMonth or None,
+        strike=(num(c.strike) or None) if kind == "OPT" else None,
+        right=_RIGHTS.get(c.right) if kind == "OPT" else None,
     )
 
 
@@ -188,6 +206,10 @@ def contract_to_ib(contract: Contract) -> IbContract:
         currency=contract.currency,
         localSymbol=contract.local_symbol,
         tradingClass=contract.trading_class,
+        lastTradeDateOrContractMonth=contract.expiry or "",
+        strike=float(contract.strike) if contract.strike is not None else 0.0,
+        right=contract.right or "",
+        multiplier="" if contract.multiplier == 1 else str(contract.multiplier),
     )
 
 
@@ -253,6 +275,22 @@ def quote_from_ticker(
         market_data_type=kind,
         timestamp=stamp,
         source=source,
+        greeks=greeks_from_ticker(ticker),
+    )
+
+
+def greeks_from_ticker(ticker: Ticker) -> Greeks | None:
+    """An option's model greeks (IB's tick 13), else ``None`` (not an option, or no model)."""
+    model = ticker.modelGreeks
+    if model is None:
+        return None
+    return Greeks(
+        implied_vol=num(model.impliedVol),
+        delta=num(model.delta),
+        gamma=num(model.gamma),
+        vega=num(model.vega),
+        theta=num(model.theta),
+        underlying_price=price(model.undPrice),
     )
 
 

@@ -14,7 +14,7 @@ from loguru import logger
 
 from ibkr_mcp.config import Settings
 from ibkr_mcp.errors import AccountNotManagedError, IbkrMcpError
-from ibkr_mcp.gateway import convert
+from ibkr_mcp.gateway import convert, options
 from ibkr_mcp.gateway.base import FillListener, OrderStatusListener
 from ibkr_mcp.gateway.connection import IbConnection
 from ibkr_mcp.gateway.contracts import ContractResolver
@@ -30,6 +30,7 @@ from ibkr_mcp.models import (
     Fill,
     GatewayStatus,
     IbNotice,
+    OptionChain,
     OrderInfo,
     OrderRequest,
     PnL,
@@ -166,6 +167,11 @@ class IBGateway:
     async def resolve_contract(self, ref: ContractRef) -> Contract:
         """Resolve to exactly one contract (cached); ambiguous → ``AmbiguousContractError``."""
         return await self.contracts.resolve(ref)
+
+    async def option_chains(self, underlying: Contract) -> list[OptionChain]:
+        """Option parameters (expirations, strikes) of ``underlying`` on every exchange."""
+        await self.conn.ensure_connected()
+        return await options.option_chains(self.conn, underlying)
 
     async def search_contracts(self, pattern: str) -> list[Contract]:
         """Contracts whose symbol or name matches ``pattern``."""

@@ -42,6 +42,12 @@ def upper_enum(value: Any) -> Any:
     return value
 
 
+def _alnum(value: str) -> str:
+    if not value.isalnum() or not value.isascii():
+        raise ValueError("letters and digits only")
+    return value
+
+
 def _right(value: Any) -> Any:
     value = upper_enum(value)
     return {"CALL": "C", "PUT": "P"}.get(value, value)
@@ -53,7 +59,7 @@ Symbol = Annotated[
         min_length=1,
         max_length=24,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9.\- ]*$",
-        description="Ticker (AAPL), or FX pair (EUR.USD) with sec_type CASH.",
+        description="Ticker (AAPL); FX: EUR.USD with CASH.",
     ),
     AfterValidator(str.upper),
 ]
@@ -70,7 +76,7 @@ Account = Annotated[
         min_length=1,
         max_length=32,
         pattern=r"^[A-Za-z0-9]+$",
-        description="Default: the first managed account.",
+        description="Default: first managed.",
     ),
 ]
 
@@ -135,6 +141,10 @@ OrderId = Annotated[
 SecTypeIn = Annotated[SecType, BeforeValidator(upper_enum)]
 Expiry = Annotated[str, Field(pattern=r"^[0-9]{6}([0-9]{2})?$")]
 Right = Annotated[OptionRight, BeforeValidator(_right)]
+#: An option's trading class (SPX vs SPXW); upper-cased, letters and digits.
+TradingClass = Annotated[
+    str, Field(max_length=16), AfterValidator(str.upper), AfterValidator(_alnum)
+]
 #: Fields only options and futures use.
 _DERIVATIVE_FIELDS = ("expiry", "strike", "right", "trading_class")
 
@@ -145,15 +155,14 @@ class ContractInput(ToolInput):
     symbol: Symbol
     sec_type: SecTypeIn = Field(
         "STK",
-        description="STK (stocks, ETFs), CASH (FX), IND (index), FUT, OPT (needs expiry, "
-        "strike, right).",
+        description="OPT needs expiry, strike, right.",
     )
     exchange: Exchange = "SMART"
     currency: Currency = "USD"
-    expiry: Expiry | None = Field(None, description="OPT YYYYMMDD; FUT YYYYMM(DD), none=front.")
+    expiry: Expiry | None = Field(None, description="OPT YYYYMMDD; FUT YYYYMM or front.")
     strike: Decimal | None = Field(None, gt=0, max_digits=12, decimal_places=4)
-    right: Right | None = Field(None, description="C or P.")
-    trading_class: str | None = Field(None, max_length=16, pattern=r"^[A-Za-z0-9]+$")
+    right: Right | None = None
+    trading_class: TradingClass | None = None
 
     @model_validator(mode="after")
     def _derivative_fields(self) -> ContractInput:

@@ -20,8 +20,8 @@ from ibkr_mcp.tools.order_models import (
 )
 
 TWO_STEP = (
-    "Without confirmation_token: a preview (every gate) and a token. Again with the token and "
-    "an idempotency_key: it acts."
+    "Without confirmation_token it previews (every gate) and returns one; call again with it "
+    "and an idempotency_key to act."
 )
 
 
@@ -84,8 +84,8 @@ class ClosePositionInput(TwoStep):
     """Input of close_position."""
 
     symbol: Symbol
-    sec_type: SecTypeIn | None = Field(None, description="Only if the symbol has several.")
-    con_id: int | None = Field(None, ge=1, description="Pick one position by contract id.")
+    sec_type: SecTypeIn | None = None
+    con_id: int | None = Field(None, ge=1, description="If several positions match.")
     quantity: Decimal | None = Field(
         None, gt=0, max_digits=12, decimal_places=4, description="Default: the whole position."
     )

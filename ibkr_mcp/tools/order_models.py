@@ -45,7 +45,7 @@ IdempotencyKey = Field(
     min_length=8,
     max_length=64,
     pattern=KEY_PATTERN,
-    description="Your id for this order; a retry with it never sends twice.",
+    description="A retry with the same key never sends twice.",
 )
 
 
@@ -70,13 +70,13 @@ def request_hash(model: ToolInput, fields: set[str]) -> str:
 class OrderFields(ToolInput):
     """Order type, prices and time in force (shared by new orders and modify_order)."""
 
-    order_type: OrderTypeIn = Field("LMT", description=order_types.describe_types())
+    order_type: OrderTypeIn = "LMT"
     limit_price: Price | None = None
-    stop_price: Price | None = Field(None, description="Trigger (STP, STP_LMT, MIT, LIT).")
+    stop_price: Price | None = Field(None, description="Trigger price.")
     trailing_amount: Price | None = None
     trailing_percent: Decimal | None = Field(None, gt=0, le=50, decimal_places=4)
     limit_offset: Price | None = Field(None, description="TRAIL_LIMIT: limit vs stop.")
-    tif: TifIn = Field("DAY", description="DAY GTC IOC FOK GTD (needs good_till) OPG.")
+    tif: TifIn = Field("DAY", description="GTD needs good_till.")
     good_till: AwareDatetime | None = None
     outside_rth: bool = False
 
@@ -88,9 +88,9 @@ class OrderInput(ContractInput, OrderFields):
 
     side: SideIn
     quantity: Quantity = Field(description="Shares, or contracts (OPT/FUT).")
-    take_profit_price: Price | None = Field(None, description="Bracket: LMT exit child.")
-    stop_loss_price: Price | None = Field(None, description="Bracket: STP exit child.")
-    stop_loss_limit_price: Price | None = Field(None, description="Bracket: makes it STP_LMT.")
+    take_profit_price: Price | None = None
+    stop_loss_price: Price | None = None
+    stop_loss_limit_price: Price | None = Field(None, description="Makes the stop STP_LMT.")
     account: Account = None
 
     @model_validator(mode="after")

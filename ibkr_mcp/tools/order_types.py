@@ -116,8 +116,3 @@ def schema_variants(*, default_type: str | None = "LMT") -> list[dict[str, Any]]
             branch["oneOf"] = [{"required": [n]} for n in one_of]
         variants.append(branch)
     return variants
-
-
-def describe_types() -> str:
-    """The order types in one short line (the schema's oneOf says which fields each needs)."""
-    return "Fields per type: see oneOf. stop_price = trigger; LOC/MOC at the close."

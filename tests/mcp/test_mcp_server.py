@@ -63,6 +63,8 @@ async def test_tool_list(client: Any, snapshot: Any) -> None:
         "close_position",
         "cancel_all_orders",
         "wait_for_order",
+        "get_option_chain",
+        "get_option_quotes",
     } == set(names)
     for t in listing:
         # Arguments are the model's fields at top level, never nested under one parameter.
