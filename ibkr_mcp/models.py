@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+)
 
 SecType = Literal["STK", "CASH", "FUT", "OPT", "IND"]
 Side = Literal["BUY", "SELL"]
@@ -34,7 +41,47 @@ OrderStatusName = Literal[
 ]
 
 
-class Frozen(BaseModel):
+def json_number(value: Any) -> Any:
+    """Decimals (also inside lists and dicts) as JSON numbers whose text is the exact value.
+
+    An integral value becomes an ``int`` (``10``, never ``10.0``); any other a ``float``, whose
+    shortest representation is the decimal's own text for the 15 significant digits prices and
+    quantities use (``205.49``, not ``205.48999…``). NaN and infinities become ``None``.
+    """
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None
+        if value == value.to_integral_value():
+            return int(value)
+        return float(value)
+    if isinstance(value, list | tuple):
+        return [json_number(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_number(v) for k, v in value.items()}
+    return value
+
+
+def _has_decimal(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        return True
+    if isinstance(value, list | tuple) and value:
+        return any(isinstance(v, Decimal) for v in value)
+    if isinstance(value, dict) and value:
+        return any(isinstance(v, Decimal) for v in value.values())
+    return False
+
+
+class NumbersAsJson(BaseModel):
+    """Serializes Decimal fields as exact JSON numbers (mode ``json``; Python mode keeps them)."""
+
+    @field_serializer("*", mode="wrap", when_used="json")
+    def _decimal_numbers(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+        if _has_decimal(value):
+            return json_number(value)
+        return handler(value)
+
+
+class Frozen(NumbersAsJson):
     """Base for every domain model: immutable, no unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

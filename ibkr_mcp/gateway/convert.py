@@ -305,9 +305,15 @@ def bar_from_ib(bar: BarData) -> Bar:
         low=num(bar.low) or Decimal(0),
         close=num(bar.close) or Decimal(0),
         volume=_non_negative(num(bar.volume)),
-        wap=num(bar.average),
-        bar_count=int_or_none(bar.barCount),
+        # MIDPOINT (and other non-trade) bars carry -1 for both: no value, not a value of -1.
+        wap=price(bar.average),
+        bar_count=_count(bar.barCount),
     )
+
+
+def _count(value: Any) -> int | None:
+    number = int_or_none(value)
+    return None if number is None or number < 0 else number
 
 
 def _non_negative(value: Decimal | None) -> Decimal:

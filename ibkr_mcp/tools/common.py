@@ -19,7 +19,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core.core_schema import CoreSchema
 
 from ibkr_mcp.errors import AccountNotManagedError, GatewayUnavailableError
-from ibkr_mcp.models import ContractRef, OptionRight, SecType
+from ibkr_mcp.models import ContractRef, NumbersAsJson, OptionRight, SecType
 from ibkr_mcp.tools.registry import CallContext
 
 
@@ -29,8 +29,8 @@ class ToolInput(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
-class ToolOutput(BaseModel):
-    """Base of every tool output."""
+class ToolOutput(NumbersAsJson):
+    """Base of every tool output (Decimals as exact JSON numbers)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
