@@ -111,6 +111,14 @@ def config_show(
         table.add_row(name, value, sources[name])
     out.print(table)
     out.print(f"Env file: {env_file or '(none: environment and defaults only)'}", soft_wrap=True)
+    from ibkr_mcp.userdirs import ENV_FILE_VAR, user_config_file
+
+    out.print(
+        f"Searched, first found wins: --env-file or ${ENV_FILE_VAR}, {user_config_file()}, "
+        "./.env",
+        soft_wrap=True,
+        markup=False,
+    )
     out.print("From: env = environment variable, file = the env file, default = built in.")
 
 
