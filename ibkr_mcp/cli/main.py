@@ -114,8 +114,7 @@ def config_show(
     from ibkr_mcp.userdirs import ENV_FILE_VAR, user_config_file
 
     out.print(
-        f"Searched, first found wins: --env-file or ${ENV_FILE_VAR}, {user_config_file()}, "
-        "./.env",
+        f"Searched, first found wins: --env-file or ${ENV_FILE_VAR}, {user_config_file()}, ./.env",
         soft_wrap=True,
         markup=False,
     )
