@@ -85,6 +85,8 @@ class Engine:
         self.reject_mkt_remainder = reject_mkt_remainder
         self.liquidity = Liquidity()
         self.links = Links()
+        #: Drill hook (``reject-next``): a forced (code, text) rejection for an order, or None.
+        self.reject_hook: Callable[[SimOrder], tuple[int, str] | None] | None = None
 
     # -- helpers -----------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -132,7 +134,7 @@ class Engine:
             self._modify(existing, f)
             return
         account = f.account or default_account
-        matches = resolve(self.catalogue, f.contract)
+        matches = resolve(self.catalogue, f.contract, self.market)
         inst = matches[0] if len(matches) == 1 else None
         self._perm_seq += 1
         order = SimOrder(f, client_id, PERM_ID_BASE + self._perm_seq, account, inst, self.now())
@@ -141,6 +143,8 @@ class Engine:
             self._by_key[key] = order
         parent = self._by_key.get((client_id, f.parent_id)) if f.parent_id else None
         problem = check_order(order, matches, self.accounts, parent, self.now())
+        if problem is None and not f.what_if and self.reject_hook is not None:
+            problem = self.reject_hook(order)
         if problem is not None:
             self._reject(order, *problem)
             return
