@@ -67,3 +67,35 @@ async def test_futures_order_fills_without_moving_cash(msim: Sim, lib: ModuleTyp
         assert abs(float(state.initMarginChange) - 0.08 * notional) < 0.01 * notional
     finally:
         ib.disconnect()
+
+
+async def test_working_option_order_is_cancelled_when_the_option_expires(
+    msim: Sim, lib: ModuleType
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    sim, clock = msim
+    ib = await connect(lib, sim, 3)
+    try:
+        spy = await stock(lib, ib, "SPY")
+        [params] = [
+            p
+            for p in await ib.reqSecDefOptParamsAsync("SPY", "", "STK", spy.conId)
+            if p.exchange == "SMART"
+        ]
+        [t] = await ib.reqTickersAsync(spy)
+        expiry = sorted(params.expirations)[0]
+        strike = min(params.strikes, key=lambda s: abs(s - t.last))
+        [opt] = await ib.qualifyContractsAsync(lib.Option("SPY", expiry, strike, "P", "SMART"))
+        trade = ib.placeOrder(opt, order(lib, action="SELL", totalQuantity=1, orderType="LMT",
+                                         lmtPrice=500.0, tif="GTC"))  # fmt: skip
+        await wait_for(lambda: trade.orderStatus.status == "Submitted")
+        last = datetime.strptime(expiry, "%Y%m%d").replace(tzinfo=UTC)
+        clock.set(last + timedelta(hours=20, minutes=59))  # 15:59 New York on the last day
+        sim.tick()
+        assert sim.orders()[0].is_live
+        clock.set(last + timedelta(hours=21, minutes=1))  # 16:01: expired
+        sim.tick()
+        await wait_for(lambda: trade.orderStatus.status == "Cancelled")
+    finally:
+        ib.disconnect()
