@@ -220,7 +220,9 @@ class Engine:
         if order.fields.trail_stop_price is not None and not order.triggered:
             order.trail_stop = None  # restart the trail from the new parameters
         self._announce(order)
-        self._work(order, arriving=False)
+        # A modification is a new arrival at the exchange: if it is marketable now it takes
+        # the touch, like a new order would.
+        self._work(order, arriving=True)
 
     # -- margin --------------------------------------------------------------------------------
     def what_if(self, order: SimOrder) -> WhatIfResult:

@@ -55,6 +55,7 @@ async def test_bracket_transmit_chain_activation_and_oca(msim: Sim, lib: ModuleT
         parent.lmtPrice = round(t.ask + 1, 2)
         ib.placeOrder(aapl, parent)
         await wait_for(lambda: status(p) == "Filled" and status(tp) == "Submitted")
+        assert p.orderStatus.avgFillPrice == t.ask  # a modification arrives anew: the touch
         assert s_stop.is_live and not s_stop.held
         # make the take-profit marketable: the stop is cancelled by the OCA group
         take.lmtPrice = round(t.bid - 1, 2)
