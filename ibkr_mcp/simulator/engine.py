@@ -400,9 +400,9 @@ class Engine:
 
     def evaluate(self) -> None:
         """Re-check every working order against the market at ``clock.now()``."""
+        self.roll_day()  # daily PnL restarts at the New York date change, orders or not
         if not self._live:
             return
-        self.roll_day()
         now = self.now()
         for order in sorted(self._live.values(), key=lambda o: o.perm_id):
             if not order.is_live:

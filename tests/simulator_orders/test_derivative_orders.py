@@ -99,3 +99,24 @@ async def test_working_option_order_is_cancelled_when_the_option_expires(
         await wait_for(lambda: trade.orderStatus.status == "Cancelled")
     finally:
         ib.disconnect()
+
+
+async def test_daily_pnl_of_a_future_rolls_with_its_multiplier(msim: Sim) -> None:
+    import ib_async
+
+    sim, clock = msim
+    ib = await connect(ib_async, sim, 4)
+    try:
+        [front] = await ib.qualifyContractsAsync(ib_async.ContFuture("NQ", "CME"))
+        [fut] = await ib.qualifyContractsAsync(ib_async.Contract(conId=front.conId, exchange="CME"))
+        trade = ib.placeOrder(fut, order(ib_async, action="BUY", totalQuantity=1, orderType="MKT"))
+        await wait_for(lambda: trade.orderStatus.status == "Filled")
+        clock.advance(24 * 3600)  # the next New York trading day
+        sim.tick()
+        inst = sim.orders()[0].instrument
+        assert inst is not None
+        snap = sim.account("DU1234567").snapshot(sim.engine.mark, sim.engine.fx)
+        expected = (sim.engine.mark(inst) - sim.engine.prior_close(inst)) * inst.multiplier
+        assert snap.daily_pnl == expected
+    finally:
+        ib.disconnect()
