@@ -13,7 +13,10 @@
     │   ├── GatewayTimeoutError (GATEWAY_TIMEOUT)
     │   ├── MarketDataError (MARKET_DATA_UNAVAILABLE)
     │   ├── PacingViolationError (PACING_VIOLATION)
-    │   └── OrderRejectedError (ORDER_REJECTED)
+    │   ├── OrderRejectedError (ORDER_REJECTED)
+    │   ├── GatewayHungError (GATEWAY_HUNG)
+    │   ├── PacingLimitError (PACING_LIMIT)
+    │   └── OverloadedError (OVERLOADED)
     ├── SafetyError (SAFETY_ERROR)
     │   ├── GateRefusedError (GATE_REFUSED)
     │   ├── ConfirmationError (CONFIRMATION_REQUIRED)
@@ -160,6 +163,30 @@ class OrderRejectedError(GatewayError):
     code = "ORDER_REJECTED"
 
 
+class GatewayHungError(GatewayUnavailableError):
+    """The gateway's socket is open but it stopped answering (liveness probe unanswered)."""
+
+    code = "GATEWAY_HUNG"
+
+
+class PacingLimitError(GatewayError):
+    """Our own pacing of IB's limits would make the caller wait longer than the timeout.
+
+    ``details['retry_after_seconds']`` says when the request would be accepted.
+    """
+
+    code = "PACING_LIMIT"
+
+
+class OverloadedError(GatewayError):
+    """The market-data queue cannot serve the request in time; refused at once.
+
+    ``details['retry_after_seconds']`` says when to retry.
+    """
+
+    code = "OVERLOADED"
+
+
 class SafetyError(IbkrMcpError):
     """A safety rule stopped the call."""
 
@@ -223,6 +250,9 @@ ALL_ERRORS: Final[tuple[type[IbkrMcpError], ...]] = (
     AuditUnavailableError,
     AccountNotManagedError,
     AuthError,
+    GatewayHungError,
+    PacingLimitError,
+    OverloadedError,
 )
 
 #: The one mapping from code to HTTP status.
@@ -246,6 +276,9 @@ HTTP_STATUS: Final[dict[str, int]] = {
     "AUDIT_UNAVAILABLE": 503,
     "ACCOUNT_NOT_MANAGED": 403,
     "UNAUTHORIZED": 401,
+    "GATEWAY_HUNG": 503,
+    "PACING_LIMIT": 429,
+    "OVERLOADED": 503,
 }
 
 #: The one mapping from code to CLI exit code (0 is success, 2 is Typer's usage error).
@@ -269,6 +302,9 @@ CLI_EXIT_CODE: Final[dict[str, int]] = {
     "AUDIT_UNAVAILABLE": 9,
     "ACCOUNT_NOT_MANAGED": 3,
     "UNAUTHORIZED": 10,
+    "GATEWAY_HUNG": 7,
+    "PACING_LIMIT": 6,
+    "OVERLOADED": 6,
 }
 
 

@@ -161,12 +161,19 @@ class ReadyBody(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     ready: bool
+    #: connected, hung, reconnecting, upstream-lost, farm-down or halted (see the runbook).
+    state: str
+    summary: str
     connected: bool
     broker: str | None
     host: str
     port: int
     accounts: list[str]
     last_error: str | None
+    #: The last session notice from IB: code, message, remedy, at, age_seconds.
+    last_notice: dict[str, Any] | None
+    #: Requests waiting / open per queue (market data, historical).
+    queues: dict[str, int]
 
 
 #: What the request guard answers on the token-protected probes before they run.
@@ -211,17 +218,24 @@ def _add_probes(app: FastAPI, settings: Settings, started: float) -> None:
     )
     async def ready(request: Request) -> Response:
         """Readiness: 200 while the broker connection is up, 503 otherwise."""
+        from ibkr_mcp.tools.health import halted, health_state, notice_dict, readiness_summary
+
         services: Services = request.app.state.services
         status = await services.gateway.status()
-        metrics.GATEWAY_CONNECTED.set(1 if status.connected else 0)
+        state = health_state(status, halted(services.settings))
+        metrics.observe_gateway(status, state)
         body = ReadyBody(
             ready=status.connected,
+            state=state,
+            summary=readiness_summary(services.settings, status, state),
             connected=status.connected,
             broker=status.broker,
             host=status.host,
             port=status.port,
             accounts=list(status.accounts),
             last_error=status.last_error,
+            last_notice=notice_dict(status),
+            queues=dict(status.queues),
         )
         return OrjsonResponse(body.model_dump(mode="json"), status_code=200 if body.ready else 503)
 
@@ -238,5 +252,8 @@ def _add_probes(app: FastAPI, settings: Settings, started: float) -> None:
 
         services: Services | None = getattr(request.app.state, "services", None)
         if services is not None:
-            metrics.GATEWAY_CONNECTED.set(1 if services.gateway.connected else 0)
+            from ibkr_mcp.tools.health import halted, health_state
+
+            status = await services.gateway.status()
+            metrics.observe_gateway(status, health_state(status, halted(services.settings)))
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

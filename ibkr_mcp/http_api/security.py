@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ibkr_mcp.config import Settings
 from ibkr_mcp.http_api.responses import error_payload
-from ibkr_mcp.logs import new_correlation_id
+from ibkr_mcp.logs import correlation_id, new_correlation_id
 
 #: A client-supplied ``X-Correlation-ID`` is honoured only in this shape (no log injection).
 CORRELATION_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -107,6 +107,15 @@ class RequestGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the request, then pass it on (lifespan and websockets pass untouched)."""
+        # Logs written while serving the request carry its correlation id, uvicorn's access
+        # line included (written inside ``send``, in this task); reset for in-process callers.
+        token = correlation_id.set("-")
+        try:
+            await self._check_and_forward(scope, receive, send)
+        finally:
+            correlation_id.reset(token)
+
+    async def _check_and_forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -117,6 +126,7 @@ class RequestGuard:
             supplied = headers.get(CORRELATION_HEADER, "")
             cid = supplied if CORRELATION_ID_RE.fullmatch(supplied) else new_correlation_id()
             scope.setdefault("state", {})["correlation_id"] = cid
+            correlation_id.set(cid)
         extra = [(CORRELATION_HEADER.encode(), cid.encode())] if cid else []
 
         if path == "/mcp" or path.startswith("/mcp/"):
