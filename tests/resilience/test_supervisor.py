@@ -206,3 +206,20 @@ async def test_metrics_report_state_notice_and_queues(fast_services: Any, sim: A
     assert "ibkr_gateway_last_notice_code 2103.0" in text
     assert 'ibkr_queue_depth{queue="market_data_waiting"} 0.0' in text
     assert FAST  # settings used by the fixture
+
+
+async def test_mkt_preview_while_hung_names_the_hang(settings_for: Any, sim: Any) -> None:
+    settings = settings_for(sim.port, ORDERS_ENABLED=True, **FAST)
+    async with (
+        open_runtime(settings, wait_connected=5.0) as services,
+        Client(build_mcp(services)) as client,
+    ):
+        order = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "order_type": "MKT"}
+        await client.call_tool("get_quote", {"symbol": "AAPL"})  # contract cached
+        sim.pause(True)
+        await wait_until(lambda: services.gateway.conn.state == "hung")
+        preview = await client.call_tool("preview_order", order, raise_on_error=False)
+        assert preview.is_error
+        assert preview.content[0].text.startswith("GATEWAY_HUNG:"), preview.content[0].text
+        sim.pause(False)
+    assert not [o for o in sim.orders() if not o.what_if]
