@@ -66,7 +66,7 @@ class IbkrMcpError(Exception):
         if self.remedy:
             out["remedy"] = self.remedy
         if self.details:
-            out["details"] = self.details
+            out["details"] = json_safe(self.details)
         return out
 
     def __str__(self) -> str:
@@ -74,6 +74,27 @@ class IbkrMcpError(Exception):
         if self.remedy:
             text += f" Remedy: {self.remedy}"
         return text
+
+
+#: Integers every JSON encoder here (orjson) can write; others are written as text.
+_JSON_INT_RANGE: Final = range(-(2**63), 2**64)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with anything a JSON encoder could choke on turned into text.
+
+    Details can carry caller input (an order id of 2**64, a non-str key, an object): the error
+    must still serialise on every surface, so whatever is not plain JSON becomes its ``str``.
+    """
+    if value is None or isinstance(value, bool | str | float):
+        return value
+    if isinstance(value, int):
+        return value if value in _JSON_INT_RANGE else str(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return str(value)
 
 
 class InvalidInputError(IbkrMcpError):
