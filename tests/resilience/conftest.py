@@ -27,11 +27,9 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> flo
     return loop.time() - start
 
 
-def notify(sim: Any, code: int, text: str, req_id: int = -1) -> None:
-    """Have the simulator send IB notice ``code`` to every connected client (over the socket)."""
-    for session in list(sim._sessions.values()):  # until the sim-ctl drills land (issue 12)
-        session.error(req_id, code, text)
-    sim.flush()
+def notify(sim: Any, code: int, text: str | None = None, req_id: int = -1) -> None:
+    """The simulator's ``error CODE`` drill: IB notice ``code`` to every client, over the socket."""
+    sim.drills.error(code, text, req_id)
 
 
 def count(sim: Any, name: str) -> int:
