@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from ibkr_mcp.config import Settings
 from ibkr_mcp.models import Fill, OrderInfo
 from ibkr_mcp.services import Services
+
+if TYPE_CHECKING:
+    from ibkr_mcp.gateway.ib_gateway import IBGateway
 
 
 def _wire_audit_listeners(services: Services) -> None:
@@ -58,6 +62,16 @@ def _wire_audit_listeners(services: Services) -> None:
     services.gateway.add_fill_listener(on_fill)
 
 
+def _wire_reconcile(services: Services, gateway: IBGateway) -> None:
+    """After every (re)connect, record what the broker did meanwhile (fills, statuses)."""
+    from ibkr_mcp.reconcile import reconcile
+
+    async def run() -> None:
+        await reconcile(services)
+
+    gateway.on_connected(run)
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings, *, sim: bool = False, wait_connected: float | None = None
@@ -104,6 +118,7 @@ async def open_runtime(
             simulator=simulator,
         )
         _wire_audit_listeners(services)
+        _wire_reconcile(services, gateway)
         await gateway.start()
         wait = wait_connected if wait_connected is not None else (5.0 if sim else 0.0)
         if wait > 0:
