@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from conftest import count, wait_until
 from fastmcp import Client
 from http_helpers import http_client
+from resilience_helpers import count, wait_until
 
 from ibkr_mcp.mcp_server import build_mcp
 from ibkr_mcp.models import ContractRef

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from conftest import wait_until
+from resilience_helpers import wait_until
 
 from ibkr_mcp.runtime import open_runtime
 from ibkr_mcp.tools import build_registry

@@ -6,9 +6,9 @@ import asyncio
 import time
 from typing import Any
 
-from conftest import FAST, count, notify, wait_until
 from fastmcp import Client
 from http_helpers import http_client
+from resilience_helpers import FAST, count, notify, wait_until
 
 from ibkr_mcp.gateway.ib_gateway import IBGateway
 from ibkr_mcp.mcp_server import build_mcp
