@@ -74,7 +74,11 @@ def _wire_reconcile(services: Services, gateway: IBGateway) -> None:
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, sim: bool = False, wait_connected: float | None = None
+    settings: Settings,
+    *,
+    sim: bool = False,
+    wait_connected: float | None = None,
+    client_id: int | None = None,
 ) -> AsyncIterator[Services]:
     """Start everything the tools need and stop it on exit.
 
@@ -83,6 +87,7 @@ async def open_runtime(
         sim: Start the embedded IB Gateway simulator in-process and connect to it.
         wait_connected: Seconds to wait for the first connection (default: 5 s with ``sim``,
             0 otherwise: the server answers at once and tools report GATEWAY_UNAVAILABLE).
+        client_id: API client id (default ``IBKR_CLIENT_ID``; the CLI passes its offset id).
     """
     from ibkr_mcp.audit import AuditLog
     from ibkr_mcp.gateway.ib_gateway import IBGateway
@@ -107,7 +112,7 @@ async def open_runtime(
         port = await simulator.start(host, settings.SIM_PORT)
         logger.info("embedded IB Gateway simulator on {}:{}", host, port)
     audit = AuditLog(settings.audit_db_path, busy_timeout=settings.AUDIT_BUSY_TIMEOUT_SECONDS)
-    gateway = IBGateway(settings, host=host, port=port)
+    gateway = IBGateway(settings, host=host, port=port, client_id=client_id)
     try:
         await audit.open()
         services = Services(

@@ -133,3 +133,34 @@ async def test_nightly_reset_expiry_is_recorded_once(settings_for: Any, sim: Any
         await gw.conn.guard(_settle(), 2.0, "settle")
     statuses = [r[0] for r in _rows(db, query)]
     assert statuses.count("Cancelled") == 1, statuses
+
+
+async def test_cli_id_offset_avoids_the_clash_and_cancels_its_own_orders(
+    settings_for: Any, sim: Any
+) -> None:
+    from ibkr_mcp.cli.common import cli_client_id
+
+    settings = settings_for(sim.port, ORDERS_ENABLED=True)
+    order = {
+        "symbol": "AAPL",
+        "side": "BUY",
+        "quantity": 1,
+        "order_type": "LMT",
+        "limit_price": 200,
+    }
+    cli_id = cli_client_id(settings)
+    assert cli_id == settings.IBKR_CLIENT_ID + settings.IBKR_CLI_CLIENT_ID_OFFSET
+    async with open_runtime(settings, wait_connected=5.0) as server:  # the running server
+        async with open_runtime(settings, wait_connected=5.0, client_id=cli_id) as cli:
+            assert server.gateway.connected and cli.gateway.connected  # no 326
+            preview = (await _call(cli, "preview_order", order)).output
+            args = {
+                **order,
+                "confirmation_token": preview.confirmation_token,
+                "idempotency_key": "cli-order-1",
+            }
+            placed = (await _call(cli, "place_order", args)).output
+        async with open_runtime(settings, wait_connected=5.0, client_id=cli_id) as cli:
+            await _call(cli, "cancel_order", {"order_id": placed.order_id})
+    mine = [o for o in sim.orders() if not o.what_if]
+    assert [(o.client_id, o.status) for o in mine] == [(cli_id, "Cancelled")]
