@@ -144,6 +144,7 @@ def is_open(kind: str, k: int) -> bool:
     return found.start <= k < found.end
 
 
+@lru_cache(maxsize=256)  # option chains ask for the same week thousands of times
 def hours_string(kind: str, day: date, *, liquid: bool, days: int = 7) -> str:
     """IB-style ``tradingHours``/``liquidHours`` for ``days`` calendar days from ``day``.
 
