@@ -235,3 +235,21 @@ async def test_options_expire_at_the_close_itm_into_stock_otm_worthless(
         assert await ib.reqContractDetailsAsync(Option("AAPL", "20261127", itm_k, "C")) == []
     finally:
         ib.disconnect()
+
+
+async def test_option_bars_follow_the_underlying_through_the_model(ib: IB) -> None:
+    strike = await _atm(ib, "MSFT", 5)
+    call, put = await ib.qualifyContractsAsync(
+        Option("MSFT", "20261218", strike, "C", "SMART"),
+        Option("MSFT", "20261218", strike, "P", "SMART"),
+    )
+    [msft] = await ib.qualifyContractsAsync(Stock("MSFT", "SMART", "USD"))
+    und = await ib.reqHistoricalDataAsync(msft, "", "1 D", "30 mins", "TRADES", True)
+    calls = await ib.reqHistoricalDataAsync(call, "", "1 D", "30 mins", "TRADES", True)
+    puts = await ib.reqHistoricalDataAsync(put, "", "1 D", "30 mins", "MIDPOINT", True)
+    assert len(calls) == len(puts) == len(und) > 0
+    for u, c, p in zip(und, calls, puts, strict=True):
+        assert c.date == u.date and 0 < c.low <= c.close <= c.high and c.volume > 0
+        assert 0 < p.low <= p.open <= p.high and p.volume == -1
+    up = und[-1].close > und[0].open
+    assert (calls[-1].close > calls[0].open) == up or und[-1].close == und[0].open
