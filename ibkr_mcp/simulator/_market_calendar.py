@@ -1,7 +1,8 @@
 """Trading calendar of the simulated market: sessions, anchors and IB hours strings.
 
 All instants are integer epoch seconds (UTC). Weekdays are trading days; there is no holiday
-calendar. Stocks trade 04:00-20:00 US/Eastern with regular hours 09:30-16:00; IDEALPRO forex
+calendar. Stocks (and options) trade 04:00-20:00 US/Eastern with regular hours 09:30-16:00;
+indices 09:30-16:00; futures 18:00 the evening before to 17:00 (CME Globex); IDEALPRO forex
 trades from 17:15 ET on the previous day to 17:00 ET on the trade date (so Sunday 17:15 to
 Friday 17:00 with a daily 15-minute break). Every trade date has one *anchor*: the last second
 before 16:00 ET (stocks, the official close) or 17:00 ET (forex, the session end).
@@ -16,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 ET = ZoneInfo("America/New_York")
 FX = "CASH"
+FUT = "FUT"
+IND = "IND"
 _ONE_DAY = timedelta(days=1)
 
 
@@ -78,6 +81,12 @@ def session(kind: str, day: date) -> Session | None:
         end = et_epoch(day, 17, 0)
         return Session(day, start, end, start, end, end - 1)
     rth_end = et_epoch(day, 16, 0)
+    if kind == FUT:  # CME Globex: 18:00 the evening before to 17:00, settling at 16:00
+        start = et_epoch(day - _ONE_DAY, 18, 0)
+        return Session(day, start, et_epoch(day, 17, 0), et_epoch(day, 9, 30), rth_end, rth_end - 1)
+    if kind == IND:  # an index is computed in regular hours only
+        start = et_epoch(day, 9, 30)
+        return Session(day, start, rth_end, start, rth_end, rth_end - 1)
     return Session(
         day, et_epoch(day, 4, 0), et_epoch(day, 20, 0), et_epoch(day, 9, 30), rth_end, rth_end - 1
     )

@@ -273,3 +273,22 @@ def test_volatility_surface_has_skew_and_term_structure_and_follows_the_seed() -
     assert surf.vol(6000, 6800, 0.1) > surf.vol(6800, 6800, 0.1) > surf.vol(7200, 6800, 0.1)
     assert surf.atm(0.02) != surf.atm(1.0)
     assert surface(42, 416904, 0.16, True) == surf != surface(43, 416904, 0.16, True)
+
+
+@pytest.mark.parametrize(
+    ("et_hour", "minute", "future_open", "index_open", "stock_open"),
+    [(3, 0, True, False, False), (8, 0, True, False, True), (10, 0, True, True, True),
+     (17, 30, False, False, True), (19, 0, True, False, True)],
+)  # fmt: skip
+def test_futures_trade_globex_hours_and_indices_regular_hours(
+    et_hour: int, minute: int, future_open: bool, index_open: bool, stock_open: bool
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    at = datetime(2026, 11, 25, et_hour, minute, tzinfo=ZoneInfo("America/New_York"))
+    hours = MarketModel(CAT, seed=42, clock=FixedClock(at), trading_hours=True)
+    [es] = resolve(CAT, ContractSpec(symbol="ES", sec_type="CONTFUT"), MARKET)
+    assert hours.is_open(es, at) is future_open
+    assert hours.is_open(CAT.find("SPX")[0], at) is index_open
+    assert hours.is_open(CAT.find("AAPL")[0], at) is stock_open
+    assert es.trading_hours(at.date()).startswith("20261124:1800-20261125:1700;")
