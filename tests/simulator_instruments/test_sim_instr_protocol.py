@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ib_async import IB, ContFuture, Index, Option, Stock
+from ib_async import IB, ContFuture, Index, MarketOrder, Option, Stock
 
 from ibkr_mcp.simulator import Simulator
 from ibkr_mcp.simulator.clock import FixedClock
@@ -17,7 +17,9 @@ T0 = datetime(2026, 11, 25, 15, 0, 0, tzinfo=UTC)
 Decode = Callable[[bytes, int], list[tuple[str, tuple[Any, ...]]]]
 
 
-async def _instrument_session(ib: Any, option: Any, index: Any, cont: Any, stock: Any) -> None:
+async def _instrument_session(
+    ib: Any, option: Any, index: Any, cont: Any, stock: Any, market_order: Any
+) -> None:
     [spx] = await ib.qualifyContractsAsync(index("SPX", "CBOE"))
     await ib.reqSecDefOptParamsAsync("SPX", "", "IND", spx.conId)
     [und] = await ib.qualifyContractsAsync(stock("IBM", "SMART", "USD"))
@@ -32,6 +34,17 @@ async def _instrument_session(ib: Any, option: Any, index: Any, cont: Any, stock
     ib.cancelMktData(opt)
     ib.reqMarketDataType(4)
     await ib.reqTickersAsync(opt, spx)
+    trade = ib.placeOrder(opt, market_order("BUY", 2))
+    for _ in range(200):
+        if trade.isDone():
+            break
+        await asyncio.sleep(0.01)
+    assert trade.orderStatus.status == "Filled"
+    positions = await ib.reqPositionsAsync()
+    assert any(p.contract.conId == opt.conId and p.contract.right == "P" for p in positions)
+    fills = await ib.reqExecutionsAsync()
+    assert any(f.contract.secType == "OPT" for f in fills)
+    await ib.reqCompletedOrdersAsync(False)
     [front] = await ib.qualifyContractsAsync(cont("ES", "CME"))
     await ib.reqHistoricalDataAsync(spx, "", "1 D", "1 hour", "TRADES", True)
     await ib.reqTickersAsync(front)
@@ -46,7 +59,7 @@ async def test_ibapi_decoder_reads_every_instrument_message(
     ib.client.conn.hasData += raw.extend
     await ib.connectAsync("127.0.0.1", fsim.port, clientId=1, timeout=5)
     try:
-        await _instrument_session(ib, Option, Index, ContFuture, Stock)
+        await _instrument_session(ib, Option, Index, ContFuture, Stock, MarketOrder)
     finally:
         ib.disconnect()
     calls = decode_all(bytes(raw), 178)
@@ -59,6 +72,9 @@ async def test_ibapi_decoder_reads_every_instrument_message(
     opt = next(d for d in details if d.contract.secType == "OPT")
     assert opt.contract.multiplier == "100" and opt.underSymbol == "IBM"
     assert opt.realExpirationDate == "20261218" and opt.contractMonth == "202612"
+    assert {"position", "execDetails", "updatePortfolio", "completedOrder"} <= names
+    held = [args for name, args in calls if name == "position" and args[1].secType == "OPT"]
+    assert held and held[0][1].multiplier == "100" and held[0][1].strike > 0
     cont = next(d for d in details if d.contract.secType == "CONTFUT")
     assert cont.contract.localSymbol == "ESZ6" and cont.contract.multiplier == "50"
 
@@ -67,6 +83,7 @@ async def test_ib_insync_round_trip_at_version_176(fsim: Simulator, decode_all: 
     from ib_insync import IB as InsyncIB
     from ib_insync import ContFuture as InsyncContFuture
     from ib_insync import Index as InsyncIndex
+    from ib_insync import MarketOrder as InsyncMarketOrder
     from ib_insync import Option as InsyncOption
     from ib_insync import Stock as InsyncStock
 
@@ -76,7 +93,9 @@ async def test_ib_insync_round_trip_at_version_176(fsim: Simulator, decode_all: 
     await ib.connectAsync("127.0.0.1", fsim.port, clientId=5, timeout=5)
     try:
         assert ib.client.serverVersion() == 176
-        await _instrument_session(ib, InsyncOption, InsyncIndex, InsyncContFuture, InsyncStock)
+        await _instrument_session(
+            ib, InsyncOption, InsyncIndex, InsyncContFuture, InsyncStock, InsyncMarketOrder
+        )
         [spx] = await ib.qualifyContractsAsync(InsyncIndex("SPX", "CBOE"))
         chains = await ib.reqSecDefOptParamsAsync("SPX", "", "IND", spx.conId)
         assert {c.tradingClass for c in chains} == {"SPX", "SPXW"}
