@@ -88,6 +88,26 @@ class Settings(BaseSettings):
         0.0, ge=0, le=60, description="Reuse a quote this many seconds (0 disables)."
     )
 
+    # --- Connection supervisor (liveness, reconnect, market-data load) ------------------------
+    IBKR_LIVENESS_SECONDS: float = Field(
+        10.0, ge=1, le=3600, description="Probe the gateway after this many silent seconds."
+    )
+    IBKR_LIVENESS_PROBE_TIMEOUT: float = Field(
+        2.0, gt=0, le=60, description="A probe unanswered this long: state hung."
+    )
+    IBKR_RECONNECT_FAST_WINDOW_SECONDS: float = Field(
+        600.0, ge=0, le=86400, description="Retry every 0.5 s this long after a loss, then 5 s."
+    )
+    IBKR_CLI_CLIENT_ID_OFFSET: int = Field(
+        100, ge=0, le=2**30, description="CLI commands connect as IBKR_CLIENT_ID plus this."
+    )
+    MARKET_DATA_MAX_INFLIGHT: int = Field(
+        50, ge=1, le=1000, description="Snapshot quote requests open at the gateway at once."
+    )
+    MARKET_DATA_MESSAGES_PER_SECOND: float = Field(
+        30.0, gt=0, le=45, description="Market-data requests per second (orders keep the rest)."
+    )
+
     # --- HTTP API ---------------------------------------------------------------------------
     API_HOST: str = Field("127.0.0.1", min_length=1, description="HTTP bind address.")
     API_PORT: int = Field(8000, ge=1, le=65535, description="HTTP port.")
@@ -135,11 +155,36 @@ class Settings(BaseSettings):
         False, description="true: cancel the rest of a partially filled MKT order (IB paper)."
     )
 
+    # --- Simulator drills (fault drills, IB's limits, persistent state) ----------------------
+    SIM_CONTROL_DIR: Path | None = Field(
+        None, description="Directory of the sim-ctl control socket (empty: the system temp dir)."
+    )
+    SIM_FAULTS: CsvList = Field(
+        (), description="Faults set at simulator start, e.g. latency=200:50,reject-next=2."
+    )
+    SIM_RESET_SECONDS: float = Field(
+        3.0, ge=0, le=3600, description="How long a simulated nightly reset refuses connections."
+    )
+    SIM_PACING: Literal["ib", "off"] = Field(
+        "ib", description="ib: enforce IB's historical data pacing (error 162); off: none."
+    )
+    SIM_MARKET_DATA_LINES: int = Field(
+        100, ge=1, le=10_000, description="Simultaneous streaming quotes, all clients (then 101)."
+    )
+    SIM_ACCOUNT_UPDATE_SECONDS: float = Field(
+        180.0, gt=0, le=3600, description="Account value update cycle (IB: every 3 minutes)."
+    )
+    SIM_STATE_FILE: Path | None = Field(
+        None, description="Simulator state file kept across restarts (empty: nothing kept)."
+    )
+
     # --- Where the values came from (config resolution; set by load_settings) -------------
     _env_file: Path | None = PrivateAttr(None)
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
-    @field_validator("API_TOKEN", "LOG_FILE", "DATA_DIR", mode="before")
+    @field_validator(
+        "API_TOKEN", "LOG_FILE", "DATA_DIR", "SIM_CONTROL_DIR", "SIM_STATE_FILE", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `API_TOKEN=` in a copied .env.example means "unset", never "the empty token".
@@ -148,7 +193,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "ALLOWED_SYMBOLS", "ALLOWED_SEC_TYPES", "ALLOWED_CURRENCIES", "SIM_ACCOUNTS", mode="before"
+        "ALLOWED_SYMBOLS",
+        "ALLOWED_SEC_TYPES",
+        "ALLOWED_CURRENCIES",
+        "SIM_ACCOUNTS",
+        "SIM_FAULTS",
+        mode="before",
     )
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -175,8 +225,8 @@ class Settings(BaseSettings):
         if self.DATA_DIR is None:
             from ibkr_mcp.userdirs import user_data_dir
 
-            return user_data_dir().resolve()
-        return self.DATA_DIR.expanduser().resolve()
+            return _absolute(user_data_dir())
+        return _absolute(self.DATA_DIR)
 
     @property
     def env_file(self) -> Path | None:
@@ -190,10 +240,7 @@ class Settings(BaseSettings):
 
     def resolve(self, path: Path) -> Path:
         """Return ``path`` with ``~`` expanded and, if relative, anchored at ``DATA_DIR``."""
-        path = path.expanduser()
-        if path.is_absolute():
-            return path
-        return (self.data_dir / path).resolve()
+        return _anchored(self.data_dir, path)
 
     @property
     def audit_db_path(self) -> Path:
@@ -250,6 +297,21 @@ class Settings(BaseSettings):
             else:
                 out[name] = str(value).lower() if isinstance(value, bool) else str(value)
         return out
+
+
+@lru_cache(maxsize=64)
+def _absolute(directory: Path) -> Path:
+    # Cached per value: every order's gate facts ask for the kill-switch and override paths,
+    # and resolving them is a realpath syscall chain each time (issue 15).
+    return directory.expanduser().resolve()
+
+
+@lru_cache(maxsize=256)
+def _anchored(base: Path, path: Path) -> Path:
+    path = path.expanduser()
+    if path.is_absolute():
+        return path
+    return (base / path).resolve()
 
 
 class SettingsError(Exception):

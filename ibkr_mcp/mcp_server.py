@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from ibkr_mcp import __version__
 from ibkr_mcp.config import Settings
-from ibkr_mcp.errors import IbkrMcpError
+from ibkr_mcp.errors import IbkrMcpError, json_safe
 from ibkr_mcp.services import Services, ServicesHandle
 from ibkr_mcp.tools.registry import Registry, ToolSpec
 
@@ -56,7 +56,7 @@ def error_text(error: IbkrMcpError) -> str:
     parts = [f"{error.code}: {error.message}"]
     if error.remedy:
         parts.append(f"Remedy: {error.remedy}")
-    extra = {k: v for k, v in error.details.items() if k != "correlation_id"}
+    extra = {k: v for k, v in json_safe(error.details).items() if k != "correlation_id"}
     if extra:
         parts.append("Details: " + orjson.dumps(extra, default=str).decode())
     if "correlation_id" in error.details:

@@ -251,6 +251,10 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 _refuse_second_intent(conn, table, values)
+                known = _recorded_fill(conn, table, values)
+                if known is not None:
+                    conn.execute("ROLLBACK")
+                    return known
                 head = conn.execute(_HEAD_SQL).fetchone()
                 seq, prev = (0, GENESIS_HASH) if head is None else (head[0], head[1])
                 new_id = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0]
@@ -284,6 +288,21 @@ class Writer:
             if not isinstance(exc, SideFileError) and conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise self._fail(exc, "write") from exc
+
+
+def _recorded_fill(conn: sqlite3.Connection, table: str, values: Mapping[str, Any]) -> int | None:
+    """The id of the row already recording this execution (or its commission), if any.
+
+    IB repeats executions and commission reports on every ``reqExecutions``: one row per
+    execution id and kind, however many times it is read (checked under the write lock).
+    """
+    if table != "fills":
+        return None
+    row = conn.execute(
+        "SELECT id FROM fills WHERE exec_id = ? AND kind = ? LIMIT 1",
+        (values.get("exec_id"), values.get("kind")),
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def _refuse_second_intent(conn: sqlite3.Connection, table: str, values: Mapping[str, Any]) -> None:

@@ -317,10 +317,13 @@ class AuditLog:
         exec_time: datetime | None = None,
         order_ref: str | None = None,
     ) -> int:
-        """Append an execution, or a commission report for an execution (a new row).
+        """Append an execution, or a commission report for an execution (once per exec id).
+
+        IB repeats both on every executions request: a repeat writes nothing and returns the
+        id of the row already recording it.
 
         Returns:
-            The new ``fills.id``.
+            The ``fills.id`` of the row recording it.
 
         Raises:
             AuditUnavailableError: If the row could not be committed.

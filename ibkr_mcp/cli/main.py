@@ -15,8 +15,16 @@ from rich.table import Table
 
 from ibkr_mcp import __version__
 from ibkr_mcp.cli.audit import audit_app
-from ibkr_mcp.cli.common import SimOption, err, out, settings_or_exit
+from ibkr_mcp.cli.common import (
+    JsonOption,
+    SimOption,
+    err,
+    exit_codes_help,
+    out,
+    settings_or_exit,
+)
 from ibkr_mcp.cli.install import install_app
+from ibkr_mcp.cli.simctl import sim_ctl_app
 from ibkr_mcp.cli.tools import register_tool_commands
 
 app = typer.Typer(
@@ -27,11 +35,13 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    epilog=exit_codes_help(),
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(audit_app, name="audit")
 app.add_typer(install_app, name="install")
+app.add_typer(sim_ctl_app, name="sim-ctl")
 
 __all__ = ["SimOption", "app", "err", "main_gateway", "main_mcp", "out", "settings_or_exit"]
 
@@ -83,7 +93,7 @@ def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show the effective settings, the env file read and where each value came from."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(as_json=as_json)
     values = settings.masked()
     sources = settings.sources
     env_file = str(settings.env_file) if settings.env_file else None
@@ -142,11 +152,12 @@ def healthcheck(
     timeout: Annotated[
         float, typer.Option(min=0.5, help="Give up (non-zero exit) after this many seconds.")
     ] = 10.0,
+    as_json: JsonOption = False,
 ) -> None:
     """Check the connection, server time and readiness (exit 0 only when ready)."""
     from ibkr_mcp.cli.health import healthcheck as run_healthcheck
 
-    run_healthcheck(sim=sim, timeout=timeout)
+    run_healthcheck(sim=sim, timeout=timeout, as_json=as_json)
 
 
 @app.command()
@@ -162,21 +173,57 @@ def sim_command(
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (4002 is IB Gateway's paper port).")] = 4002,
     seed: Annotated[int | None, typer.Option(help="Random seed (default SIM_SEED).")] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A fault from the start (repeatable): hang=S, refuse=S, latency=MS[:JITTER], "
+            "farm-outage=S, reject-next=N[:CODE], error=CODE (adds to SIM_FAULTS)."
+        ),
+    ] = None,
 ) -> None:
-    """Run the IB Gateway simulator standalone until Ctrl-C."""
+    """Run the IB Gateway simulator standalone until Ctrl-C (drive drills with `sim-ctl`)."""
     from ibkr_mcp.cli.sim import run_simulator
 
-    run_simulator(host=host, port=port, seed=seed)
+    run_simulator(host=host, port=port, seed=seed, faults=fault)
 
 
 register_tool_commands(app)
 
 
+def _main(default: str, prog_name: str) -> None:
+    """Run the app; with ``--json`` a usage error is also the ``{"error": …}`` object on stdout."""
+    args = sys.argv[1:]
+    if "--json" not in args:
+        app(obj={"default": default}, prog_name=prog_name)
+        return
+    from ibkr_mcp.cli.common import write_json
+
+    try:
+        code = app(args=args, obj={"default": default}, prog_name=prog_name, standalone_mode=False)
+    except typer.TyperException as exc:  # usage errors (typer vendors click's exceptions)
+        write_json(
+            {
+                "error": {
+                    "code": "INVALID_INPUT",
+                    "message": exc.format_message(),
+                    "remedy": f"See `{prog_name} <command> --help`.",
+                    "details": {"source": "usage"},
+                }
+            }
+        )
+        err.print(f"[red]✗[/red] {exc.format_message()}", soft_wrap=True, markup=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        err.print("Aborted.")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 def main_mcp() -> None:
     """Entry point of ``ibkr-mcp``: with no command, serve MCP over stdio."""
-    app(obj={"default": "serve"}, prog_name="ibkr-mcp")
+    _main("serve", "ibkr-mcp")
 
 
 def main_gateway() -> None:
     """Entry point of ``ibkr-gateway`` (the seed's name): with no command, print help."""
-    app(obj={"default": "help"}, prog_name="ibkr-gateway")
+    _main("help", "ibkr-gateway")

@@ -156,17 +156,24 @@ def _add_probes(app: FastAPI, settings: Settings, started: float) -> None:
     @app.get("/ready", tags=["probes"], response_class=OrjsonResponse)
     async def ready(request: Request) -> Response:
         """Readiness: 200 while the broker connection is up, 503 otherwise."""
+        from ibkr_mcp.tools.health import halted, health_state, notice_dict, readiness_summary
+
         services: Services = request.app.state.services
         status = await services.gateway.status()
-        metrics.GATEWAY_CONNECTED.set(1 if status.connected else 0)
+        state = health_state(status, halted(services.settings))
+        metrics.observe_gateway(status, state)
         body: dict[str, Any] = {
             "ready": status.connected,
+            "state": state,
+            "summary": readiness_summary(services.settings, status, state),
             "connected": status.connected,
             "broker": status.broker,
             "host": status.host,
             "port": status.port,
             "accounts": list(status.accounts),
             "last_error": status.last_error,
+            "last_notice": notice_dict(status),
+            "queues": dict(status.queues),
         }
         return OrjsonResponse(body, status_code=200 if status.connected else 503)
 
@@ -177,5 +184,8 @@ def _add_probes(app: FastAPI, settings: Settings, started: float) -> None:
 
         services: Services | None = getattr(request.app.state, "services", None)
         if services is not None:
-            metrics.GATEWAY_CONNECTED.set(1 if services.gateway.connected else 0)
+            from ibkr_mcp.tools.health import halted, health_state
+
+            status = await services.gateway.status()
+            metrics.observe_gateway(status, health_state(status, halted(services.settings)))
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -69,6 +69,21 @@ def _protected(path: str) -> bool:
     return path not in OPEN_PATHS
 
 
+#: A Host header as RFC 9110 allows it: a name or IPv4 address, or a bracketed IPv6 address,
+#: then an optional port. Anything else (userinfo, paths, spaces) is refused outright.
+_HOST_RE = re.compile(r"^(?P<name>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$", re.ASCII)
+
+
+def host_name(host: str) -> str | None:
+    """The host name of a ``Host`` header value (``[::1]`` kept bracketed), or ``None``.
+
+    ``None`` for a missing or malformed header (e.g. ``127.0.0.1:1@evil.com``): a request the
+    loopback check cannot vouch for.
+    """
+    match = _HOST_RE.fullmatch(host.strip().lower())
+    return match.group("name") if match else None
+
+
 class RequestGuard:
     """Outermost ASGI middleware; the order of checks is host, token, size, then the app.
 
@@ -128,8 +143,8 @@ class RequestGuard:
     def _refusal(self, headers: dict[str, str]) -> tuple[int, str, str, str] | None:
         if self._token is None:
             host = headers.get("host", "").lower()
-            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            if name and name not in self._allowed_hosts:
+            name = host_name(host)
+            if name is None or name not in self._allowed_hosts:
                 return (
                     403,
                     "FORBIDDEN_HOST",

@@ -79,6 +79,8 @@ class Engine:
         self.reject_mkt_remainder = reject_mkt_remainder
         self.liquidity = Liquidity()
         self.links = Links()
+        #: Drill hook (``reject-next``): a forced (code, text) rejection for an order, or None.
+        self.reject_hook: Callable[[SimOrder], tuple[int, str] | None] | None = None
 
     # -- helpers -----------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -135,6 +137,8 @@ class Engine:
             self._by_key[key] = order
         parent = self._by_key.get((client_id, f.parent_id)) if f.parent_id else None
         problem = check_order(order, matches, self.accounts, parent, self.now())
+        if problem is None and not f.what_if and self.reject_hook is not None:
+            problem = self.reject_hook(order)
         if problem is not None:
             self._reject(order, *problem)
             return

@@ -7,6 +7,7 @@ import contextlib
 from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
@@ -17,8 +18,10 @@ from ibkr_mcp.simulator.accounts import Account
 from ibkr_mcp.simulator.catalogue import DEFAULT_CATALOGUE, Catalogue, Instrument
 from ibkr_mcp.simulator.clock import Clock, SystemClock
 from ibkr_mcp.simulator.contracts import resolve
+from ibkr_mcp.simulator.control import ControlServer
 from ibkr_mcp.simulator.engine import Engine, OrderEvent, SimOrder
 from ibkr_mcp.simulator.expiry import expire_options
+from ibkr_mcp.simulator.faults import DEFAULT_RESET_REFUSE_SECONDS, Drills
 from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
 from ibkr_mcp.simulator.market import MarketModel
 from ibkr_mcp.simulator.msgids import Req, req_name
@@ -78,6 +81,7 @@ class _Connection(asyncio.Protocol):
         self.stage = "sign"
         self.server_version = SERVER_VERSION
         self.session: Session | None = None
+        self.since = sim.clock.now()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -94,11 +98,20 @@ class _Connection(asyncio.Protocol):
                 del self.sim._sessions[self.session.client_id]
 
     def write(self, data: bytes) -> None:
+        self.sim.drills.send(self, data)
+
+    def write_now(self, data: bytes) -> None:
+        """Write to the socket now (the latency drill calls this later)."""
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        if not self.sim.drills.hung:
+            self.resume()
+
+    def resume(self) -> None:
+        """Read and answer everything buffered (also what arrived during a hang drill)."""
         try:
             self._consume()
         except MalformedMessageError as exc:
@@ -167,6 +180,7 @@ class _Connection(asyncio.Protocol):
         session = Session(self.sim, client_id, self.server_version, self.write, self.sim.log_sent)
         self.session = session
         self.sim._sessions[client_id] = session
+        self.since = self.sim.clock.now()
         self.stage = "ready"
         session.send(out.next_valid_id(self.sim.next_order_id(client_id)))
         session.send(out.managed_accounts(self.sim.accounts))
@@ -188,6 +202,8 @@ class Simulator:
         catalogue: Catalogue | None = None,
         master_client_id: int | None = None,
         reject_mkt_remainder: bool = False,
+        reset_refuse_seconds: float = DEFAULT_RESET_REFUSE_SECONDS,
+        control: bool | str | Path = False,
     ) -> None:
         if not accounts:
             raise ValueError("at least one account is required")
@@ -221,9 +237,16 @@ class Simulator:
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._refuse = False
+        self._listening = False
         self._paused = False
         self._pause_on: str | None = None
         self._held: list[tuple[Session, list[str], int, int | None]] = []
+        self.drills = Drills(self, reset_refuse_seconds=reset_refuse_seconds)
+        self.engine.reject_hook = self.drills.forced_rejection
+        #: The control channel (``True``: in the system temp dir; a path: in that directory).
+        self.control: ControlServer | None = None
+        if control is not False:
+            self.control = ControlServer(self, None if control is True else control)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -232,12 +255,18 @@ class Simulator:
         self._server = await loop.create_server(lambda: _Connection(self), host, port)
         self.host = host
         self.port = int(self._server.sockets[0].getsockname()[1])
+        self._listening = True
+        if self.control is not None:
+            await self.control.start()
         self._ticker = asyncio.create_task(self._tick_forever(), name="ibkr-sim-tick")
         logger.debug("simulator listening on {}:{}", host, self.port)
         return self.port
 
     async def stop(self) -> None:
         """Close every connection and stop listening."""
+        self.drills.stop()
+        if self.control is not None:
+            await self.control.stop()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -250,6 +279,24 @@ class Simulator:
             await self._server.wait_closed()
             self._server = None
         self._sessions.clear()
+
+    def _stop_listening(self) -> None:
+        # Existing connections stay open (asyncio's Server.close leaves them alone).
+        if self._server is not None and self._listening:
+            self._server.close()
+            self._listening = False
+
+    async def _listen_again(self) -> None:
+        if self._server is None or self._listening:
+            return
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), self.host, self.port)
+        self._listening = True
+
+    def on_reset(self) -> None:
+        """The nightly restart forgets sessions and queued requests (accounts/orders stay)."""
+        self._held.clear()
+        self._paused = False
 
     async def __aenter__(self) -> Simulator:
         await self.start(self.host, self.port)
@@ -310,8 +357,11 @@ class Simulator:
         """Re-evaluate resting orders and stream market/PnL updates at ``clock.now()``."""
         self.expire_options()
         self.engine.evaluate()
+        if self.drills.hung:
+            return  # a frozen gateway sends nothing; fills queue up and go out on catch-up
         for session in list(self._sessions.values()):
-            session.stream_updates()
+            if not self.drills.data_frozen:
+                session.stream_updates()
             session.refresh_pnl()
         self.flush()
 
@@ -340,6 +390,8 @@ class Simulator:
 
     def flush(self) -> None:
         """Write out every session's queued messages."""
+        if self.drills.hung:
+            return
         for session in list(self._sessions.values()):
             session.flush()
 
@@ -415,9 +467,17 @@ async def serve_forever(
     started: asyncio.Future[int] | None = None,
     master_client_id: int | None = None,
     reject_mkt_remainder: bool = False,
+    simulator: Simulator | None = None,
+    faults: Sequence[str] = (),
 ) -> None:
-    """Run a simulator until cancelled (prints nothing; ``started`` receives the bound port)."""
-    sim = Simulator(
+    """Run a simulator until cancelled (prints nothing; ``started`` receives the bound port).
+
+    ``simulator`` replaces the one built from the other arguments; ``faults`` are start-up
+    drills (``latency=200:50``, see ``control.parse_fault``) applied once it listens.
+    """
+    from ibkr_mcp.simulator.control import apply_faults
+
+    sim = simulator or Simulator(
         seed=seed,
         accounts=accounts,
         starting_cash=starting_cash,
@@ -427,9 +487,10 @@ async def serve_forever(
         reject_mkt_remainder=reject_mkt_remainder,
     )
     bound = await sim.start(host, port)
-    if started is not None and not started.done():
-        started.set_result(bound)
     try:
+        apply_faults(sim.drills, faults)
+        if started is not None and not started.done():
+            started.set_result(bound)
         await asyncio.Event().wait()
     finally:
         await sim.stop()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from ibkr_mcp import __version__
+from pydantic import Field
+
+from ibkr_mcp import __version__, metrics
 from ibkr_mcp.config import Settings
-from ibkr_mcp.models import BrokerKind
+from ibkr_mcp.models import BrokerKind, GatewayStatus
+from ibkr_mcp.safety.facts import kill_switch_active
 from ibkr_mcp.safety.policy import describe_policy
 from ibkr_mcp.tools.common import ToolInput, ToolOutput
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
@@ -37,18 +40,70 @@ class Health(ToolOutput):
     audit_db: str
     version: str
     last_error: str | None = None
+    #: connected, hung, reconnecting, upstream-lost, farm-down or halted (see the runbook).
+    state: str = "reconnecting"
+    #: The last session notice from IB: code, message, remedy, at, age_seconds.
+    last_notice: dict[str, Any] | None = None
+    #: Requests waiting / open per queue (market data, historical).
+    queues: dict[str, int] = Field(default_factory=dict)
+    farms_down: list[str] = Field(default_factory=list)
+    reconnects: int = 0
 
 
-def readiness_summary(settings: Settings, connected: bool, host: str, port: int) -> str:
-    """The runbook's one-line readiness, e.g. ``System ready (paper mode, orders disabled)``."""
-    if not connected:
+def halted(settings: Settings) -> bool:
+    """Whether new orders are stopped by the operator (the seam the emergency stop sets)."""
+    return kill_switch_active(settings.kill_switch_path)
+
+
+def health_state(status: GatewayStatus, is_halted: bool) -> str:
+    """The one ``state`` word: ``halted`` wins while connected, else the connection's state."""
+    if is_halted and status.state in ("connected", "farm-down"):
+        return "halted"
+    return status.state
+
+
+def readiness_summary(settings: Settings, status: GatewayStatus, state: str | None = None) -> str:
+    """The runbook's one-line readiness, e.g. ``System ready (paper mode, orders disabled)``.
+
+    When not ready it names the real cause (hung, client id clash, IB's servers unreachable),
+    not only "no connection".
+    """
+    where = f"{status.host}:{status.port}"
+    state = state or status.state
+    if state == "hung":
+        return f"Not ready: IB Gateway/TWS at {where} is not answering (hung): {status.last_error}"
+    if state == "upstream-lost":
+        return f"Not ready: IB Gateway at {where} has lost its connection to IB's servers"
+    if not status.connected:
+        if status.last_error and "326" in status.last_error:
+            return f"Not ready: {status.last_error}"
         return (
-            f"Not ready: no connection to IB Gateway/TWS at {host}:{port} "
+            f"Not ready: no connection to IB Gateway/TWS at {where} "
             "(start it with the API enabled, or use --sim)"
         )
     mode = "paper mode" if settings.TRADING_MODE == "paper" else "LIVE mode"
     orders = "orders enabled" if settings.ORDERS_ENABLED else "orders disabled"
-    return f"System ready ({mode}, {orders})"
+    extra = ""
+    if state == "farm-down":
+        extra = f"; degraded: data farm down ({', '.join(status.farms_down)}), quotes stale"
+    elif state == "halted":
+        extra = "; HALTED: new orders are refused"
+    return f"System ready ({mode}, {orders}{extra})"
+
+
+def notice_dict(status: GatewayStatus, now: datetime | None = None) -> dict[str, Any] | None:
+    """The last IB notice as a JSON-safe dict with its age in seconds."""
+    notice = status.last_notice
+    if notice is None:
+        return None
+    age = ((now or datetime.now(UTC)) - notice.at).total_seconds()
+    return {
+        "code": notice.code,
+        "message": notice.message,
+        "remedy": notice.remedy,
+        "at": notice.at.isoformat(),
+        "age_seconds": round(max(0.0, age), 1),
+    }
 
 
 async def get_health(params: HealthInput, ctx: CallContext) -> Health:
@@ -56,9 +111,11 @@ async def get_health(params: HealthInput, ctx: CallContext) -> Health:
     settings = ctx.services.settings
     status = await ctx.services.gateway.status()
     policy = describe_policy(settings)
+    state = health_state(status, halted(settings))
+    metrics.observe_gateway(status, state)
     return Health(
         ready=status.connected,
-        summary=readiness_summary(settings, status.connected, status.host, status.port),
+        summary=readiness_summary(settings, status, state),
         connected=status.connected,
         broker=status.broker,
         host=status.host,
@@ -74,6 +131,11 @@ async def get_health(params: HealthInput, ctx: CallContext) -> Health:
         audit_db=str(settings.audit_db_path),
         version=__version__,
         last_error=status.last_error,
+        state=state,
+        last_notice=notice_dict(status),
+        queues=dict(status.queues),
+        farms_down=list(status.farms_down),
+        reconnects=status.reconnects,
     )
 
 
