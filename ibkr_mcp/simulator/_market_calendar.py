@@ -159,8 +159,9 @@ def hours_string(kind: str, day: date, *, liquid: bool, days: int = 7) -> str:
 
     Stocks: ``20261125:0400-20261125:2000;20261128:CLOSED;...``. Forex sessions start the
     evening before their trade date (``20261124:1715-20261125:1700``); Saturday is CLOSED and
-    Sunday has no entry of its own because Monday's session opens on it. Futures trade CME
-    Globex hours (``20261124:1800-20261125:1700``); indices and options regular hours only.
+    Sunday has no entry of its own because Monday's session opens on it. Futures and indices
+    are written in their exchange's zone, US/Central (``20261124:1700-20261125:1600`` for
+    Globex, ``0830-1500`` regular hours); options trade regular hours only.
     """
     parts: list[str] = []
     for offset in range(days):
@@ -177,11 +178,13 @@ def hours_string(kind: str, day: date, *, liquid: bool, days: int = 7) -> str:
             continue
         if not is_trading_day(current):
             parts.append(f"{stamp}:CLOSED")
-        elif kind == "FUT" and not liquid:
-            # CME Globex: from 18:00 ET the evening before to 17:00 ET.
+        elif kind == FUT and not liquid:
+            # CME Globex in the exchange's zone (US/Central): 17:00 the evening before to 16:00.
             before = (current - _ONE_DAY).strftime("%Y%m%d")
-            parts.append(f"{before}:1800-{stamp}:1700")
-        elif liquid or kind in ("IND", "OPT"):
+            parts.append(f"{before}:1700-{stamp}:1600")
+        elif kind in (FUT, IND):
+            parts.append(f"{stamp}:0830-{stamp}:1500")  # 09:30-16:00 New York, in US/Central
+        elif liquid or kind == "OPT":
             parts.append(f"{stamp}:0930-{stamp}:1600")
         else:
             parts.append(f"{stamp}:0400-{stamp}:2000")

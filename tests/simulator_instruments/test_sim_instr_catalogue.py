@@ -291,4 +291,6 @@ def test_futures_trade_globex_hours_and_indices_regular_hours(
     assert hours.is_open(es, at) is future_open
     assert hours.is_open(CAT.find("SPX")[0], at) is index_open
     assert hours.is_open(CAT.find("AAPL")[0], at) is stock_open
-    assert es.trading_hours(at.date()).startswith("20261124:1800-20261125:1700;")
+    assert es.time_zone_id == "US/Central"  # CME: hours in Chicago time
+    assert es.trading_hours(at.date()).startswith("20261124:1700-20261125:1600;")
+    assert es.liquid_hours(at.date()).startswith("20261125:0830-20261125:1500;")
