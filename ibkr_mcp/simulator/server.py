@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +23,7 @@ from ibkr_mcp.simulator.control import ControlServer
 from ibkr_mcp.simulator.engine import Engine, OrderEvent, SimOrder
 from ibkr_mcp.simulator.faults import DEFAULT_RESET_REFUSE_SECONDS, Drills
 from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
+from ibkr_mcp.simulator.limits import MESSAGE_RATE, RATE_CODE, RATE_TEXT, Limits
 from ibkr_mcp.simulator.market import MarketModel
 from ibkr_mcp.simulator.msgids import Req, req_name
 from ibkr_mcp.simulator.session import Session
@@ -95,6 +97,7 @@ class _Connection(asyncio.Protocol):
             self.session.closed = True
             if self.sim._sessions.get(self.session.client_id) is self.session:
                 del self.sim._sessions[self.session.client_id]
+                self.sim.limits.forget_client(self.session.client_id)
 
     def write(self, data: bytes) -> None:
         self.sim.drills.send(self, data)
@@ -144,8 +147,19 @@ class _Connection(asyncio.Protocol):
             if self.stage == "closed":
                 return
         for fields, msg_id, req_id in ready:
-            if self.session is not None:
+            if self.session is None:
+                break
+            verdict = self.sim.limits.message(self.session.client_id)
+            if verdict == "ok":
                 self.sim._dispatch(self.session, fields, msg_id, req_id)
+            elif verdict == "reject":
+                self.session.error(-1, RATE_CODE, RATE_TEXT)
+            else:  # over the rate for too long: IB drops the client
+                logger.warning("simulator: client {} kept over 50 msg/s", self.session.client_id)
+                self.session.flush()
+                self.stage = "closed"
+                self.close()
+                return
 
     def _handshake(self, frame: bytes) -> None:
         _low, high, _options = parse_version_range(frame)
@@ -203,6 +217,10 @@ class Simulator:
         reject_mkt_remainder: bool = False,
         reset_refuse_seconds: float = DEFAULT_RESET_REFUSE_SECONDS,
         control: bool | str | Path = False,
+        pacing: bool = True,
+        market_data_lines: int = 100,
+        message_rate: int = MESSAGE_RATE,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not accounts:
             raise ValueError("at least one account is required")
@@ -241,6 +259,13 @@ class Simulator:
         self._pause_on: str | None = None
         self._held: list[tuple[Session, list[str], int, int | None]] = []
         self.drills = Drills(self, reset_refuse_seconds=reset_refuse_seconds)
+        #: IB's pacing, market data lines and message rate (``monotonic`` is injectable).
+        self.limits = Limits(
+            pacing=pacing,
+            market_data_lines=market_data_lines,
+            message_rate=message_rate,
+            monotonic=monotonic,
+        )
         self.engine.reject_hook = self.drills.forced_rejection
         #: The control channel (``True``: in the system temp dir; a path: in that directory).
         self.control: ControlServer | None = None
@@ -296,6 +321,11 @@ class Simulator:
         """The nightly restart forgets sessions and queued requests (accounts/orders stay)."""
         self._held.clear()
         self._paused = False
+        self.limits.reset()
+
+    def streams_in_use(self) -> int:
+        """Streaming market data subscriptions of every client (the lines in use)."""
+        return sum(len(s.market_data.streams) for s in self._sessions.values())
 
     async def __aenter__(self) -> Simulator:
         await self.start(self.host, self.port)
