@@ -27,6 +27,7 @@ from ibkr_mcp.simulator.limits import MESSAGE_RATE, RATE_CODE, RATE_TEXT, Limits
 from ibkr_mcp.simulator.market import MarketModel
 from ibkr_mcp.simulator.msgids import Req, req_name
 from ibkr_mcp.simulator.session import Session
+from ibkr_mcp.simulator.state import StateStore
 from ibkr_mcp.simulator.wire import (
     API_SIGN,
     MalformedMessageError,
@@ -221,6 +222,7 @@ class Simulator:
         market_data_lines: int = 100,
         message_rate: int = MESSAGE_RATE,
         monotonic: Callable[[], float] = time.monotonic,
+        state_file: str | Path | None = None,
     ) -> None:
         if not accounts:
             raise ValueError("at least one account is required")
@@ -259,6 +261,8 @@ class Simulator:
         self._pause_on: str | None = None
         self._held: list[tuple[Session, list[str], int, int | None]] = []
         self.drills = Drills(self, reset_refuse_seconds=reset_refuse_seconds)
+        #: The state file kept across restarts (``None``: nothing is kept).
+        self.state: StateStore | None = StateStore(state_file) if state_file else None
         #: IB's pacing, market data lines and message rate (``monotonic`` is injectable).
         self.limits = Limits(
             pacing=pacing,
@@ -275,6 +279,8 @@ class Simulator:
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 picks a free port); returns the bound port."""
+        if self.state is not None:
+            self.state.load(self)  # StateFileError stops start-up, naming the file
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), host, port)
         self.host = host
@@ -303,6 +309,8 @@ class Simulator:
             await self._server.wait_closed()
             self._server = None
         self._sessions.clear()
+        if self.state is not None:
+            self.state.save_if_dirty(self)
 
     def _stop_listening(self) -> None:
         # Existing connections stay open (asyncio's Server.close leaves them alone).
@@ -322,6 +330,7 @@ class Simulator:
         self._held.clear()
         self._paused = False
         self.limits.reset()
+        self._changed()  # expired DAY orders
 
     def streams_in_use(self) -> int:
         """Streaming market data subscriptions of every client (the lines in use)."""
@@ -413,7 +422,9 @@ class Simulator:
         self._sent.append(SentMessage(self._seq, client_id, msg_id, name, req_id))
 
     def flush(self) -> None:
-        """Write out every session's queued messages."""
+        """Write out every session's queued messages (and the state file, if it changed)."""
+        if self.state is not None:
+            self.state.save_if_dirty(self)
         if self.drills.hung:
             return
         for session in list(self._sessions.values()):
@@ -430,6 +441,11 @@ class Simulator:
     def note_order_id(self, client_id: int, order_id: int) -> None:
         """Remember an order id a client used."""
         self._next_ids[client_id] = max(self._next_ids.get(client_id, 1), order_id + 1)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.state is not None:
+            self.state.dirty = True
 
     def _log_request(
         self, session: Session, fields: list[str]
@@ -468,12 +484,14 @@ class Simulator:
         # As at IB: the owner hears everything about its order; client 0 and the master client
         # also receive the order, status and execution messages of other clients' orders, but
         # never their errors.
+        self._changed()
         owner = event.order.client_id
         for client_id, session in list(self._sessions.items()):
             if client_id == owner or (event.kind != "error" and self.sees_all(client_id)):
                 session.on_order_event(event)
 
     def _on_account(self, account: str, con_id: int) -> None:
+        self._changed()
         for session in list(self._sessions.values()):
             session.on_account_changed(account, con_id)
 
