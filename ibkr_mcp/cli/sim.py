@@ -48,6 +48,7 @@ def simulator_options(settings: Settings) -> dict[str, Any]:
         "control": settings.SIM_CONTROL_DIR or True,
         "pacing": settings.SIM_PACING == "ib",
         "market_data_lines": settings.SIM_MARKET_DATA_LINES,
+        "account_update_seconds": settings.SIM_ACCOUNT_UPDATE_SECONDS,
         "state_file": settings.resolve(settings.SIM_STATE_FILE)
         if settings.SIM_STATE_FILE
         else None,

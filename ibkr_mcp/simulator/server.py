@@ -48,6 +48,8 @@ FARM_NOTICES = (
     (2106, "HMDS data farm connection is OK:ushmds"),
     (2158, "Sec-def data farm connection is OK:secdefnj"),
 )
+#: IB sends account values and summaries every three minutes (portfolio rows at once).
+ACCOUNT_UPDATE_SECONDS = 180.0
 #: Re-evaluation period of resting orders and streaming subscriptions (seconds).
 TICK_INTERVAL = 0.1
 LOG_LIMIT = 200_000
@@ -223,6 +225,7 @@ class Simulator:
         message_rate: int = MESSAGE_RATE,
         monotonic: Callable[[], float] = time.monotonic,
         state_file: str | Path | None = None,
+        account_update_seconds: float = ACCOUNT_UPDATE_SECONDS,
     ) -> None:
         if not accounts:
             raise ValueError("at least one account is required")
@@ -261,6 +264,9 @@ class Simulator:
         self._pause_on: str | None = None
         self._held: list[tuple[Session, list[str], int, int | None]] = []
         self.drills = Drills(self, reset_refuse_seconds=reset_refuse_seconds)
+        #: IB's account value update cycle (seconds of ``monotonic`` time).
+        self.account_update_seconds = account_update_seconds
+        self._last_account_cycle = monotonic()
         #: The state file kept across restarts (``None``: nothing is kept).
         self.state: StateStore | None = StateStore(state_file) if state_file else None
         #: IB's pacing, market data lines and message rate (``monotonic`` is injectable).
@@ -400,6 +406,15 @@ class Simulator:
             if not self.drills.data_frozen:
                 session.stream_updates()
             session.refresh_pnl()
+        if self.limits.now() - self._last_account_cycle >= self.account_update_seconds:
+            self.push_account_updates()
+        self.flush()
+
+    def push_account_updates(self) -> None:
+        """Run IB's account update cycle now: changed account values and summaries go out."""
+        self._last_account_cycle = self.limits.now()
+        for session in list(self._sessions.values()):
+            session.account.account_cycle()
         self.flush()
 
     async def _tick_forever(self) -> None:
