@@ -187,11 +187,15 @@ def sim_command(
             "farm-outage=S, reject-next=N[:CODE], error=CODE (adds to SIM_FAULTS)."
         ),
     ] = None,
+    state_file: Annotated[
+        Path | None,
+        typer.Option(help="Keep accounts, positions and orders in this file (SIM_STATE_FILE)."),
+    ] = None,
 ) -> None:
     """Run the IB Gateway simulator standalone until Ctrl-C (drive drills with `sim-ctl`)."""
     from ibkr_mcp.cli.sim import run_simulator
 
-    run_simulator(host=host, port=port, seed=seed, faults=fault)
+    run_simulator(host=host, port=port, seed=seed, faults=fault, state_file=state_file)
 
 
 register_tool_commands(app)
