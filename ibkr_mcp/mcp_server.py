@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import orjson
@@ -64,6 +65,41 @@ def error_text(error: IbkrMcpError) -> str:
     return "\n".join(parts)
 
 
+def _info_pair(info: Any) -> tuple[str | None, str | None]:
+    if info is None:
+        return None, None
+    if isinstance(info, dict):
+        return info.get("name"), info.get("version")
+    return getattr(info, "name", None), getattr(info, "version", None)
+
+
+def mcp_origin() -> dict[str, Any]:
+    """The MCP client's name, version and session of the current request (best effort)."""
+    from fastmcp.server.dependencies import get_context
+
+    out: dict[str, Any] = {}
+    try:
+        ctx = get_context()
+    except RuntimeError:
+        return out
+    with contextlib.suppress(RuntimeError):
+        out["session"] = ctx.session_id
+    info: Any = None
+    try:
+        params = ctx.session.client_params
+        info = None if params is None else params.client_info
+    except (RuntimeError, AttributeError):
+        info = None
+    if info is None:
+        rc = ctx.request_context
+        meta = getattr(rc, "meta", None) if rc is not None else None
+        if isinstance(meta, dict):
+            info = next((v for k, v in meta.items() if "clientinfo" in k.lower()), None)
+    name, version = _info_pair(info)
+    out["client_name"], out["client_version"] = name, version
+    return out
+
+
 class RegistryTool(Tool):
     """A FastMCP tool whose call runs the registry pipeline (validation, gates, audit)."""
 
@@ -76,7 +112,11 @@ class RegistryTool(Tool):
         registry: Registry = self.registry
         try:
             result = await registry.call(
-                self.spec.name, arguments, services=self.services, surface="mcp"
+                self.spec.name,
+                arguments,
+                services=self.services,
+                surface="mcp",
+                origin=mcp_origin(),
             )
         except IbkrMcpError as exc:
             return ToolResult(
@@ -127,7 +167,8 @@ def build_mcp(services: Services, registry: Registry | None = None) -> FastMCP[A
     from ibkr_mcp.resources import register_resources
     from ibkr_mcp.tools import build_registry
 
-    registry = registry or build_registry()
+    # A tool outside the enabled toolsets is absent, not merely refused (TOOLSETS, READ_ONLY).
+    registry = (registry or build_registry()).enabled(services.settings.enabled_toolsets, "mcp")
     mcp: FastMCP[Any] = FastMCP(
         name="ibkr-mcp", version=__version__, instructions=INSTRUCTIONS, mask_error_details=True
     )

@@ -104,7 +104,13 @@ async def open_runtime(
         wait = wait_connected if wait_connected is not None else (5.0 if sim else 0.0)
         if wait > 0:
             await _wait_connected(services, wait)
-        yield services
+        if settings.REQUIRE_APPROVAL == "never":
+            yield services
+        else:
+            from ibkr_mcp.tools.approval_runner import approval_runner
+
+            async with approval_runner(services):
+                yield services
     finally:
         from ibkr_mcp.tools.registry import drain_audit
 

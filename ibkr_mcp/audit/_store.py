@@ -239,6 +239,7 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 _refuse_second_intent(conn, table, values)
+                _refuse_second_decision(conn, table, values)
                 head = conn.execute(_HEAD_SQL).fetchone()
                 seq, prev = (0, GENESIS_HASH) if head is None else (head[0], head[1])
                 new_id = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0]
@@ -286,6 +287,29 @@ def _refuse_second_intent(conn: sqlite3.Connection, table: str, values: Mapping[
             f"idempotency_key {key!r} is already bound to an order intent.",
             remedy="Retry with the same key to get the original order, or use a new key.",
             details={"idempotency_key": key, "already_bound": True},
+        )
+
+
+#: Events that settle a pending approval; one per approval, across processes.
+_DECISIONS = ("approved", "denied", "expired")
+
+
+def _refuse_second_decision(
+    conn: sqlite3.Connection, table: str, values: Mapping[str, Any]
+) -> None:
+    """An approval is decided once (approve, deny or expire), checked under the write lock."""
+    key = values.get("idempotency_key")
+    if table != "order_events" or values.get("event") not in _DECISIONS or not key:
+        return
+    taken = conn.execute(
+        "SELECT event FROM order_events WHERE idempotency_key = ? AND event IN (?, ?, ?) LIMIT 1",
+        (key, *_DECISIONS),
+    ).fetchone()
+    if taken is not None:
+        raise IdempotencyConflictError(
+            f"this approval was already decided ({taken[0]}).",
+            remedy="List the approvals again (`ibkr-mcp approvals list`) to see its state.",
+            details={"idempotency_key": key, "already_decided": taken[0]},
         )
 
 

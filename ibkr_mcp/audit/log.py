@@ -25,6 +25,7 @@ from ibkr_mcp.audit._store import (
 )
 from ibkr_mcp.audit.verify import VerifyResult, verify_file
 from ibkr_mcp.errors import AuditUnavailableError
+from ibkr_mcp.origin import current_origin
 
 T = TypeVar("T")
 
@@ -42,6 +43,11 @@ ORDER_EVENT_KINDS: Final[frozenset[str]] = frozenset(
         "cancel_requested",
         "uncertain",
         "duplicate",
+        # Human approval (issue 14): queued, decided, or expired unsent.
+        "pending_approval",
+        "approved",
+        "denied",
+        "expired",
     }
 )
 FILL_KINDS: Final[frozenset[str]] = frozenset({"execution", "commission"})
@@ -277,6 +283,10 @@ class AuditLog:
             ValueError: For an unknown ``event``.
             TypeError: For a float quantity/price (use Decimal).
         """
+        origin = current_origin()
+        if origin is not None and (detail is None or "origin" not in detail):
+            # Every order row names where it came from (surface, MCP client, session).
+            detail = {**(detail or {}), "origin": origin}
         values = {
             "correlation_id": correlation_id,
             "event": _check(event, ORDER_EVENT_KINDS, "event"),
@@ -357,6 +367,10 @@ class AuditLog:
             return query(self._reader, sql, params)
         except sqlite3.Error as exc:
             raise unavailable(self._path, exc, "read", self._busy_timeout) from exc
+
+    async def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        """Run a read-only query on the reader connection (rows as stored)."""
+        return await self._on_reader(partial(self._read, sql, params))
 
     async def order_events_for_key(self, idempotency_key: str) -> list[dict[str, Any]]:
         """Every order event with this idempotency key, oldest first (rows as stored)."""

@@ -15,6 +15,7 @@ from rich.table import Table
 from ibkr_mcp import __version__
 from ibkr_mcp.cli.audit import audit_app
 from ibkr_mcp.cli.common import SimOption, err, out, settings_or_exit
+from ibkr_mcp.cli.control import approvals_app, emergency_stop_command
 from ibkr_mcp.cli.install import install_app
 from ibkr_mcp.cli.tools import register_tool_commands
 
@@ -31,6 +32,8 @@ config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is
 app.add_typer(config_app, name="config")
 app.add_typer(audit_app, name="audit")
 app.add_typer(install_app, name="install")
+app.add_typer(approvals_app, name="approvals")
+app.command("emergency-stop")(emergency_stop_command)
 
 __all__ = ["SimOption", "app", "err", "main_gateway", "main_mcp", "out", "settings_or_exit"]
 

@@ -99,6 +99,9 @@ async def with_runtime(
     wait = wait_connected
     if wait is None:
         wait = 5.0 if sim else settings.IBKR_CONNECT_TIMEOUT
+    # Never the server's client id: a CLI command next to a running server would otherwise
+    # collide with it (IB error 326) or take over its session.
+    settings = settings.model_copy(update={"IBKR_CLIENT_ID": settings.cli_client_id})
     async with open_runtime(settings, sim=sim, wait_connected=wait) as services:
         return await body(services)
 

@@ -17,10 +17,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ibkr_mcp import __version__, metrics
 from ibkr_mcp.config import Settings
 from ibkr_mcp.errors import IbkrMcpError, InvalidInputError
+from ibkr_mcp.http_api.control import add_control_routes
 from ibkr_mcp.http_api.responses import OrjsonResponse, error_payload, error_response
 from ibkr_mcp.http_api.routes import add_tool_routes, install_openapi
 from ibkr_mcp.http_api.security import RequestGuard
+from ibkr_mcp.safety.emergency import current_halt
 from ibkr_mcp.services import Services
+from ibkr_mcp.tools.health import trading_state
 from ibkr_mcp.tools.registry import Registry
 
 
@@ -68,7 +71,9 @@ def create_app(
     """
     from ibkr_mcp.tools import build_registry
 
-    registry = registry or build_registry()
+    full = registry or build_registry()
+    # A tool outside the enabled toolsets has no route (TOOLSETS, READ_ONLY); MCP filters its own.
+    registry = full.enabled(settings.enabled_toolsets, "http")
     mcp_endpoint = McpEndpoint()
     started = time.monotonic()
 
@@ -82,9 +87,7 @@ def create_app(
             if running is None:
                 running = await stack.enter_async_context(open_runtime(settings, sim=sim))
             app.state.services = running
-            mcp_app = build_mcp(running, registry).http_app(
-                path="/mcp", host_origin_protection=False
-            )
+            mcp_app = build_mcp(running, full).http_app(path="/mcp", host_origin_protection=False)
             # FastMCP's session manager lives in its app's lifespan: run it inside ours.
             await stack.enter_async_context(mcp_app.router.lifespan_context(mcp_app))
             mcp_endpoint.app = mcp_app
@@ -103,6 +106,7 @@ def create_app(
     app.state.settings = settings
     app.state.registry = registry
     add_tool_routes(app, registry)
+    add_control_routes(app, settings)
     install_openapi(app, registry)
     app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint, include_in_schema=False))
     _add_handlers(app)
@@ -159,8 +163,13 @@ def _add_probes(app: FastAPI, settings: Settings, started: float) -> None:
         services: Services = request.app.state.services
         status = await services.gateway.status()
         metrics.GATEWAY_CONNECTED.set(1 if status.connected else 0)
+        halt = current_halt(settings)
         body: dict[str, Any] = {
             "ready": status.connected,
+            # Still 200 while halted (the gateway is usable: reads, cancels); it says so.
+            "state": trading_state(status.connected, halt),
+            "halted": halt.halted,
+            "halt": halt.to_dict() if halt.halted else None,
             "connected": status.connected,
             "broker": status.broker,
             "host": status.host,

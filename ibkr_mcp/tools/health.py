@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
 from ibkr_mcp import __version__
 from ibkr_mcp.config import Settings
 from ibkr_mcp.models import BrokerKind
+from ibkr_mcp.safety.emergency import current_halt
+from ibkr_mcp.safety.halt import HaltState
 from ibkr_mcp.safety.policy import describe_policy
 from ibkr_mcp.tools.common import ToolInput, ToolOutput
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
@@ -37,10 +41,35 @@ class Health(ToolOutput):
     audit_db: str
     version: str
     last_error: str | None = None
+    state: str = Field(
+        "connected",
+        description="connected, disconnected or halted (trading halted: reason, since, by).",
+    )
+    halted: bool = False
+    halt: dict[str, Any] | None = None
 
 
-def readiness_summary(settings: Settings, connected: bool, host: str, port: int) -> str:
-    """The runbook's one-line readiness, e.g. ``System ready (paper mode, orders disabled)``."""
+def trading_state(connected: bool, halt: HaltState) -> str:
+    """``halted`` whenever trading is halted, else ``connected``/``disconnected``."""
+    if halt.halted:
+        return "halted"
+    return "connected" if connected else "disconnected"
+
+
+def readiness_summary(
+    settings: Settings, connected: bool, host: str, port: int, halt: HaltState | None = None
+) -> str:
+    """The runbook's one-line readiness, e.g. ``System ready (paper mode, orders disabled)``.
+
+    Never "System ready" while trading is halted.
+    """
+    if halt is not None and halt.halted:
+        since = "" if halt.since is None else f" since {halt.since.isoformat()}"
+        return (
+            f"HALTED ({halt.source}){since} by {halt.by or 'unknown'}: "
+            f"{halt.reason or 'no reason given'}; no new orders until a human clears it "
+            "(`ibkr-mcp emergency-stop --clear`)"
+        )
     if not connected:
         return (
             f"Not ready: no connection to IB Gateway/TWS at {host}:{port} "
@@ -56,9 +85,13 @@ async def get_health(params: HealthInput, ctx: CallContext) -> Health:
     settings = ctx.services.settings
     status = await ctx.services.gateway.status()
     policy = describe_policy(settings)
+    halt = current_halt(settings)
     return Health(
         ready=status.connected,
-        summary=readiness_summary(settings, status.connected, status.host, status.port),
+        summary=readiness_summary(settings, status.connected, status.host, status.port, halt),
+        state=trading_state(status.connected, halt),
+        halted=halt.halted,
+        halt=halt.to_dict() if halt.halted else None,
         connected=status.connected,
         broker=status.broker,
         host=status.host,

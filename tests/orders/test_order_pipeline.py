@@ -45,7 +45,8 @@ async def test_token_is_single_use_and_bound_to_the_order(enabled: Any, sim: Any
     with pytest.raises(GateRefusedError) as reused:
         await call(enabled, "place_order", {**args, "idempotency_key": "key-00000005"})
     assert reused.value.details["gate"] == "confirmation"
-    preview2 = await call(enabled, "preview_order", MKT10)
+    # (The same order again would be refused as a probable duplicate: preview another one.)
+    preview2 = await call(enabled, "preview_order", {**MKT10, "quantity": 13})
     other = {**MKT10, "quantity": 12, "confirmation_token": preview2.confirmation_token}
     with pytest.raises(GateRefusedError) as mismatch:
         await call(enabled, "place_order", {**other, "idempotency_key": "key-00000006"})
