@@ -34,10 +34,10 @@ from ibkr_mcp.safety.gates import (
 )
 
 #: The gates, in the order they run. Halts first (kill switch, emergency stop, rejection
-#: breaker), then what the order is (allowlists, session, size, value, price), the agent's
-#: confirmation token, what the order does to the account (short sale, concentration, daily
-#: loss), the flow (duplicates, rate, daily value), and last the human approval (which holds
-#: the order for a human, never refuses it).
+#: breaker), then what the order is (allowlists, session, size, value, price), what it does to
+#: the account (short sale, concentration, daily loss), the flow (duplicates, rate, daily
+#: value), the agent's confirmation token (so a refusal names the limit, not the missing token
+#: of a refused preview), and last the human approval (which holds, never refuses).
 GATES: tuple[Gate, ...] = (
     TradingModeGate(),
     OrdersEnabledGate(),
@@ -50,13 +50,13 @@ GATES: tuple[Gate, ...] = (
     QuantityGate(),
     NotionalGate(),
     PriceBandGate(),
-    ConfirmationGate(),
     ShortSaleGate(),
     ConcentrationGate(),
     DailyLossGate(),
     DuplicateOrderGate(),
     OrderRateGate(),
     DailyNotionalGate(),
+    ConfirmationGate(),
     ApprovalGate(),
 )
 

@@ -38,15 +38,23 @@ async def test_same_key_different_order_conflicts(enabled: Any, sim: Any) -> Non
     assert len(sent_orders(sim)) == 1
 
 
-async def test_token_is_single_use_and_bound_to_the_order(enabled: Any, sim: Any) -> None:
+async def test_token_is_single_use_and_bound_to_the_order(enabled_settings: Any, sim: Any) -> None:
+    from ibkr_mcp.runtime import open_runtime
+
+    # The same order under a second key would be a probable duplicate: switch that gate off.
+    settings = enabled_settings.model_copy(update={"DUPLICATE_ORDER_WINDOW_SECONDS": 0})
+    async with open_runtime(settings, wait_connected=5.0) as enabled:
+        await _token_single_use(enabled, sim)
+
+
+async def _token_single_use(enabled: Any, sim: Any) -> None:
     preview = await call(enabled, "preview_order", MKT10)
     args = {**MKT10, "confirmation_token": preview.confirmation_token}
     await call(enabled, "place_order", {**args, "idempotency_key": "key-00000004"})
     with pytest.raises(GateRefusedError) as reused:
         await call(enabled, "place_order", {**args, "idempotency_key": "key-00000005"})
     assert reused.value.details["gate"] == "confirmation"
-    # (The same order again would be refused as a probable duplicate: preview another one.)
-    preview2 = await call(enabled, "preview_order", {**MKT10, "quantity": 13})
+    preview2 = await call(enabled, "preview_order", MKT10)
     other = {**MKT10, "quantity": 12, "confirmation_token": preview2.confirmation_token}
     with pytest.raises(GateRefusedError) as mismatch:
         await call(enabled, "place_order", {**other, "idempotency_key": "key-00000006"})

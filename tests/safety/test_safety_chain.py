@@ -27,13 +27,13 @@ ORDER = [
     "quantity",
     "notional",
     "price_band",
-    "confirmation",
     "short_sale",
     "concentration",
     "daily_loss",
     "duplicate_order",
     "order_rate",
     "daily_notional",
+    "confirmation",
     "approval",
 ]
 FLOW_GATES = {

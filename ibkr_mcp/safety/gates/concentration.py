@@ -45,10 +45,10 @@ class ConcentrationGate:
             return refuse(
                 self.name,
                 f"the position after a full fill ({after} × {price:,.2f}) would be "
-                f"{share:.1f}% of net liquidation {net_liq:,.2f} > "
+                f"{share:.2f}% of net liquidation {net_liq:,.2f} > "
                 f"MAX_POSITION_PCT_OF_NET_LIQ={pct}",
                 "Reduce the quantity.",
             )
         return allow(
-            self.name, f"the position after a full fill is {share:.1f}% of net liq (≤ {pct}%)"
+            self.name, f"the position after a full fill is {share:.2f}% of net liq (≤ {pct}%)"
         )
