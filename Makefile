@@ -48,7 +48,8 @@ cov: $(STAMP)
 	@echo "HTML report: htmlcov/index.html"
 
 bench: $(STAMP)
-	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
+	@set -e; export BENCH_RESULTS=$$(mktemp); for f in bench/bench_*.py; do echo "== $$f"; \
+		$(BIN)/python $$f; done; $(BIN)/python bench/report.py "$$BENCH_RESULTS"; rm -f "$$BENCH_RESULTS"
 
 lock: $(STAMP)
 	@$(BIN)/python -m uv --version >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet uv

@@ -1,17 +1,19 @@
-"""Settings: one pydantic ``BaseSettings`` from the environment and ``.env``, safe by default."""
+"""Settings: one pydantic ``BaseSettings`` from the environment and one env file, safe defaults."""
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TradingMode = Literal["paper", "live"]
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["text", "json"]
 MarketDataPolicy = Literal["live", "frozen", "delayed", "delayed_frozen", "live_or_delayed"]
 
 #: Field names whose values are secrets: masked by ``config show`` and never logged.
@@ -35,7 +37,8 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_file=".env",
+        # No implicit file: load_settings() picks the one env file (see ibkr_mcp/userdirs.py).
+        env_file=None,
         env_file_encoding="utf-8",
         extra="ignore",
         frozen=True,
@@ -132,6 +135,26 @@ class Settings(BaseSettings):
         0.0, ge=0, le=60, description="Reuse a quote this many seconds (0 disables)."
     )
 
+    # --- Connection supervisor (liveness, reconnect, market-data load) ------------------------
+    IBKR_LIVENESS_SECONDS: float = Field(
+        10.0, ge=1, le=3600, description="Probe the gateway after this many silent seconds."
+    )
+    IBKR_LIVENESS_PROBE_TIMEOUT: float = Field(
+        2.0, gt=0, le=60, description="A probe unanswered this long: state hung."
+    )
+    IBKR_RECONNECT_FAST_WINDOW_SECONDS: float = Field(
+        600.0, ge=0, le=86400, description="Retry every 0.5 s this long after a loss, then 5 s."
+    )
+    IBKR_CLI_CLIENT_ID_OFFSET: int = Field(
+        100, ge=0, le=2**30, description="CLI commands connect as IBKR_CLIENT_ID plus this."
+    )
+    MARKET_DATA_MAX_INFLIGHT: int = Field(
+        50, ge=1, le=1000, description="Snapshot quote requests open at the gateway at once."
+    )
+    MARKET_DATA_MESSAGES_PER_SECOND: float = Field(
+        30.0, gt=0, le=45, description="Market-data requests per second (orders keep the rest)."
+    )
+
     # --- HTTP API ---------------------------------------------------------------------------
     API_HOST: str = Field("127.0.0.1", min_length=1, description="HTTP bind address.")
     API_PORT: int = Field(8000, ge=1, le=65535, description="HTTP port.")
@@ -143,10 +166,19 @@ class Settings(BaseSettings):
     # --- Logging, files ---------------------------------------------------------------------
     LOG_LEVEL: LogLevel = Field("INFO", description="Log level (logs go to stderr).")
     LOG_FILE: Path | None = Field(None, description="Optional extra log file.")
-    DATA_DIR: Path = Field(Path("."), description="Base directory for relative paths.")
+    DATA_DIR: Path | None = Field(
+        None,
+        description="Base directory for relative paths (unset: the user data dir, "
+        "e.g. ~/.local/share/mm-ibkr-gateway).",
+    )
     AUDIT_DB_PATH: Path = Field(Path("data/audit.db"), description="SQLite audit database.")
     AUDIT_BUSY_TIMEOUT_SECONDS: float = Field(
         5.0, gt=0, le=60, description="Wait this long for a locked audit database, then refuse."
+    )
+
+    # --- Log format (logs/packaging) --------------------------------------------------------
+    LOG_FORMAT: LogFormat = Field(
+        "text", description="text, or json: one JSON object per line (loguru's serializer)."
     )
 
     # --- Embedded simulator -----------------------------------------------------------------
@@ -162,9 +194,47 @@ class Settings(BaseSettings):
         False, description="true: the simulator keeps exchange hours; false: always open."
     )
 
+    # --- Simulator order book ---------------------------------------------------------------
+    SIM_MASTER_CLIENT_ID: int = Field(
+        -1, ge=-1, description="Simulator master API client id (sees every order; -1: none)."
+    )
+    SIM_REJECT_MKT_REMAINDER: bool = Field(
+        False, description="true: cancel the rest of a partially filled MKT order (IB paper)."
+    )
+
+    # --- Simulator drills (fault drills, IB's limits, persistent state) ----------------------
+    SIM_CONTROL_DIR: Path | None = Field(
+        None, description="Directory of the sim-ctl control socket (empty: the system temp dir)."
+    )
+    SIM_FAULTS: CsvList = Field(
+        (), description="Faults set at simulator start, e.g. latency=200:50,reject-next=2."
+    )
+    SIM_RESET_SECONDS: float = Field(
+        3.0, ge=0, le=3600, description="How long a simulated nightly reset refuses connections."
+    )
+    SIM_PACING: Literal["ib", "off"] = Field(
+        "ib", description="ib: enforce IB's historical data pacing (error 162); off: none."
+    )
+    SIM_MARKET_DATA_LINES: int = Field(
+        100, ge=1, le=10_000, description="Simultaneous streaming quotes, all clients (then 101)."
+    )
+    SIM_ACCOUNT_UPDATE_SECONDS: float = Field(
+        180.0, gt=0, le=3600, description="Account value update cycle (IB: every 3 minutes)."
+    )
+    SIM_STATE_FILE: Path | None = Field(
+        None, description="Simulator state file kept across restarts (empty: nothing kept)."
+    )
+
+    # --- Where the values came from (config resolution; set by load_settings) -------------
+    _env_file: Path | None = PrivateAttr(None)
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
     @field_validator(
         "API_TOKEN",
         "LOG_FILE",
+        "DATA_DIR",
+        "SIM_CONTROL_DIR",
+        "SIM_STATE_FILE",
         "MAX_DAILY_LOSS",
         "MAX_POSITION_PCT_OF_NET_LIQ",
         "TRADING_HOURS_ONLY",
@@ -183,6 +253,7 @@ class Settings(BaseSettings):
         "ALLOWED_CURRENCIES",
         "SIM_ACCOUNTS",
         "TOOLSETS",
+        "SIM_FAULTS",
         mode="before",
     )
     @classmethod
@@ -246,12 +317,28 @@ class Settings(BaseSettings):
         """The client id CLI broker commands use (never the server's own)."""
         return self.IBKR_CLIENT_ID + self.CLI_CLIENT_ID_OFFSET
 
+    @property
+    def data_dir(self) -> Path:
+        """``DATA_DIR`` made absolute; unset, the user data dir (never the working directory)."""
+        if self.DATA_DIR is None:
+            from ibkr_mcp.userdirs import user_data_dir
+
+            return _absolute(user_data_dir())
+        return _absolute(self.DATA_DIR)
+
+    @property
+    def env_file(self) -> Path | None:
+        """The env file these settings were read from (``None``: environment and defaults)."""
+        return self._env_file
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Where each value came from: ``env``, ``file``, ``override`` or ``default``."""
+        return {name: self._sources.get(name, "default") for name in type(self).model_fields}
+
     def resolve(self, path: Path) -> Path:
         """Return ``path`` with ``~`` expanded and, if relative, anchored at ``DATA_DIR``."""
-        path = path.expanduser()
-        if path.is_absolute():
-            return path
-        return (self.DATA_DIR.expanduser().resolve() / path).resolve()
+        return _anchored(self.data_dir, path)
 
     @property
     def audit_db_path(self) -> Path:
@@ -310,6 +397,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if name in SECRET_FIELDS:
                 out[name] = "(unset)" if value is None else "********"
+            elif name == "DATA_DIR":
+                out[name] = str(self.data_dir)
             elif isinstance(value, Path):
                 out[name] = str(self.resolve(value))
             elif isinstance(value, tuple):
@@ -319,6 +408,21 @@ class Settings(BaseSettings):
             else:
                 out[name] = str(value).lower() if isinstance(value, bool) else str(value)
         return out
+
+
+@lru_cache(maxsize=64)
+def _absolute(directory: Path) -> Path:
+    # Cached per value: every order's gate facts ask for the kill-switch and override paths,
+    # and resolving them is a realpath syscall chain each time (issue 15).
+    return directory.expanduser().resolve()
+
+
+@lru_cache(maxsize=256)
+def _anchored(base: Path, path: Path) -> Path:
+    path = path.expanduser()
+    if path.is_absolute():
+        return path
+    return (base / path).resolve()
 
 
 class SettingsError(Exception):
@@ -340,19 +444,63 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build ``Settings`` from the environment, raising ``SettingsError`` with one clear line.
+    """Build ``Settings`` from the environment and one env file, raising ``SettingsError``.
+
+    The env file is the first that exists of ``--env-file``/``IBKR_MCP_ENV_FILE``, the user
+    config file and ``./.env`` (``ibkr_mcp.userdirs.find_env_file``); the environment overrides
+    it. A relative ``DATA_DIR`` written in the file is anchored at the file's directory, so the
+    result does not depend on where the process was started.
 
     Args:
         **overrides: Field values that take precedence over the environment (used by tests
-            and by ``--sim``).
+            and by ``--sim``); ``_env_file`` names the env file (``None``: read none).
 
     Raises:
-        SettingsError: If any value is invalid.
+        SettingsError: If any value is invalid or a named env file does not exist.
     """
+    from ibkr_mcp.userdirs import find_env_file
+
+    if "_env_file" in overrides:
+        named = overrides.pop("_env_file")
+        env_file = None if named is None else Path(str(named)).absolute()
+    else:
+        try:
+            env_file = find_env_file()
+        except FileNotFoundError as exc:
+            raise SettingsError(str(exc)) from None
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc)) from None
+    sources = _sources(env_file, overrides)
+    if (
+        env_file is not None
+        and sources["DATA_DIR"] == "file"
+        and settings.DATA_DIR is not None
+        and not settings.DATA_DIR.expanduser().is_absolute()
+    ):
+        settings = settings.model_copy(update={"DATA_DIR": env_file.parent / settings.DATA_DIR})
+    settings._env_file = env_file
+    settings._sources = sources
+    return settings
+
+
+def _sources(env_file: Path | None, overrides: dict[str, object]) -> dict[str, str]:
+    """Where each field's value comes from, in pydantic-settings' order of precedence."""
+    from dotenv import dotenv_values
+
+    in_file = set(dotenv_values(env_file, encoding="utf-8")) if env_file is not None else set()
+    out: dict[str, str] = {}
+    for name in Settings.model_fields:
+        if name in overrides:
+            out[name] = "override"
+        elif name in os.environ:
+            out[name] = "env"
+        elif name in in_file:
+            out[name] = "file"
+        else:
+            out[name] = "default"
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import uuid
 from contextvars import ContextVar
@@ -30,8 +31,38 @@ def new_correlation_id() -> str:
     return uuid.uuid4().hex
 
 
+#: Characters that could forge or garble a log line: C0/C1 controls (newline, ESC for ANSI
+#: sequences, CR, backspace, ...) and the Unicode line/paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_control(text: str) -> str:
+    r"""``text`` with every control character written as a visible escape (``\n``, ``\x1b``).
+
+    One log record is one line whatever a caller put in a symbol, a field name or a URL.
+    """
+    return _CONTROL.sub(_escape_char, text) if _CONTROL.search(text) else text
+
+
 def _patch(record: Record) -> None:
-    record["extra"].setdefault("correlation_id", correlation_id.get())
+    # The one place user-supplied text is escaped before it reaches any sink: every message
+    # (ours, and stdlib records of uvicorn, ib_async, fastmcp) and every string in ``extra``.
+    extra = record["extra"]
+    extra.setdefault("correlation_id", correlation_id.get())
+    record["message"] = escape_control(record["message"])
+    for key, value in extra.items():
+        if isinstance(value, str):
+            extra[key] = escape_control(value)
 
 
 class _InterceptHandler(logging.Handler):
@@ -45,22 +76,49 @@ class _InterceptHandler(logging.Handler):
         logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 
-def configure_logging(settings: Settings, *, stream: Any = None) -> None:
-    """Configure loguru once: stderr sink (never stdout), level from settings, optional file.
+def _stderr_sink(message: Any) -> None:
+    # Looked up per message, not bound at configuration: a Rich progress bar or status spinner
+    # redirects sys.stderr while it runs, and log lines must print above it, not through it.
+    sys.stderr.write(message)
+
+
+def _colors_wanted() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _quiet_ib_async(record: Record) -> bool:
+    """CLI filter: ib_async's own lines (``[ib_async.wrapper] Error 200 …``) stay out of output.
+
+    The gateway translates every one of those into our error with its remedy; the raw line is
+    noise next to it. They are still there with ``LOG_LEVEL=DEBUG``.
+    """
+    return not record["message"].startswith("[ib_async")
+
+
+def configure_logging(settings: Settings, *, stream: Any = None, cli: bool = False) -> None:
+    """Configure loguru once: stderr sink (never stdout), level and format from settings.
 
     Args:
-        settings: The effective settings (``LOG_LEVEL``, ``LOG_FILE``).
+        settings: The effective settings (``LOG_LEVEL``, ``LOG_FORMAT``, ``LOG_FILE``).
         stream: Where console logs go; defaults to ``sys.stderr`` (tests pass their own).
+        cli: A one-shot command: ib_async's raw lines are dropped unless at DEBUG/TRACE.
     """
     logger.remove()
     logger.configure(patcher=_patch)
+    as_json = settings.LOG_FORMAT == "json"
+    debugging = settings.LOG_LEVEL in ("TRACE", "DEBUG")
+    # loguru's serializer: one JSON object per line, correlation id in record.extra.
+    fmt: dict[str, Any] = {"serialize": True, "format": "{message}"} if as_json else {}
+    if not as_json:
+        fmt["format"] = _FORMAT
     logger.add(
-        stream if stream is not None else sys.stderr,
+        stream if stream is not None else _stderr_sink,
         level=settings.LOG_LEVEL,
-        format=_FORMAT,
-        colorize=False if stream is not None else None,
+        colorize=stream is None and not as_json and _colors_wanted(),
+        filter=_quiet_ib_async if (cli and not debugging) else None,
         backtrace=False,
         diagnose=False,
+        **fmt,
     )
     log_file = settings.log_file_path
     if log_file is not None:
@@ -68,18 +126,23 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
         logger.add(
             log_file,
             level=settings.LOG_LEVEL,
-            format=_FORMAT,
             rotation="10 MB",
             retention=5,
             backtrace=False,
             diagnose=False,
             enqueue=False,
+            **fmt,
         )
     logging.basicConfig(handlers=[_InterceptHandler()], level=logging.INFO, force=True)
     # ib_async is chatty at INFO (every warning code); keep it at WARNING unless debugging.
-    noisy = logging.DEBUG if settings.LOG_LEVEL in ("TRACE", "DEBUG") else logging.WARNING
-    for name in ("ib_async", "ib_insync", "uvicorn.access", "httpx", "mcp", "fastmcp", "docket"):
+    noisy = logging.DEBUG if debugging else logging.WARNING
+    for name in ("ib_async", "ib_insync", "httpx", "mcp", "fastmcp", "docket"):
         logging.getLogger(name).setLevel(noisy)
+    # One access line per HTTP request, through loguru (correlation id, escaping, format).
+    access = logging.getLogger("uvicorn.access")
+    access.setLevel(logging.DEBUG if debugging else logging.INFO)
+    access.handlers.clear()
+    access.propagate = True
     # fastmcp installs its own Rich handler at import; route it through ours (one format, one
     # correlation id, still stderr): off for a later import, removed if already imported.
     os.environ.setdefault("FASTMCP_LOG_ENABLED", "false")
@@ -87,3 +150,15 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
         lib = logging.getLogger(name)
         lib.handlers.clear()
         lib.propagate = True
+
+
+def log_startup(settings: Settings) -> None:
+    """One line at server start naming the files this process reads and writes."""
+    env_file = settings.env_file
+    logger.info(
+        "config: env file {}; audit DB {}; kill switch {}; data dir {}",
+        env_file if env_file is not None else "(none: environment and defaults)",
+        settings.audit_db_path,
+        settings.kill_switch_path,
+        settings.data_dir,
+    )

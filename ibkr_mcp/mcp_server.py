@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from ibkr_mcp import __version__
 from ibkr_mcp.config import Settings
-from ibkr_mcp.errors import IbkrMcpError
-from ibkr_mcp.services import Services
+from ibkr_mcp.errors import IbkrMcpError, json_safe
+from ibkr_mcp.services import Services, ServicesHandle
 from ibkr_mcp.tools.registry import Registry, ToolSpec
 
 INSTRUCTIONS = (
@@ -57,7 +57,7 @@ def error_text(error: IbkrMcpError) -> str:
     parts = [f"{error.code}: {error.message}"]
     if error.remedy:
         parts.append(f"Remedy: {error.remedy}")
-    extra = {k: v for k, v in error.details.items() if k != "correlation_id"}
+    extra = {k: v for k, v in json_safe(error.details).items() if k != "correlation_id"}
     if extra:
         parts.append("Details: " + orjson.dumps(extra, default=str).decode())
     if "correlation_id" in error.details:
@@ -110,11 +110,13 @@ class RegistryTool(Tool):
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         """Run the registry pipeline; errors become MCP tool errors with code and remedy."""
         registry: Registry = self.registry
+        handle: ServicesHandle = self.services
         try:
+            services = handle.current or await handle.get()
             result = await registry.call(
                 self.spec.name,
                 arguments,
-                services=self.services,
+                services=services,
                 surface="mcp",
                 origin=mcp_origin(),
             )
@@ -132,7 +134,9 @@ class RegistryTool(Tool):
         )
 
 
-def make_tool(spec: ToolSpec[Any, Any], registry: Registry, services: Services) -> RegistryTool:
+def make_tool(
+    spec: ToolSpec[Any, Any], registry: Registry, services: ServicesHandle
+) -> RegistryTool:
     """The FastMCP tool for ``spec``: top-level arguments = the input model's fields."""
     return RegistryTool(
         name=spec.name,
@@ -156,11 +160,14 @@ def make_tool(spec: ToolSpec[Any, Any], registry: Registry, services: Services) 
     )
 
 
-def build_mcp(services: Services, registry: Registry | None = None) -> FastMCP[Any]:
+def build_mcp(
+    services: Services | ServicesHandle, registry: Registry | None = None
+) -> FastMCP[Any]:
     """Build the MCP server: every registry tool, the resources and the prompts.
 
     Args:
-        services: The running services (gateway, audit, tokens, settings).
+        services: The running services, or a handle on services still opening (``serve``
+            answers the MCP handshake and the tool list before the runtime is open).
         registry: The registry (default: every tool).
     """
     from ibkr_mcp.prompts import register_prompts
@@ -169,23 +176,51 @@ def build_mcp(services: Services, registry: Registry | None = None) -> FastMCP[A
 
     # A tool outside the enabled toolsets is absent, not merely refused (TOOLSETS, READ_ONLY).
     registry = (registry or build_registry()).enabled(services.settings.enabled_toolsets, "mcp")
+    handle = services if isinstance(services, ServicesHandle) else ServicesHandle.ready(services)
     mcp: FastMCP[Any] = FastMCP(
         name="ibkr-mcp", version=__version__, instructions=INSTRUCTIONS, mask_error_details=True
     )
     for spec in registry:
-        mcp.add_tool(make_tool(spec, registry, services))
-    register_resources(mcp, registry, services)
+        mcp.add_tool(make_tool(spec, registry, handle))
+    register_resources(mcp, registry, handle)
     register_prompts(mcp)
     return mcp
 
 
 async def serve_stdio(settings: Settings, *, sim: bool) -> None:
-    """Open the runtime (gateway, audit, optional simulator) and serve MCP on stdio."""
-    from ibkr_mcp.runtime import open_runtime
+    """Serve MCP on stdio at once; open the runtime (gateway, audit, simulator) concurrently.
 
-    async with open_runtime(settings, sim=sim) as services:
-        mcp = build_mcp(services)
+    The handshake and ``tools/list`` need nothing of the runtime, so they are answered while it
+    opens; the first call that needs it waits, bounded by the connect timeout plus the start-up
+    wait, and fails with a clear error past that.
+    """
+    wait = 5.0 if sim else 0.0
+    handle = ServicesHandle(settings, timeout=settings.IBKR_CONNECT_TIMEOUT + wait)
+    mcp = build_mcp(handle)
+    stop = asyncio.Event()
+
+    async def runtime() -> None:
+        from ibkr_mcp.runtime import open_runtime
+
+        try:
+            async with open_runtime(settings, sim=sim) as services:
+                handle.set(services)
+                await stop.wait()
+        except Exception as exc:  # noqa: BLE001 - the server keeps answering; calls name the cause
+            from loguru import logger
+
+            if handle.current is None:
+                logger.error("runtime failed to start: {}", exc)
+                handle.fail(exc)
+            else:
+                logger.error("runtime failed while stopping: {}", exc)
+
+    task = asyncio.create_task(runtime(), name="ibkr-mcp-runtime")
+    try:
         await mcp.run_stdio_async(show_banner=False)
+    finally:
+        stop.set()
+        await task
 
 
 def run_stdio(settings: Settings, *, sim: bool) -> None:

@@ -84,6 +84,10 @@ async def open_runtime(
             accounts=settings.SIM_ACCOUNTS,
             starting_cash=settings.SIM_STARTING_CASH,
             trading_hours=settings.SIM_TRADING_HOURS,
+            master_client_id=settings.SIM_MASTER_CLIENT_ID
+            if settings.SIM_MASTER_CLIENT_ID >= 0
+            else None,
+            reject_mkt_remainder=settings.SIM_REJECT_MKT_REMAINDER,
         )
         host = "127.0.0.1"
         port = await simulator.start(host, settings.SIM_PORT)

@@ -17,9 +17,30 @@ FIXED_NOW = datetime(2026, 11, 25, 15, 0, 0, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's environment or .env, or writes into the checkout."""
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name, raising=False)
+    """No test reads the developer's environment, env files or user dirs, or writes into them.
+
+    HOME and the XDG dirs point into ``tmp_path`` (so platformdirs' user config and data dirs,
+    ``~`` and Claude's config paths are temporary, also for subprocesses), no env file is named,
+    and the working directory is ``tmp_path``.
+    """
+    from ibkr_mcp import userdirs
+
+    for name in (*Settings.model_fields, userdirs.ENV_FILE_VAR, "UV_CACHE_DIR", "LOG_FORMAT"):
+        # setenv first so that the deletion is recorded and undone even when it was unset.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))
+    for var, sub in (
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_STATE_HOME", ".local/state"),
+        ("XDG_CACHE_HOME", ".cache"),
+    ):
+        monkeypatch.setenv(var, str(home / sub))
+    monkeypatch.setattr(userdirs, "_cli_env_file", None)
     monkeypatch.chdir(tmp_path)
 
 

@@ -103,6 +103,9 @@ def mask_secrets(value: Any) -> Any:
         return {k: _mask_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [mask_secrets(v) for v in value]
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        # Caller input can hold any integer; JSON encoders stop at 64 bits: stored as text.
+        return str(value)
     return value
 
 

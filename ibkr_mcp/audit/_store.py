@@ -12,6 +12,7 @@ from typing import Any, Final, Literal
 
 from ibkr_mcp.audit._codec import GENESIS_HASH, row_hash, utc_iso
 from ibkr_mcp.audit._schema import TABLES, SchemaTooNewError, ensure_schema
+from ibkr_mcp.audit._sidefiles import SideFileError, SideFiles
 from ibkr_mcp.errors import AuditUnavailableError, IdempotencyConflictError
 
 Synchronous = Literal["FULL", "NORMAL"]
@@ -65,6 +66,13 @@ def _normalise(table: str, values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _remedy(exc: BaseException, busy_timeout: float) -> str:
     text = str(exc).lower()
+    if isinstance(exc, SideFileError):
+        return (
+            "The database's -wal/-shm file was changed under the running server, which stopped "
+            "using it rather than crash. Restore the file's permissions (or stop whatever "
+            "touched it), restart every process using the database, and run `ibkr-mcp audit "
+            "verify`."
+        )
     if "locked" in text or "busy" in text:
         return (
             f"Another process held the audit database lock for more than {busy_timeout:g} s; "
@@ -173,6 +181,8 @@ class Writer:
         }
         self._current_sync: str | None = None
         self._conn: sqlite3.Connection | None = None
+        #: Checked before every use of this (and the reader's) connection.
+        self.side_files = SideFiles(path)
 
     def _fail(self, exc: BaseException, doing: str) -> AuditUnavailableError:
         return unavailable(self.path, exc, doing, self._busy_timeout)
@@ -199,11 +209,12 @@ class Writer:
             raise self._fail(exc, "open") from exc
         self._conn = conn
         self._current_sync = None
+        self.side_files.remember()
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
         if self._conn is not None:
-            self._conn.close()
+            self.side_files.retire(self._conn)
             self._conn = None
 
     def _require(self) -> sqlite3.Connection:
@@ -234,12 +245,17 @@ class Writer:
         """
         conn = self._require()
         try:
+            self.side_files.check()
             # synchronous=FULL on an order row also syncs every earlier (NORMAL) row in the WAL.
             self._set_sync(conn, self._sync[table])
             conn.execute("BEGIN IMMEDIATE")
             try:
                 _refuse_second_intent(conn, table, values)
                 _refuse_second_decision(conn, table, values)
+                known = _recorded_fill(conn, table, values)
+                if known is not None:
+                    conn.execute("ROLLBACK")
+                    return known
                 head = conn.execute(_HEAD_SQL).fetchone()
                 seq, prev = (0, GENESIS_HASH) if head is None else (head[0], head[1])
                 new_id = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0]
@@ -249,6 +265,7 @@ class Writer:
                 row["row_hash"] = row_hash(row)
                 conn.execute(_INSERT_SQL[table], row)
                 conn.execute("COMMIT")
+                self.side_files.remember()
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -265,12 +282,28 @@ class Writer:
         """
         conn = self._require()
         try:
+            self.side_files.check()
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("ROLLBACK")
         except sqlite3.Error as exc:
-            if conn.in_transaction:
+            if not isinstance(exc, SideFileError) and conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise self._fail(exc, "write") from exc
+
+
+def _recorded_fill(conn: sqlite3.Connection, table: str, values: Mapping[str, Any]) -> int | None:
+    """The id of the row already recording this execution (or its commission), if any.
+
+    IB repeats executions and commission reports on every ``reqExecutions``: one row per
+    execution id and kind, however many times it is read (checked under the write lock).
+    """
+    if table != "fills":
+        return None
+    row = conn.execute(
+        "SELECT id FROM fills WHERE exec_id = ? AND kind = ? LIMIT 1",
+        (values.get("exec_id"), values.get("kind")),
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def _refuse_second_intent(conn: sqlite3.Connection, table: str, values: Mapping[str, Any]) -> None:

@@ -160,7 +160,7 @@ class AuditLog:
             write_pool.shutdown(wait=True)
         if read_pool is not None:
             if reader is not None:
-                await loop.run_in_executor(read_pool, reader.close)
+                await loop.run_in_executor(read_pool, self._writer.side_files.retire, reader)
             read_pool.shutdown(wait=True)
 
     async def _on_writer(self, fn: Callable[[], T]) -> T:
@@ -327,10 +327,13 @@ class AuditLog:
         exec_time: datetime | None = None,
         order_ref: str | None = None,
     ) -> int:
-        """Append an execution, or a commission report for an execution (a new row).
+        """Append an execution, or a commission report for an execution (once per exec id).
+
+        IB repeats both on every executions request: a repeat writes nothing and returns the
+        id of the row already recording it.
 
         Returns:
-            The new ``fills.id``.
+            The ``fills.id`` of the row recording it.
 
         Raises:
             AuditUnavailableError: If the row could not be committed.
@@ -364,6 +367,7 @@ class AuditLog:
         if self._reader is None:
             raise AuditUnavailableError(f"The audit log {self._path} is not open.")
         try:
+            self._writer.side_files.check()
             return query(self._reader, sql, params)
         except sqlite3.Error as exc:
             raise unavailable(self._path, exc, "read", self._busy_timeout) from exc
@@ -405,6 +409,7 @@ class AuditLog:
             if self._reader is None:
                 raise AuditUnavailableError(f"The audit log {self._path} is not open.")
             try:
+                self._writer.side_files.check()
                 return recent_rows(self._reader, max(0, limit), correlation_id)
             except sqlite3.Error as exc:
                 raise unavailable(self._path, exc, "read", self._busy_timeout) from exc

@@ -32,11 +32,13 @@ class VerifyResult:
     """Outcome of verifying an audit database.
 
     Attributes:
-        ok: True when every row's hash and link are intact.
+        ok: True when every row's hash and link are intact and every append-only trigger
+            is in place.
         rows: Rows in the chain (all tables).
         first_bad: The first broken row, if any.
         head_hash: ``row_hash`` of the newest row; record it elsewhere to detect truncation.
-        warnings: Problems that are not broken rows (e.g. a missing append-only trigger).
+        warnings: Problems that are not broken rows (a missing append-only trigger, which
+            also makes ``ok`` false).
     """
 
     ok: bool
@@ -93,12 +95,14 @@ def verify_connection(conn: sqlite3.Connection) -> VerifyResult:
         prev_hash = str(row["row_hash"])
         prev_label = f"{table} id {rid} (seq {seq})"
     head = None if rows == 0 or first_bad is not None else prev_hash
+    missing = _trigger_warnings(conn)
     return VerifyResult(
-        ok=first_bad is None,
+        # Without its triggers the trail is no longer append-only: that fails verification.
+        ok=first_bad is None and not missing,
         rows=rows,
         first_bad=first_bad,
         head_hash=head,
-        warnings=_trigger_warnings(conn),
+        warnings=missing,
     )
 
 

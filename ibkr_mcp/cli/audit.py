@@ -62,6 +62,13 @@ def verify_cmd(db: DbOption = None) -> None:
             soft_wrap=True,
         )
         raise typer.Exit(1)
+    if not result.ok:
+        _out.print(
+            f"[red]✗[/red] audit trail NOT protected: {len(result.warnings)} append-only "
+            f"trigger(s) missing in {path}; rows could be edited or deleted from here on.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
     _out.print(
         f"[green]✓[/green] audit chain intact: {result.rows} rows in {path}"
         + (f" (head {result.head_hash})" if result.head_hash else ""),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import typer
 from rich.table import Table
 
-from ibkr_mcp.cli.common import configure_cli_logging, out, run_async, settings_or_exit
+from ibkr_mcp.cli.common import configure_cli_logging, err, out, run_async, settings_or_exit
 from ibkr_mcp.cli.render import fmt
 from ibkr_mcp.config import Settings
 
@@ -32,32 +33,61 @@ def _banner(settings: Settings, host: str, port: int, seed: int) -> None:
     )
 
 
-def run_simulator(*, host: str, port: int, seed: int | None) -> None:
+def simulator_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of ``Simulator`` from the settings (the drills block included)."""
+    return {
+        "accounts": settings.SIM_ACCOUNTS,
+        "starting_cash": settings.SIM_STARTING_CASH,
+        "trading_hours": settings.SIM_TRADING_HOURS,
+        "master_client_id": (
+            settings.SIM_MASTER_CLIENT_ID if settings.SIM_MASTER_CLIENT_ID >= 0 else None
+        ),
+        "reject_mkt_remainder": settings.SIM_REJECT_MKT_REMAINDER,
+        "reset_refuse_seconds": settings.SIM_RESET_SECONDS,
+        "control": settings.SIM_CONTROL_DIR or True,
+    }
+
+
+def run_simulator(
+    *, host: str, port: int, seed: int | None, faults: list[str] | None = None
+) -> None:
     """Start the simulator on ``host:port``, print how to connect, serve until interrupted."""
     settings = settings_or_exit()
     configure_cli_logging(settings)
     chosen_seed = settings.SIM_SEED if seed is None else seed
+    specs = [*settings.SIM_FAULTS, *(faults or [])]
+    from ibkr_mcp.simulator.control import parse_fault
+    from ibkr_mcp.simulator.faults import DrillError
+
+    try:
+        for spec in specs:
+            parse_fault(spec)
+    except DrillError as exc:
+        err.print(f"[red]✗[/red] --fault: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
 
     async def main() -> None:
-        from ibkr_mcp.simulator import serve_forever
+        from ibkr_mcp.simulator import Simulator, serve_forever
 
+        simulator = Simulator(seed=chosen_seed, **simulator_options(settings))
         started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(
-            serve_forever(
-                host,
-                port,
-                chosen_seed,
-                settings.SIM_ACCOUNTS,
-                settings.SIM_STARTING_CASH,
-                trading_hours=settings.SIM_TRADING_HOURS,
-                started=started,
-            )
+            serve_forever(host, port, started=started, simulator=simulator, faults=specs)
         )
         waiters: set[asyncio.Future[Any]] = {task, started}
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         if task.done():
             task.result()  # raises why it could not start (e.g. the port is in use)
         _banner(settings, host, started.result(), chosen_seed)
+        if simulator.control is not None and simulator.control.path is not None:
+            out.print(
+                f"Fault drills: ibkr-mcp sim-ctl --port {started.result()} status "
+                f"(control socket {simulator.control.path})",
+                soft_wrap=True,
+                markup=False,
+            )
+        for spec in specs:
+            out.print(f"Start-up fault: {spec}", markup=False)
         await task
 
     run_async(main)

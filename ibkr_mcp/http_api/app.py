@@ -23,7 +23,6 @@ from ibkr_mcp.http_api.routes import add_tool_routes, install_openapi
 from ibkr_mcp.http_api.security import RequestGuard
 from ibkr_mcp.safety.emergency import current_halt
 from ibkr_mcp.services import Services
-from ibkr_mcp.tools.health import trading_state
 from ibkr_mcp.tools.registry import Registry
 
 
@@ -160,14 +159,18 @@ def _add_probes(app: FastAPI, settings: Settings, started: float) -> None:
     @app.get("/ready", tags=["probes"], response_class=OrjsonResponse)
     async def ready(request: Request) -> Response:
         """Readiness: 200 while the broker connection is up, 503 otherwise."""
+        from ibkr_mcp.tools.health import health_state, notice_dict, readiness_summary
+
         services: Services = request.app.state.services
         status = await services.gateway.status()
-        metrics.GATEWAY_CONNECTED.set(1 if status.connected else 0)
-        halt = current_halt(settings)
+        halt = current_halt(services.settings)
+        state = health_state(status, halt.halted)
+        metrics.observe_gateway(status, state)
         body: dict[str, Any] = {
-            "ready": status.connected,
             # Still 200 while halted (the gateway is usable: reads, cancels); it says so.
-            "state": trading_state(status.connected, halt),
+            "ready": status.connected,
+            "state": state,
+            "summary": readiness_summary(services.settings, status, state),
             "halted": halt.halted,
             "halt": halt.to_dict() if halt.halted else None,
             "connected": status.connected,
@@ -176,6 +179,8 @@ def _add_probes(app: FastAPI, settings: Settings, started: float) -> None:
             "port": status.port,
             "accounts": list(status.accounts),
             "last_error": status.last_error,
+            "last_notice": notice_dict(status),
+            "queues": dict(status.queues),
         }
         return OrjsonResponse(body, status_code=200 if status.connected else 503)
 
@@ -186,5 +191,8 @@ def _add_probes(app: FastAPI, settings: Settings, started: float) -> None:
 
         services: Services | None = getattr(request.app.state, "services", None)
         if services is not None:
-            metrics.GATEWAY_CONNECTED.set(1 if services.gateway.connected else 0)
+            from ibkr_mcp.tools.health import halted, health_state
+
+            status = await services.gateway.status()
+            metrics.observe_gateway(status, health_state(status, halted(services.settings)))
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

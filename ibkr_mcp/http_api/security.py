@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ibkr_mcp.config import Settings
 from ibkr_mcp.http_api.responses import error_payload
-from ibkr_mcp.logs import new_correlation_id
+from ibkr_mcp.logs import correlation_id, new_correlation_id
 
 #: A client-supplied ``X-Correlation-ID`` is honoured only in this shape (no log injection).
 CORRELATION_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -69,6 +69,21 @@ def _protected(path: str) -> bool:
     return path not in OPEN_PATHS
 
 
+#: A Host header as RFC 9110 allows it: a name or IPv4 address, or a bracketed IPv6 address,
+#: then an optional port. Anything else (userinfo, paths, spaces) is refused outright.
+_HOST_RE = re.compile(r"^(?P<name>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$", re.ASCII)
+
+
+def host_name(host: str) -> str | None:
+    """The host name of a ``Host`` header value (``[::1]`` kept bracketed), or ``None``.
+
+    ``None`` for a missing or malformed header (e.g. ``127.0.0.1:1@evil.com``): a request the
+    loopback check cannot vouch for.
+    """
+    match = _HOST_RE.fullmatch(host.strip().lower())
+    return match.group("name") if match else None
+
+
 class RequestGuard:
     """Outermost ASGI middleware; the order of checks is host, token, size, then the app.
 
@@ -90,6 +105,15 @@ class RequestGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the request, then pass it on (lifespan and websockets pass untouched)."""
+        # Logs written while serving the request carry its correlation id, uvicorn's access
+        # line included (written inside ``send``, in this task); reset for in-process callers.
+        token = correlation_id.set("-")
+        try:
+            await self._check_and_forward(scope, receive, send)
+        finally:
+            correlation_id.reset(token)
+
+    async def _check_and_forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -100,6 +124,7 @@ class RequestGuard:
             supplied = headers.get(CORRELATION_HEADER, "")
             cid = supplied if CORRELATION_ID_RE.fullmatch(supplied) else new_correlation_id()
             scope.setdefault("state", {})["correlation_id"] = cid
+            correlation_id.set(cid)
         extra = [(CORRELATION_HEADER.encode(), cid.encode())] if cid else []
 
         if _protected(path):
@@ -118,8 +143,8 @@ class RequestGuard:
     def _refusal(self, headers: dict[str, str]) -> tuple[int, str, str, str] | None:
         if self._token is None:
             host = headers.get("host", "").lower()
-            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            if name and name not in self._allowed_hosts:
+            name = host_name(host)
+            if name is None or name not in self._allowed_hosts:
                 return (
                     403,
                     "FORBIDDEN_HOST",

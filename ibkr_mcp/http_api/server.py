@@ -38,7 +38,7 @@ def build_server(
         loop="asyncio",
         lifespan="on",
         log_config=None,
-        access_log=False,
+        access_log=True,  # through loguru (logs.configure_logging): correlation id, escaping
         server_header=False,
         proxy_headers=False,
     )

@@ -11,7 +11,7 @@ from ibkr_mcp.errors import IbkrMcpError
 if TYPE_CHECKING:
     from fastmcp import FastMCP
 
-    from ibkr_mcp.services import Services
+    from ibkr_mcp.services import ServicesHandle
     from ibkr_mcp.tools.registry import Registry
 
 JSON = "application/json"
@@ -21,12 +21,13 @@ def _json(data: Any) -> str:
     return orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2).decode()
 
 
-def register_resources(mcp: FastMCP[Any], registry: Registry, services: Services) -> None:
+def register_resources(mcp: FastMCP[Any], registry: Registry, handle: ServicesHandle) -> None:
     """Register every resource on ``mcp``; tool-backed ones run through the registry pipeline."""
     from fastmcp.exceptions import ResourceError
 
     async def via_tool(tool: str, arguments: dict[str, Any]) -> str:
         try:
+            services = handle.current or await handle.get()
             result = await registry.call(tool, arguments, services=services, surface="mcp")
         except IbkrMcpError as exc:
             raise ResourceError(str(exc)) from None
@@ -50,11 +51,12 @@ def register_resources(mcp: FastMCP[Any], registry: Registry, services: Services
     async def safety_policy() -> str:
         from ibkr_mcp.safety.policy import describe_policy
 
-        return _json(describe_policy(services.settings))
+        return _json(describe_policy(handle.settings))
 
     @mcp.resource("ibkr://audit/recent", mime_type=JSON, description="The 50 newest audit records.")
     async def audit_recent() -> str:
         try:
+            services = handle.current or await handle.get()
             rows = await services.audit.recent(50)
         except IbkrMcpError as exc:
             raise ResourceError(str(exc)) from None

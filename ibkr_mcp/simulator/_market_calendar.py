@@ -149,7 +149,8 @@ def hours_string(kind: str, day: date, *, liquid: bool, days: int = 7) -> str:
 
     Stocks: ``20261125:0400-20261125:2000;20261128:CLOSED;...``. Forex sessions start the
     evening before their trade date (``20261124:1715-20261125:1700``); Saturday is CLOSED and
-    Sunday has no entry of its own because Monday's session opens on it.
+    Sunday has no entry of its own because Monday's session opens on it. Futures trade CME
+    Globex hours (``20261124:1800-20261125:1700``); indices and options regular hours only.
     """
     parts: list[str] = []
     for offset in range(days):
@@ -166,7 +167,11 @@ def hours_string(kind: str, day: date, *, liquid: bool, days: int = 7) -> str:
             continue
         if not is_trading_day(current):
             parts.append(f"{stamp}:CLOSED")
-        elif liquid:
+        elif kind == "FUT" and not liquid:
+            # CME Globex: from 18:00 ET the evening before to 17:00 ET.
+            before = (current - _ONE_DAY).strftime("%Y%m%d")
+            parts.append(f"{before}:1800-{stamp}:1700")
+        elif liquid or kind in ("IND", "OPT"):
             parts.append(f"{stamp}:0930-{stamp}:1600")
         else:
             parts.append(f"{stamp}:0400-{stamp}:2000")

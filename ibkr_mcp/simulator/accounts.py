@@ -16,7 +16,14 @@ ZERO = Decimal(0)
 MARGIN_RATES: dict[str, tuple[Decimal, Decimal]] = {
     "STK": (Decimal("0.25"), Decimal("0.25")),
     "CASH": (Decimal("0.025"), Decimal("0.025")),
+    # Futures: a SPAN-like share of notional; options: long premium paid in full, shorts
+    # carry a Reg-T-like 20% of the underlying notional (approximated on the option's value).
+    "FUT": (Decimal("0.08"), Decimal("0.07")),
+    "FOP": (Decimal("0.08"), Decimal("0.07")),
+    "OPT": (Decimal(1), Decimal(1)),
 }
+#: Instrument classes whose notional never moves cash: only realized PnL does (marked to market).
+MARK_TO_MARKET = frozenset({"FUT"})
 #: Intraday buying power multiple of excess liquidity on a margin account.
 BUYING_POWER_MULTIPLE = Decimal(4)
 CENT = Decimal("0.01")
@@ -108,7 +115,12 @@ class Account:
         commission: Decimal,
         fx: Decimal,
     ) -> Decimal | None:
-        """Book one fill; returns the realized PnL it closed (``None`` for a pure opening fill)."""
+        """Book one fill; returns the realized PnL it closed (``None`` for a pure opening fill).
+
+        ``price`` is per unit as IB quotes it; average cost and PnL are per contract (price
+        times the instrument's multiplier), as IB reports them.
+        """
+        price = price * inst.multiplier
         pos = self.positions.get(inst.con_id)
         if pos is None:
             pos = self.positions[inst.con_id] = SimPosition(inst)
@@ -134,13 +146,18 @@ class Account:
                 pos.avg_cost = price + (commission_local - share) / opening
         pos.quantity = new_qty
         pos.day_basis += signed_qty * price + commission_local
-        self.cash -= (signed_qty * price) * fx + commission
+        if inst.sec_type in MARK_TO_MARKET:
+            # The opening commission sits in the average cost (so in unrealized PnL); closing
+            # realizes PnL net of both commissions into cash.
+            self.cash += (realized or ZERO) * fx
+        else:
+            self.cash -= (signed_qty * price) * fx + commission
         self.commissions += commission
         return realized
 
     def value(self, pos: SimPosition, mark: Decimal) -> PositionValue:
-        """Value one position at ``mark``."""
-        market_value = pos.quantity * mark
+        """Value one position at ``mark`` (per unit; values scale by the multiplier)."""
+        market_value = pos.quantity * mark * pos.instrument.multiplier
         unrealized = market_value - pos.quantity * pos.avg_cost
         daily = market_value - pos.day_basis
         return PositionValue(pos, mark, market_value, unrealized, daily)
@@ -151,7 +168,7 @@ class Account:
         """Initial and maintenance margin of a set of (instrument, quantity) holdings."""
         init = maint = ZERO
         for inst, qty in positions.values():
-            value = abs(qty * mark(inst)) * fx(inst.currency)
+            value = abs(qty * mark(inst) * inst.multiplier) * fx(inst.currency)
             rate_init, rate_maint = MARGIN_RATES.get(inst.sec_type, (Decimal(1), Decimal(1)))
             init += value * rate_init
             maint += value * rate_maint
@@ -174,7 +191,7 @@ class Account:
             daily += val.daily * rate
         fx_value = sum(
             (
-                self.value(p, mark(p.instrument)).market_value * fx(p.instrument.currency)
+                _liquidation_value(self.value(p, mark(p.instrument))) * fx(p.instrument.currency)
                 for p in self.positions.values()
                 if p.quantity and p.instrument.sec_type != "STK"
             ),
@@ -203,6 +220,13 @@ class Account:
             daily_pnl=daily,
             leverage=(gross / net_liq) if net_liq > 0 else ZERO,
         )
+
+
+def _liquidation_value(val: PositionValue) -> Decimal:
+    """What a non-stock position adds to net liquidation: its value, or its open PnL if marked."""
+    if val.position.instrument.sec_type in MARK_TO_MARKET:
+        return val.unrealized
+    return val.market_value
 
 
 def money(value: Decimal) -> Decimal:

@@ -50,6 +50,7 @@ class OrderFields:
     percent_offset: float | None = None
     trail_stop_price: Decimal | None = None
     trailing_percent: float | None = None
+    lmt_price_offset: Decimal | None = None
     algo_strategy: str = ""
     algo_params: tuple[tuple[str, str], ...] = ()
     what_if: bool = False
@@ -157,7 +158,9 @@ def parse_place_order(r: FieldReader, server_version: int) -> OrderFields:
                 raise MalformedMessageError(f"unknown order condition type {kind}")
             r.skip(_CONDITION_FIELDS[kind])
         r.skip(2)  # conditionsIgnoreRth, conditionsCancelOrder
-    r.skip(7)  # adjusted order type, trigger price, offsets, adjustable trailing unit
+    r.skip(2)  # adjustedOrderType, triggerPrice
+    lmt_price_offset = r.decimal()
+    r.skip(4)  # adjustedStopPrice, adjustedStopLimitPrice, adjustedTrailingAmount, trailing unit
     r.str()  # extOperator
     r.skip(2)  # softDollarTier name, value
     cash_qty = r.decimal()
@@ -220,6 +223,7 @@ def parse_place_order(r: FieldReader, server_version: int) -> OrderFields:
         percent_offset=percent_offset,
         trail_stop_price=trail_stop_price,
         trailing_percent=trailing_percent,
+        lmt_price_offset=lmt_price_offset,
         algo_strategy=algo_strategy,
         algo_params=tuple(algo_params),
         what_if=what_if,

@@ -11,8 +11,8 @@ from ibkr_mcp.simulator.wire import UNSET_DOUBLE
 
 if TYPE_CHECKING:
     from ibkr_mcp.simulator.catalogue import Instrument
-    from ibkr_mcp.simulator.engine import SimFill, SimOrder, WhatIfResult
     from ibkr_mcp.simulator.incoming import ContractSpec
+    from ibkr_mcp.simulator.order_model import SimFill, SimOrder, WhatIfResult
 
 
 def _contract(order: SimOrder) -> Fields:
@@ -24,12 +24,19 @@ def _contract(order: SimOrder) -> Fields:
         return [c.con_id, c.symbol, c.sec_type, c.last_trade, strike, c.right, c.multiplier,
                 c.exchange, c.currency, c.local_symbol, c.trading_class]  # fmt: skip
     exchange = order.fields.contract.exchange or inst.exchange
-    return [inst.con_id, inst.symbol, inst.sec_type, "", "0", "", "",
+    return [*inst.wire_head(),
             exchange, inst.currency, inst.local_symbol, inst.trading_class]  # fmt: skip
 
 
 def _price(value: Decimal | None) -> Decimal | str:
     return UNSET_DOUBLE if value is None else value
+
+
+def _trail_stop(order: SimOrder) -> Decimal | str:
+    """The trailing stop as it stands now (IB reports the ratcheted stop, not the initial)."""
+    if order.trail_stop is not None:
+        return order.trail_stop
+    return _price(order.fields.trail_stop_price)
 
 
 def _state(order: SimOrder, what_if: WhatIfResult | None) -> Fields:
@@ -77,7 +84,7 @@ def open_order(order: SimOrder, server_version: int, what_if: WhatIfResult | Non
         f.parent_id, f.trigger_method,
         "", 0, "", "",  # volatility, volatilityType, deltaNeutralOrderType, deltaNeutralAuxPrice
         False, 0,  # continuousUpdate, referencePriceType
-        _price(f.trail_stop_price), _opt(f.trailing_percent),
+        _trail_stop(order), _opt(f.trailing_percent),
         "", "",  # basisPoints, basisPointsType
         "", 0, 0, 0,  # comboLegsDescrip, comboLegs, orderComboLegs, smartComboRoutingParams
         "", "", "",  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
@@ -93,7 +100,8 @@ def open_order(order: SimOrder, server_version: int, what_if: WhatIfResult | Non
     out += [False, f.what_if, *_state(order, what_if), False, False]  # solicited … randomize
     out += [
         0,  # conditions
-        "", "", _price(f.trail_stop_price), "", "", "", "", 0,  # adjusted order params
+        "", "", _trail_stop(order), _price(f.lmt_price_offset),  # adjusted type, trigger, …
+        "", "", "", 0,  # adjustedStopPrice, adjustedStopLimitPrice, trailing amount and unit
         "", "", "",  # soft dollar tier name, value, display name
         _price(f.cash_qty), False, False, False, False,
     ]  # fmt: skip
@@ -151,7 +159,7 @@ def completed_order(order: SimOrder, server_version: int) -> Fields:
         "" if f.min_qty is None else f.min_qty, f.oca_type, f.trigger_method,
         "", 0, "", "",  # volatility, volatilityType, deltaNeutralOrderType, deltaNeutralAuxPrice
         False, 0,  # continuousUpdate, referencePriceType
-        _price(f.trail_stop_price), _opt(f.trailing_percent),
+        _trail_stop(order), _opt(f.trailing_percent),
         "", 0, 0, 0,  # combo legs
         "", "", "",  # scale
         "",  # hedgeType
@@ -167,7 +175,7 @@ def completed_order(order: SimOrder, server_version: int) -> Fields:
     out += [
         False, order.status, False, False,  # solicited, status, randomizeSize/Price
         0,  # conditions
-        _price(f.trail_stop_price), "", _price(f.cash_qty),  # trailStopPrice, lmtPriceOffset
+        _trail_stop(order), _price(f.lmt_price_offset), _price(f.cash_qty),
         False, False,  # dontUseAutoPriceForHedge, isOmsContainer
         "", order.filled, 0, False,  # autoCancelDate, filledQuantity, refFuturesConId, autoCancel
         "", False, False, 0,  # shareholder, imbalanceOnly, routeMarketableToBbo, parentPermId
@@ -189,10 +197,11 @@ def execution(req_id: int, fill: SimFill, server_version: int) -> Fields:
     order = fill.order
     inst = order.instrument
     assert inst is not None
-    venue = inst.exchange if inst.sec_type == "CASH" else inst.primary_exchange
+    # Options route through SMART and have no listing exchange: report CBOE as the venue.
+    venue = inst.exchange if inst.sec_type == "CASH" else (inst.primary_exchange or "CBOE")
     out: Fields = [
         Msg.EXECUTION_DATA, req_id, order.order_id,
-        inst.con_id, inst.symbol, inst.sec_type, "", "0", "", "",
+        *inst.wire_head(),
         venue, inst.currency, inst.local_symbol, inst.trading_class,
         fill.exec_id, ib_time(fill.time), order.account, venue, fill.side,
         fill.shares, fill.price, order.perm_id, order.client_id, 0,  # liquidation

@@ -7,6 +7,7 @@ import contextlib
 from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
@@ -17,7 +18,10 @@ from ibkr_mcp.simulator.accounts import Account
 from ibkr_mcp.simulator.catalogue import DEFAULT_CATALOGUE, Catalogue, Instrument
 from ibkr_mcp.simulator.clock import Clock, SystemClock
 from ibkr_mcp.simulator.contracts import resolve
+from ibkr_mcp.simulator.control import ControlServer
 from ibkr_mcp.simulator.engine import Engine, OrderEvent, SimOrder
+from ibkr_mcp.simulator.expiry import expire_options
+from ibkr_mcp.simulator.faults import DEFAULT_RESET_REFUSE_SECONDS, Drills
 from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
 from ibkr_mcp.simulator.market import MarketModel
 from ibkr_mcp.simulator.msgids import Req, req_name
@@ -26,6 +30,7 @@ from ibkr_mcp.simulator.wire import (
     API_SIGN,
     MalformedMessageError,
     decode_fields,
+    encode,
     encode_raw,
     parse_version_range,
     split_frames,
@@ -76,6 +81,7 @@ class _Connection(asyncio.Protocol):
         self.stage = "sign"
         self.server_version = SERVER_VERSION
         self.session: Session | None = None
+        self.since = sim.clock.now()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -92,11 +98,20 @@ class _Connection(asyncio.Protocol):
                 del self.sim._sessions[self.session.client_id]
 
     def write(self, data: bytes) -> None:
+        self.sim.drills.send(self, data)
+
+    def write_now(self, data: bytes) -> None:
+        """Write to the socket now (the latency drill calls this later)."""
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        if not self.sim.drills.hung:
+            self.resume()
+
+    def resume(self) -> None:
+        """Read and answer everything buffered (also what arrived during a hang drill)."""
         try:
             self._consume()
         except MalformedMessageError as exc:
@@ -157,17 +172,15 @@ class _Connection(asyncio.Protocol):
                 "Unable to connect as the client id is already in use. "
                 "Retry with a unique client id."
             )
-            msg = out.error(-1, 326, text, self.server_version)
-            from ibkr_mcp.simulator.wire import encode
-
-            self.write(encode(msg))
+            self.write(encode(out.error(-1, 326, text, self.server_version)))
             self.sim.log_sent(client_id, 4, "ERR_MSG", -1)
             self.stage = "closed"
             self.close()
             return
-        session = Session(self.sim, client_id, self.server_version, self.write)
+        session = Session(self.sim, client_id, self.server_version, self.write, self.sim.log_sent)
         self.session = session
         self.sim._sessions[client_id] = session
+        self.since = self.sim.clock.now()
         self.stage = "ready"
         session.send(out.next_valid_id(self.sim.next_order_id(client_id)))
         session.send(out.managed_accounts(self.sim.accounts))
@@ -187,10 +200,16 @@ class Simulator:
         clock: Clock | None = None,
         trading_hours: bool = False,
         catalogue: Catalogue | None = None,
+        master_client_id: int | None = None,
+        reject_mkt_remainder: bool = False,
+        reset_refuse_seconds: float = DEFAULT_RESET_REFUSE_SECONDS,
+        control: bool | str | Path = False,
     ) -> None:
         if not accounts:
             raise ValueError("at least one account is required")
         self.seed = seed
+        #: Besides client 0, this client id hears about every client's orders (TWS setting).
+        self.master_client_id = master_client_id
         self.accounts: tuple[str, ...] = tuple(accounts)
         self.clock: Clock = clock or SystemClock()
         self.catalogue: Catalogue = catalogue or DEFAULT_CATALOGUE
@@ -207,6 +226,7 @@ class Simulator:
             seed=seed,
             on_order=self._on_order,
             on_account=self._on_account,
+            reject_mkt_remainder=reject_mkt_remainder,
         )
         self._sessions: dict[int, Session] = {}
         self._connections: set[_Connection] = set()
@@ -217,8 +237,16 @@ class Simulator:
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._refuse = False
+        self._listening = False
         self._paused = False
+        self._pause_on: str | None = None
         self._held: list[tuple[Session, list[str], int, int | None]] = []
+        self.drills = Drills(self, reset_refuse_seconds=reset_refuse_seconds)
+        self.engine.reject_hook = self.drills.forced_rejection
+        #: The control channel (``True``: in the system temp dir; a path: in that directory).
+        self.control: ControlServer | None = None
+        if control is not False:
+            self.control = ControlServer(self, None if control is True else control)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -227,12 +255,18 @@ class Simulator:
         self._server = await loop.create_server(lambda: _Connection(self), host, port)
         self.host = host
         self.port = int(self._server.sockets[0].getsockname()[1])
+        self._listening = True
+        if self.control is not None:
+            await self.control.start()
         self._ticker = asyncio.create_task(self._tick_forever(), name="ibkr-sim-tick")
         logger.debug("simulator listening on {}:{}", host, self.port)
         return self.port
 
     async def stop(self) -> None:
         """Close every connection and stop listening."""
+        self.drills.stop()
+        if self.control is not None:
+            await self.control.stop()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -245,6 +279,24 @@ class Simulator:
             await self._server.wait_closed()
             self._server = None
         self._sessions.clear()
+
+    def _stop_listening(self) -> None:
+        # Existing connections stay open (asyncio's Server.close leaves them alone).
+        if self._server is not None and self._listening:
+            self._server.close()
+            self._listening = False
+
+    async def _listen_again(self) -> None:
+        if self._server is None or self._listening:
+            return
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), self.host, self.port)
+        self._listening = True
+
+    def on_reset(self) -> None:
+        """The nightly restart forgets sessions and queued requests (accounts/orders stay)."""
+        self._held.clear()
+        self._paused = False
 
     async def __aenter__(self) -> Simulator:
         await self.start(self.host, self.port)
@@ -276,6 +328,14 @@ class Simulator:
                     self._dispatch(session, body, msg_id, req_id)
             self.flush()
 
+    def pause_on(self, request: str | None) -> None:
+        """Pause when the next request named ``request`` (e.g. ``PLACE_ORDER``) arrives.
+
+        That request and everything after it are held until ``pause(False)``: a gateway that
+        hangs on exactly that request (the lookups before it were answered).
+        """
+        self._pause_on = request
+
     # -- inspection ------------------------------------------------------------------------------
     def orders(self) -> list[SimOrder]:
         """Every order ever received from any client, what-if previews included."""
@@ -295,9 +355,13 @@ class Simulator:
 
     def tick(self) -> None:
         """Re-evaluate resting orders and stream market/PnL updates at ``clock.now()``."""
+        self.expire_options()
         self.engine.evaluate()
+        if self.drills.hung:
+            return  # a frozen gateway sends nothing; fills queue up and go out on catch-up
         for session in list(self._sessions.values()):
-            session.stream_updates()
+            if not self.drills.data_frozen:
+                session.stream_updates()
             session.refresh_pnl()
         self.flush()
 
@@ -308,6 +372,10 @@ class Simulator:
                 self.tick()
             except Exception:  # noqa: BLE001 - the periodic task must survive any bad state
                 logger.exception("simulator tick failed")
+
+    def expire_options(self) -> None:
+        """Settle option positions whose expiry passed on the simulated clock (``expiry.py``)."""
+        expire_options(self._accounts, self.market, self.clock.now(), self._on_account)
 
     # -- plumbing --------------------------------------------------------------------------------
     def log_received(self, client_id: int, msg_id: int, name: str, req_id: int | None) -> None:
@@ -322,12 +390,14 @@ class Simulator:
 
     def flush(self) -> None:
         """Write out every session's queued messages."""
+        if self.drills.hung:
+            return
         for session in list(self._sessions.values()):
             session.flush()
 
     def resolve(self, spec: ContractSpec) -> list[Instrument]:
         """Catalogue instruments matching a client contract."""
-        return resolve(self.catalogue, spec)
+        return resolve(self.catalogue, spec, self.market)
 
     def next_order_id(self, client_id: int) -> int:
         """The next valid order id for a client (above every id it used)."""
@@ -353,20 +423,32 @@ class Simulator:
         if msg_id < 0:
             session.error(-1, 320, "Server error when reading an API client request.")
             return
+        if self._pause_on is not None and req_name(msg_id) == self._pause_on:
+            self._pause_on = None
+            self._paused = True
         if self._paused:
             self._held.append((session, body, msg_id, req_id))
             return
         try:
+            self.expire_options()
             self.engine.evaluate()
             session.handle(msg_id, body, req_id)
         except Exception as exc:  # noqa: BLE001 - one bad request must never take the server down
             logger.exception("simulator: request {} failed", req_name(msg_id))
             session.error(-1 if req_id is None else req_id, 320, f"Server error: {exc}")
 
+    def sees_all(self, client_id: int) -> bool:
+        """Whether a client sees every client's orders and executions (client 0, the master)."""
+        return client_id == 0 or client_id == self.master_client_id
+
     def _on_order(self, event: OrderEvent) -> None:
-        session = self._sessions.get(event.order.client_id)
-        if session is not None:
-            session.on_order_event(event)
+        # As at IB: the owner hears everything about its order; client 0 and the master client
+        # also receive the order, status and execution messages of other clients' orders, but
+        # never their errors.
+        owner = event.order.client_id
+        for client_id, session in list(self._sessions.items()):
+            if client_id == owner or (event.kind != "error" and self.sees_all(client_id)):
+                session.on_order_event(event)
 
     def _on_account(self, account: str, con_id: int) -> None:
         for session in list(self._sessions.values()):
@@ -383,19 +465,32 @@ async def serve_forever(
     trading_hours: bool = False,
     clock: Clock | None = None,
     started: asyncio.Future[int] | None = None,
+    master_client_id: int | None = None,
+    reject_mkt_remainder: bool = False,
+    simulator: Simulator | None = None,
+    faults: Sequence[str] = (),
 ) -> None:
-    """Run a simulator until cancelled (prints nothing; ``started`` receives the bound port)."""
-    sim = Simulator(
+    """Run a simulator until cancelled (prints nothing; ``started`` receives the bound port).
+
+    ``simulator`` replaces the one built from the other arguments; ``faults`` are start-up
+    drills (``latency=200:50``, see ``control.parse_fault``) applied once it listens.
+    """
+    from ibkr_mcp.simulator.control import apply_faults
+
+    sim = simulator or Simulator(
         seed=seed,
         accounts=accounts,
         starting_cash=starting_cash,
         clock=clock,
         trading_hours=trading_hours,
+        master_client_id=master_client_id,
+        reject_mkt_remainder=reject_mkt_remainder,
     )
     bound = await sim.start(host, port)
-    if started is not None and not started.done():
-        started.set_result(bound)
     try:
+        apply_faults(sim.drills, faults)
+        if started is not None and not started.done():
+            started.set_result(bound)
         await asyncio.Event().wait()
     finally:
         await sim.stop()

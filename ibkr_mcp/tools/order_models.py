@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 import orjson
 from pydantic import AwareDatetime, Field, model_validator
 
 from ibkr_mcp.models import OrderType, Quote, Side, TimeInForce, WhatIf
-from ibkr_mcp.tools.common import Account, ContractInput, ToolInput, ToolOutput
+from ibkr_mcp.tools.common import (
+    DECIMAL_TEXT_SCHEMA,
+    PLAIN_DECIMAL,
+    Account,
+    ContractInput,
+    OrderId,
+    ToolInput,
+    ToolOutput,
+)
+
+Quantity = Annotated[
+    Decimal, Field(gt=0, max_digits=12, decimal_places=4), PLAIN_DECIMAL, DECIMAL_TEXT_SCHEMA
+]
+LimitPrice = Annotated[
+    Decimal, Field(gt=0, max_digits=14, decimal_places=6), PLAIN_DECIMAL, DECIMAL_TEXT_SCHEMA
+]
 
 IdempotencyKey = Field(
     min_length=8,
@@ -24,11 +39,9 @@ class OrderInput(ContractInput):
     """The order itself (contract fields plus side, size, type); shared by preview and place."""
 
     side: Side
-    quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=4, description="Shares (> 0).")
+    quantity: Quantity = Field(description="Shares (> 0).")
     order_type: OrderType = "LMT"
-    limit_price: Decimal | None = Field(
-        None, gt=0, max_digits=14, decimal_places=6, description="Required for LMT; not for MKT."
-    )
+    limit_price: LimitPrice | None = Field(None, description="Required for LMT; not for MKT.")
     tif: TimeInForce = "DAY"
     account: Account = None
     outside_rth: bool = Field(
@@ -73,7 +86,7 @@ class PlaceInput(OrderInput):
 class CancelInput(ToolInput):
     """Input of cancel_order."""
 
-    order_id: int = Field(ge=1, description="The order id to cancel.")
+    order_id: OrderId
 
 
 class GateVerdict(ToolOutput):

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from loguru import logger
 
-from ibkr_mcp.errors import GatewayError, IbkrMcpError, IdempotencyConflictError, OrderRejectedError
-from ibkr_mcp.models import OrderInfo
+from ibkr_mcp.errors import (
+    AuditUnavailableError,
+    GatewayError,
+    IbkrMcpError,
+    IdempotencyConflictError,
+    OrderRejectedError,
+)
+from ibkr_mcp.models import Fill, OrderInfo
+from ibkr_mcp.safety.context import OrderIntent
 from ibkr_mcp.tools.order_models import PlaceInput, PlaceResult
 from ibkr_mcp.tools.registry import CallContext
 
@@ -49,13 +57,14 @@ async def replay_key(params: PlaceInput, ctx: CallContext) -> PlaceResult | None
     first = intents[0]
     original = (orjson.loads(first["detail"]) if first.get("detail") else {}) or {}
     if original.get("request_fingerprint") != params.request_fingerprint():
-        raise IdempotencyConflictError(
-            f"idempotency_key {key!r} was already used for a different order "
-            f"({first.get('side')} {first.get('quantity')} {first.get('symbol')}).",
-            remedy="Use a new idempotency_key for a new order; reuse a key only to retry "
-            "exactly the same order.",
-            details={"idempotency_key": key, "original_order_id": first.get("order_id")},
-        )
+        # The intent row precedes the send, so it has no order id: a later row (sent, status)
+        # or the broker knows it.
+        order_id = next((r["order_id"] for r in rows if r.get("order_id")), None)
+        if order_id is None:
+            current = await _current_info(ctx, key)
+            order_id = current.order_id if current else None
+        raise _conflict(key, f"{first.get('side')} {first.get('quantity')} {first.get('symbol')}",
+                        order_id)  # fmt: skip
     rejected = [r for r in rows if r.get("event") == "rejected"]
     if rejected:
         stored = (orjson.loads(rejected[-1]["detail"]) if rejected[-1].get("detail") else {}) or {}
@@ -67,12 +76,11 @@ async def replay_key(params: PlaceInput, ctx: CallContext) -> PlaceResult | None
         )
     sent = [r for r in rows if r.get("event") == "sent"]
     if sent:
-        return _replayed_result(params, ctx, await _current_info(ctx, key), sent[-1])
+        return await _replay_sent(params, ctx, rows, sent[-1])
     # An intent without an outcome: the process died (or the connection dropped) between
     # recording the intent and hearing back. The order ref tells us whether IB has it.
-    found = await services.gateway.find_orders_by_ref(key)
-    if found:
-        info = found[0]
+    info = await broker_order(ctx, key)
+    if info is not None:
         await best_effort(
             ctx,
             "reconciled sent",
@@ -96,10 +104,193 @@ async def replay_key(params: PlaceInput, ctx: CallContext) -> PlaceResult | None
 async def _current_info(ctx: CallContext, key: str) -> OrderInfo | None:
     """The order's state now, found by its order ref (ids can repeat across clients)."""
     try:
-        found = await ctx.services.gateway.find_orders_by_ref(key)
+        return await broker_order(ctx, key)
     except IbkrMcpError:
         return None
-    return found[0] if found else None
+
+
+def _conflict(key: str, original: str, order_id: int | None) -> IdempotencyConflictError:
+    return IdempotencyConflictError(
+        f"idempotency_key {key!r} was already used for a different order ({original}).",
+        remedy="Use a new idempotency_key for a new order; reuse a key only to retry "
+        "exactly the same order.",
+        details={"idempotency_key": key, "original_order_id": order_id},
+    )
+
+
+async def broker_order(ctx: CallContext, key: str) -> OrderInfo | None:
+    """The broker's order whose ``orderRef`` is ``key``, with its fills counted, or ``None``.
+
+    Asks open orders, completed orders and executions (IB reports a completed order without
+    its fill price, and after a restart ib_async has no order status: the executions have both).
+
+    Raises:
+        IbkrMcpError: If the broker cannot be asked.
+    """
+    gateway = ctx.services.gateway
+    found = await gateway.find_orders_by_ref(key)
+    fills = [f for f in await gateway.executions() if f.order_ref == key]
+    if found:
+        info = found[0]
+        mine = [f for f in fills if info.perm_id is None or f.perm_id in (None, info.perm_id)]
+        return _with_fills(info, mine)
+    if not fills:
+        return None
+    # Executions without an order (IB no longer lists it): the fills are what is known.
+    first, quantity = fills[0], sum((f.quantity for f in fills), Decimal(0))
+    info = OrderInfo(
+        order_id=first.order_id,
+        perm_id=first.perm_id,
+        account=first.account,
+        symbol=first.symbol,
+        con_id=first.con_id,
+        side=first.side,
+        quantity=quantity,
+        order_type="",
+        tif="",
+        status="Filled",
+        remaining=Decimal(0),
+        order_ref=key,
+    )
+    return _with_fills(info, fills)
+
+
+def _with_fills(info: OrderInfo, fills: list[Fill]) -> OrderInfo:
+    """``info`` with the filled quantity and average price its executions prove."""
+    if not fills:
+        return info
+    quantity = sum((f.quantity for f in fills), Decimal(0))
+    update: dict[str, Any] = {}
+    if quantity > info.filled:
+        update["filled"] = quantity
+        update["remaining"] = max(info.quantity - quantity, Decimal(0))
+    if info.avg_fill_price is None and quantity > 0:
+        update["avg_fill_price"] = sum((f.quantity * f.price for f in fills), Decimal(0)) / quantity
+    return info.model_copy(update=update) if update else info
+
+
+async def _replay_sent(
+    params: PlaceInput, ctx: CallContext, rows: list[dict[str, Any]], sent: dict[str, Any]
+) -> PlaceResult:
+    """Replay a key whose order was sent: the broker's state now, or what the audit knows."""
+    key = params.idempotency_key
+    try:
+        info = await broker_order(ctx, key)
+    except IbkrMcpError as exc:
+        info, asked = None, f"the broker could not be asked ({exc.code})"
+    else:
+        asked = "the broker no longer has an order with this reference"
+    if info is not None:
+        return _replayed_result(params, ctx, info, sent)
+    statuses = [r for r in rows if r.get("status")]
+    last = statuses[-1] if statuses else sent
+    order_id = sent.get("order_id")
+    # Saying "Submitted" here would be a guess: the order may be gone (a gateway that restarted
+    # empty) or may have filled. Report the facts instead, and send nothing.
+    return PlaceResult(
+        sent=True,
+        status="Unknown",
+        message=f"This idempotency_key was already used for this exact order: order {order_id} "
+        f"was sent (the audit's last status: {last.get('status') or 'none'} at "
+        f"{last.get('ts')}), but {asked}. Nothing new was sent. Check get_open_orders and "
+        "get_executions; to trade again use a new idempotency_key.",
+        order_id=order_id,
+        perm_id=sent.get("perm_id"),
+        idempotency_key=key,
+        replayed=True,
+        correlation_id=ctx.correlation_id,
+    )
+
+
+def _mismatch(info: OrderInfo, intent: OrderIntent) -> list[str]:
+    """The order terms in which the broker's order differs from ``intent``."""
+    diffs = []
+    if info.symbol.upper() != intent.symbol.upper():
+        diffs.append("symbol")
+    if info.con_id is not None and info.con_id != intent.con_id:
+        diffs.append("con_id")
+    if info.side != intent.side:
+        diffs.append("side")
+    if info.account and info.account != intent.account:
+        diffs.append("account")
+    if info.order_type:  # empty when only executions were found
+        if info.quantity != intent.quantity:
+            diffs.append("quantity")
+        if info.order_type != intent.order_type:
+            diffs.append("order_type")
+        if intent.limit_price is not None and info.limit_price != intent.limit_price:
+            diffs.append("limit_price")
+    elif info.filled > intent.quantity:
+        diffs.append("quantity")
+    return diffs
+
+
+async def broker_replay(
+    params: PlaceInput, ctx: CallContext, intent: OrderIntent
+) -> PlaceResult | None:
+    """Before a key the local audit does not know is sent: does the broker already have it?
+
+    The local audit only knows the orders of processes sharing its file; another process, a
+    fresh DATA_DIR or an audit moved aside must not lead to a second order with this key. If
+    the broker has an order with this ``orderRef``, it is adopted: recorded as this key's intent
+    and sent rows (``found_at_broker``) and replayed, or refused as a conflict if it differs.
+
+    Returns:
+        The replayed result, or ``None`` if the broker knows no order with this key.
+
+    Raises:
+        IdempotencyConflictError: If the broker's order differs from this one.
+        IbkrMcpError: If the broker cannot be asked (the order is then not sent).
+    """
+    key = params.idempotency_key
+    try:
+        info = await broker_order(ctx, key)
+    except IbkrMcpError as exc:
+        exc.message = (
+            f"The order was NOT sent: the broker could not be asked whether idempotency_key "
+            f"{key!r} already has an order ({exc.message})."
+        )
+        raise
+    if info is None:
+        return None
+    found = {"found_at_broker": True, "order_id": info.order_id, "status": info.status}
+    diffs = _mismatch(info, intent)
+    if diffs:
+        await best_effort(ctx, "duplicate", event="duplicate", idempotency_key=key,
+                          order_id=info.order_id, perm_id=info.perm_id,
+                          detail={**found, "differs_in": diffs})  # fmt: skip
+        raise _conflict(key, f"{info.side} {info.quantity} {info.symbol} at the broker",
+                        info.order_id)  # fmt: skip
+    fields: dict[str, Any] = {
+        "account": intent.account,
+        "symbol": intent.symbol,
+        "con_id": intent.con_id,
+        "side": intent.side,
+        "quantity": intent.quantity,
+        "order_type": intent.order_type,
+        "limit_price": intent.limit_price,
+        "tif": intent.tif,
+    }
+    try:
+        # Binds the key in this audit (later retries replay locally); a process sharing this
+        # file that bound it first wins (IdempotencyConflictError, replayed by the caller).
+        await ctx.services.audit.record_order_event(
+            correlation_id=ctx.correlation_id,
+            event="intent",
+            idempotency_key=key,
+            fingerprint=intent.fingerprint(),
+            detail={"request_fingerprint": params.request_fingerprint(), **found},
+            **fields,
+        )
+    except AuditUnavailableError as exc:
+        logger.critical("audit could not record the broker's order for key {}: {}", key, exc)
+    else:
+        await best_effort(ctx, "found at broker", event="sent", idempotency_key=key,
+                          order_id=info.order_id, perm_id=info.perm_id, status=info.status,
+                          detail=found, **fields)  # fmt: skip
+    logger.warning("idempotency key {} was unknown here but the broker has order {}: replayed",
+                   key, info.order_id)  # fmt: skip
+    return _replayed_result(params, ctx, info, {})
 
 
 async def best_effort(ctx: CallContext, what: str, **row: Any) -> str | None:
@@ -124,7 +315,8 @@ def _replayed_result(
         status=info.status if info else str(row.get("status") or "Unknown"),
         message="This idempotency_key was already used for this exact order: returning the "
         "original order; nothing new was sent.",
-        order_id=info.order_id if info else row.get("order_id"),
+        # IB reports another client's completed order with order id 0: the perm id names it.
+        order_id=(info.order_id or None) if info else row.get("order_id"),
         perm_id=info.perm_id if info else row.get("perm_id"),
         filled=info.filled if info else None,
         avg_fill_price=info.avg_fill_price if info else None,

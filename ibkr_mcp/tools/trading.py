@@ -43,7 +43,7 @@ from ibkr_mcp.tools.order_models import (
     PreviewInput,
     PreviewResult,
 )
-from ibkr_mcp.tools.order_replay import KeyLock, best_effort, replay_key
+from ibkr_mcp.tools.order_replay import KeyLock, best_effort, broker_replay, replay_key
 from ibkr_mcp.tools.registry import CallContext, ToolSpec, schedule_audit
 
 # --- helpers -------------------------------------------------------------------------------
@@ -286,6 +286,10 @@ async def _place(params: PlaceInput, ctx: CallContext, *, approved: bool = False
     services = ctx.services
     key = params.idempotency_key
     _, contract, intent, quote = await _prepare(params, ctx)
+    # A key this audit does not know may still be at the broker (another process or audit file).
+    adopted = await broker_replay(params, ctx, intent)
+    if adopted is not None:
+        return adopted
     result = await _run_chain(
         ctx,
         intent,

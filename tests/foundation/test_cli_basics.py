@@ -65,7 +65,7 @@ def test_config_show_masks_token_and_resolves_paths(tmp_path: Path) -> None:
         env={"API_TOKEN": "very-secret-value", "DATA_DIR": str(tmp_path)},
     )
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["values"]
     assert data["API_TOKEN"] == "********"
     assert "very-secret-value" not in result.stdout
     assert data["AUDIT_DB_PATH"] == str((tmp_path / "data" / "audit.db").resolve())
@@ -89,3 +89,28 @@ def test_invalid_setting_stops_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert "TRADING_MODE='banana'" in proc.stderr
     assert "'paper' or 'live'" in proc.stderr
+
+
+def test_env_file_option_and_config_show_sources(tmp_path: Path) -> None:
+    env_file = tmp_path / "limits.env"
+    env_file.write_text("MAX_ORDER_QUANTITY=5\nORDERS_ENABLED=true\n")
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["--env-file", str(env_file), "config", "show", "--json"],
+        env={"ORDERS_ENABLED": "false"},
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["env_file"] == str(env_file)
+    assert (data["values"]["MAX_ORDER_QUANTITY"], data["sources"]["MAX_ORDER_QUANTITY"]) == (
+        "5",
+        "file",
+    )
+    assert (data["values"]["ORDERS_ENABLED"], data["sources"]["ORDERS_ENABLED"]) == ("false", "env")
+    assert data["sources"]["IBKR_PORT"] == "default"
+    table = runner.invoke(app, ["--env-file", str(env_file), "config", "show"])
+    assert f"Env file: {env_file}" in table.stdout
+    missing = runner.invoke(app, ["--env-file", str(tmp_path / "nope.env"), "config", "show"])
+    assert missing.exit_code == 2
+    assert "nope.env (from --env-file) does not exist" in missing.stderr

@@ -67,3 +67,57 @@ def test_logs_go_to_stderr_never_stdout() -> None:
     assert proc.stdout == ""
     assert "loguru-line" in proc.stderr
     assert "stdlib-line" in proc.stderr
+
+
+def test_control_characters_are_escaped_in_every_record() -> None:
+    import logging
+
+    from loguru import logger
+
+    from ibkr_mcp.logs import escape_control
+
+    raw = "a\nb\r\x1b[2J\x00\u2028\x85\tz"
+    assert escape_control(raw) == "a\\nb\\r\\x1b[2J\\x00\\u2028\\x85\\tz"
+    assert escape_control("plain ünïcode ✓") == "plain ünïcode ✓"
+    buf = io.StringIO()
+    configure_logging(load_settings(LOG_LEVEL="DEBUG"), stream=buf)
+    logger.info("symbol {}", "AAPL\n2026-01-01 CRITICAL forged")
+    logging.getLogger("uvicorn.error").warning("stdlib %s", "a\nb")
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("symbol AAPL\\n2026-01-01 CRITICAL forged")
+    assert lines[1].endswith("stdlib a\\nb")
+
+
+def test_json_log_format_carries_the_correlation_id() -> None:
+    import json
+
+    from loguru import logger
+
+    buf = io.StringIO()
+    configure_logging(load_settings(LOG_FORMAT="json"), stream=buf)
+    token = correlation_id.set("cid-42")
+    try:
+        logger.bind(user="x\x1b[31m").warning("two\nlines")
+    finally:
+        correlation_id.reset(token)
+    (line,) = buf.getvalue().splitlines()
+    record = json.loads(line)["record"]
+    assert record["extra"]["correlation_id"] == "cid-42"
+    assert record["message"] == "two\\nlines"
+    assert record["extra"]["user"] == "x\\x1b[31m"
+    assert record["level"]["name"] == "WARNING"
+
+
+def test_cli_logging_drops_ib_async_lines_unless_debugging() -> None:
+    from loguru import logger
+
+    for level, kept in (("WARNING", False), ("DEBUG", True)):
+        buf = io.StringIO()
+        configure_logging(load_settings(LOG_LEVEL=level), stream=buf, cli=True)
+        # What gateway/connection.py forwards for ib_async's "Error 200" line.
+        logger.warning("[ib_async.wrapper] Error 200, reqId 5: No security definition")
+        logger.warning("our own warning")
+        text = buf.getvalue()
+        assert ("Error 200" in text) is kept, text
+        assert "our own warning" in text

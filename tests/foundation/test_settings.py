@@ -98,7 +98,7 @@ def test_env_example_lists_exactly_the_fields() -> None:
 
 def test_env_example_defaults_load(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
-    assert load_settings() == load_settings(_env_file=None)
+    assert load_settings().model_dump() == load_settings(_env_file=None).model_dump()
 
 
 def test_relative_paths_resolve_against_data_dir(tmp_path: Path) -> None:
@@ -114,3 +114,73 @@ def test_masked_hides_secrets() -> None:
     assert masked["API_TOKEN"] == "********"
     assert "s3cret-token" not in repr(masked)
     assert load_settings().masked()["API_TOKEN"] == "(unset)"
+
+
+# --- Config resolution: one env file, data in the user data dir ---------------------------
+
+
+def _user_config_file() -> Path:
+    from ibkr_mcp.userdirs import user_config_file
+
+    return user_config_file()
+
+
+def test_exactly_one_env_file_is_read_first_that_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("MAX_ORDER_QUANTITY=7\nIBKR_PORT=4001\n")
+    assert load_settings().env_file == tmp_path / ".env"
+    user = _user_config_file()
+    assert str(user).startswith(str(Path.home()))  # the fixture's temporary HOME
+    user.parent.mkdir(parents=True)
+    user.write_text("MAX_ORDER_QUANTITY=5\n")
+    s = load_settings()
+    # The user config file wins and ./.env is not merged in (no IBKR_PORT from it).
+    assert (s.env_file, s.MAX_ORDER_QUANTITY, s.IBKR_PORT) == (user, Decimal(5), 4002)
+    named = tmp_path / "elsewhere.env"
+    named.write_text("MAX_ORDER_QUANTITY=3\n")
+    monkeypatch.setenv("IBKR_MCP_ENV_FILE", str(named))
+    assert load_settings().MAX_ORDER_QUANTITY == Decimal(3)
+    monkeypatch.setenv("MAX_ORDER_QUANTITY", "2")  # the environment overrides the file
+    s = load_settings()
+    assert s.MAX_ORDER_QUANTITY == Decimal(2)
+    assert s.sources["MAX_ORDER_QUANTITY"] == "env"
+    assert s.sources["IBKR_PORT"] == "default"
+
+
+def test_cli_env_file_option_wins_and_missing_named_file_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ibkr_mcp import userdirs
+
+    option = tmp_path / "option.env"
+    option.write_text("ALLOWED_SYMBOLS=AAPL\n")
+    monkeypatch.setenv("IBKR_MCP_ENV_FILE", str(tmp_path / "missing.env"))
+    with pytest.raises(SettingsError, match=r"missing\.env \(from IBKR_MCP_ENV_FILE\) does not"):
+        load_settings()
+    userdirs.set_cli_env_file(option)
+    s = load_settings()
+    assert (s.env_file, s.ALLOWED_SYMBOLS) == (option, ("AAPL",))
+    assert s.sources["ALLOWED_SYMBOLS"] == "file"
+
+
+def test_data_lives_in_the_user_data_dir_never_the_cwd(tmp_path: Path) -> None:
+    s = load_settings()
+    data = Path.home() / ".local" / "share" / "mm-ibkr-gateway"
+    assert s.DATA_DIR is None
+    assert s.data_dir == data
+    assert s.audit_db_path == data / "data" / "audit.db"
+    assert s.kill_switch_path == data / "data" / "KILL_SWITCH"
+    assert s.masked()["DATA_DIR"] == str(data)
+    assert not str(s.audit_db_path).startswith(str(tmp_path / "data"))
+
+
+def test_relative_data_dir_in_an_env_file_is_relative_to_that_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "my.env").write_text("DATA_DIR=state\n")
+    monkeypatch.setenv("IBKR_MCP_ENV_FILE", str(project / "my.env"))
+    monkeypatch.chdir("/")
+    assert load_settings().audit_db_path == project / "state" / "data" / "audit.db"

@@ -67,7 +67,9 @@ async def test_retry_after_hung_gateway_never_double_sends(settings_for: Any, si
     )
     async with open_runtime(settings, wait_connected=5) as services:
         preview = await call(services, "preview_order", MKT10)
-        sim.pause(True)  # the gateway stops answering: the order's fate is unknown
+        # The gateway answers the idempotency lookups, then stops answering at the order
+        # itself: its fate is unknown.
+        sim.pause_on("PLACE_ORDER")
         with pytest.raises(IbkrMcpError) as info:
             await call(
                 services,

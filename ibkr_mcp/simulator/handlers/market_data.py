@@ -1,4 +1,4 @@
-"""Market data handlers: snapshots, streaming ticks, delayed data, historical bars."""
+"""Market data handler: snapshots, streaming ticks, delayed data, historical bars."""
 
 from __future__ import annotations
 
@@ -9,18 +9,19 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ibkr_mcp.simulator import outgoing as out
+from ibkr_mcp.simulator.host import Handler, Outbox, SimHost
 from ibkr_mcp.simulator.incoming import (
     parse_head_timestamp,
     parse_historical,
     parse_mkt_data,
 )
+from ibkr_mcp.simulator.instruments_md import option_ticks
 from ibkr_mcp.simulator.market import MarketDataRequestError
-from ibkr_mcp.simulator.wire import Field, FieldReader
+from ibkr_mcp.simulator.wire import FieldReader
 
 if TYPE_CHECKING:
     from ibkr_mcp.simulator.catalogue import Instrument
     from ibkr_mcp.simulator.market import Tick
-    from ibkr_mcp.simulator.server import Simulator
 
 #: How far behind "delayed" market data runs, as at IB.
 DELAY = timedelta(minutes=15)
@@ -40,37 +41,27 @@ class Subscription:
     sent: dict[int, tuple[Decimal, Decimal] | str] = field(default_factory=dict)
 
 
-class MarketDataMixin:
-    """The market-data half of a session."""
+class MarketDataHandler(Handler):
+    """Market data requests of one session: quote snapshots, streams and historical bars."""
 
-    sim: Simulator
-    server_version: int
-
-    def __init__(self) -> None:
+    def __init__(self, host: SimHost, out: Outbox) -> None:
+        super().__init__(host, out)
         self.md_type = 1
         self.streams: dict[int, Subscription] = {}
-
-    def send(self, fields: list[Field], req_id: int | None = None) -> None:  # pragma: no cover
-        """Provided by the session."""
-        raise NotImplementedError
-
-    def error(self, req_id: int, code: int, text: str) -> None:  # pragma: no cover
-        """Provided by the session."""
-        raise NotImplementedError
 
     def on_market_data_type(self, r: FieldReader) -> None:
         """reqMarketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed-frozen."""
         r.int()
         kind = r.int()
         if kind not in (1, 2, 3, 4):
-            self.error(
+            self.out.error(
                 -1, 321, f"Error validating request.-'bN' : cause - Invalid market data type {kind}"
             )
             return
         self.md_type = kind
 
     def _served_type(self, inst: Instrument) -> int:
-        open_now = self.sim.market.is_open(inst, self.sim.clock.now())
+        open_now = self.host.market.is_open(inst, self.host.clock.now())
         if self.md_type == 2:
             return 1 if open_now else 2
         if self.md_type == 4:
@@ -80,19 +71,19 @@ class MarketDataMixin:
     def on_mkt_data(self, r: FieldReader) -> None:
         """reqMktData: TICK_REQ_PARAMS, MARKET_DATA_TYPE, ticks, TICK_SNAPSHOT_END if snapshot."""
         req = parse_mkt_data(r)
-        matches = self.sim.resolve(req.contract)
+        matches = self.host.resolve(req.contract)
         if len(matches) != 1:
-            self.error(req.req_id, 200, "No security definition has been found for the request")
+            self.out.error(req.req_id, 200, "No security definition has been found for the request")
             return
         inst = matches[0]
         served = self._served_type(inst)
         bbo = "" if inst.sec_type == "CASH" else "9c0001"
-        self.send(out.tick_req_params(req.req_id, inst.min_tick, bbo), req.req_id)
-        self.send(out.market_data_type(req.req_id, served), req.req_id)
+        self.out.send(out.tick_req_params(req.req_id, inst.min_tick, bbo), req.req_id)
+        self.out.send(out.market_data_type(req.req_id, served), req.req_id)
         sub = Subscription(req.req_id, inst, served)
         self._send_ticks(sub)
         if req.snapshot or req.regulatory_snapshot:
-            self.send(out.tick_snapshot_end(req.req_id), req.req_id)
+            self.out.send(out.tick_snapshot_end(req.req_id), req.req_id)
         else:
             self.streams[req.req_id] = sub
 
@@ -109,14 +100,17 @@ class MarketDataMixin:
     def _send_ticks(self, sub: Subscription) -> None:
         inst = sub.inst
         delayed = sub.data_type in (3, 4)
-        now = self.sim.clock.now()
+        now = self.host.clock.now()
         tick: Tick = (
-            self.sim.market.quote_at(inst, now - DELAY) if delayed else self.sim.market.quote(inst)
+            self.host.market.quote_at(inst, now - DELAY)
+            if delayed
+            else self.host.market.quote(inst)
         )
         ids = DELAYED_TICKS if delayed else LIVE_TICKS
         is_fx = inst.sec_type == "CASH"
+        no_quote = inst.sec_type == "IND"  # an index has a level, no bid/ask
         for name, tick_type in ids.items():
-            if is_fx and name == "last":
+            if (is_fx and name == "last") or (no_quote and name in ("bid", "ask")):
                 continue
             price: Decimal = getattr(tick, name)
             size: Decimal = getattr(tick, SIZE_OF[name]) if name in SIZE_OF else Decimal(0)
@@ -124,31 +118,34 @@ class MarketDataMixin:
                 continue
             sub.sent[tick_type] = (price, size)
             mask = 1 if name in ("bid", "ask") else 0
-            self.send(out.tick_price(sub.req_id, tick_type, price, size, mask), sub.req_id)
+            self.out.send(out.tick_price(sub.req_id, tick_type, price, size, mask), sub.req_id)
         if not is_fx and tick.volume >= 0:
             vol_type = 74 if delayed else 8
             volume = tick.volume / max(inst.md_size_multiplier, 1)
             if sub.sent.get(vol_type) != (volume, volume):
                 sub.sent[vol_type] = (volume, volume)
-                self.send(out.tick_size(sub.req_id, vol_type, volume), sub.req_id)
+                self.out.send(out.tick_size(sub.req_id, vol_type, volume), sub.req_id)
             stamp_type = 88 if delayed else 45
             stamp = str(int(tick.time.timestamp()))
             if sub.sent.get(stamp_type) != stamp:
                 sub.sent[stamp_type] = stamp
-                self.send(out.tick_string(sub.req_id, stamp_type, stamp), sub.req_id)
+                self.out.send(out.tick_string(sub.req_id, stamp_type, stamp), sub.req_id)
+        if inst.sec_type == "OPT":
+            for fields in option_ticks(self.host.market, sub, now - DELAY if delayed else now):
+                self.out.send(fields, sub.req_id)
 
     # -- historical ------------------------------------------------------------------------------
     def on_historical(self, r: FieldReader) -> None:
         """reqHistoricalData: bars from the market model; its validation errors go back as IB's."""
         req = parse_historical(r)
-        matches = self.sim.resolve(req.contract)
+        matches = self.host.resolve(req.contract)
         if len(matches) != 1:
-            self.error(req.req_id, 200, "No security definition has been found for the request")
+            self.out.error(req.req_id, 200, "No security definition has been found for the request")
             return
         inst = matches[0]
         try:
-            end = parse_end(req.end, self.sim.clock.now())
-            bars = self.sim.market.bars(
+            end = parse_end(req.end, self.host.clock.now())
+            bars = self.host.market.bars(
                 inst,
                 end=end,
                 duration=req.duration,
@@ -157,26 +154,28 @@ class MarketDataMixin:
                 use_rth=req.use_rth,
             )
         except MarketDataRequestError as exc:
-            self.error(req.req_id, exc.code, exc.message)
+            self.out.error(req.req_id, exc.code, exc.message)
             return
         daily = any(unit in req.bar_size.lower() for unit in ("day", "week", "month"))
         labels = [bar_label(b.time, daily, req.format_date) for b in bars]
         start_text = bar_label(bars[0].time if bars else end, False, 1)
         end_text = bar_label(end, False, 1)
-        self.send(out.historical_data(req.req_id, start_text, end_text, bars, labels), req.req_id)
+        self.out.send(
+            out.historical_data(req.req_id, start_text, end_text, bars, labels), req.req_id
+        )
 
     def on_head_timestamp(self, r: FieldReader) -> None:
         """reqHeadTimeStamp: the simulated history starts ten years back."""
         req = parse_head_timestamp(r)
-        matches = self.sim.resolve(req.contract)
+        matches = self.host.resolve(req.contract)
         if len(matches) != 1:
-            self.error(req.req_id, 200, "No security definition has been found for the request")
+            self.out.error(req.req_id, 200, "No security definition has been found for the request")
             return
-        first = (self.sim.clock.now() - timedelta(days=3652)).replace(
+        first = (self.host.clock.now() - timedelta(days=3652)).replace(
             hour=14, minute=30, second=0, microsecond=0
         )
         stamp = str(int(first.timestamp())) if req.format_date == 2 else bar_label(first, False, 1)
-        self.send(out.head_timestamp(req.req_id, stamp), req.req_id)
+        self.out.send(out.head_timestamp(req.req_id, stamp), req.req_id)
 
 
 def bar_label(at: datetime, daily: bool, format_date: int) -> str:

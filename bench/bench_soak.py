@@ -1,0 +1,139 @@
+"""Memory soak through stdio: 10,000 quotes and 2,000 orders; RSS growth after warm-up.
+
+The server is the real ``ibkr-mcp serve --sim`` driven by the official mcp SDK client over stdio.
+RSS is read from /proc after a warm-up (so imports, caches and first connections are paid) and
+again at the end; the growth in between is the figure (target: at most 20 MB). Sizes can be
+scaled down for a quick look with BENCH_SOAK_QUOTES / BENCH_SOAK_ORDERS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from _results import record
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+QUOTES = int(os.environ.get("BENCH_SOAK_QUOTES", "10000"))
+ORDERS = int(os.environ.get("BENCH_SOAK_ORDERS", "2000"))
+WARM_QUOTES, WARM_ORDERS = 500, 50
+CONCURRENCY = 20
+SYMBOLS = ("AAPL", "MSFT", "SPY", "QQQ", "NVDA", "AMZN")
+LIMIT_MB = 20.0
+
+
+def server_rss_mb() -> float:
+    """RSS of our child ``ibkr-mcp serve`` process (found through /proc), in MB."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields[1] == me and b"serve" in cmdline:
+            for line in (stat.parent / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    raise SystemExit("server process not found")
+
+
+async def quotes(session: ClientSession, n: int) -> None:
+    """``n`` get_quote calls, CONCURRENCY at a time."""
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(i: int) -> None:
+        async with sem:
+            result = await session.call_tool("get_quote", {"symbol": SYMBOLS[i % len(SYMBOLS)]})
+            if result.is_error:
+                raise SystemExit(f"get_quote failed: {result.content}")
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+
+
+async def orders(session: ClientSession, n: int) -> None:
+    """``n`` preview + place pairs (1 share, alternating sides), a few at a time."""
+    sem = asyncio.Semaphore(4)
+
+    async def one(i: int) -> None:
+        order: dict[str, Any] = {
+            "symbol": SYMBOLS[i % len(SYMBOLS)],
+            "side": "BUY" if i % 2 == 0 else "SELL",
+            "quantity": 1,
+            "order_type": "MKT",
+        }
+        async with sem:
+            preview = await session.call_tool("preview_order", order)
+            if preview.is_error or not preview.structured_content:
+                raise SystemExit(f"preview_order failed: {preview.content}")
+            token = preview.structured_content["confirmation_token"]
+            placed = await session.call_tool(
+                "place_order",
+                {**order, "confirmation_token": token, "idempotency_key": uuid.uuid4().hex},
+            )
+            if placed.is_error:
+                raise SystemExit(f"place_order failed: {placed.content}")
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+
+
+async def main() -> None:
+    """Warm up, read RSS, soak, read RSS again, record the growth."""
+    tmp = tempfile.mkdtemp()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": tmp,
+        "DATA_DIR": tmp,
+        "LOG_LEVEL": "ERROR",
+        "QUOTE_CACHE_SECONDS": "1",
+        "ORDERS_ENABLED": "true",
+        "MAX_ORDERS_PER_MINUTE": "1000000",
+        "MAX_ORDERS_PER_DAY": "1000000",
+        "MAX_DAILY_NOTIONAL": "1000000000000",
+        "DUPLICATE_ORDER_WINDOW_SECONDS": "0",
+        "MAX_ORDER_NOTIONAL": "1000000",
+    }
+    params = StdioServerParameters(
+        command=str(Path(sys.executable).with_name("ibkr-mcp")),
+        args=["serve", "--sim"],
+        env=env,
+        cwd=tmp,
+    )
+    with (Path(tmp) / "stderr.log").open("w") as errlog:
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            await quotes(session, WARM_QUOTES)
+            await orders(session, WARM_ORDERS)
+            warm = server_rss_mb()
+            t0 = time.perf_counter()
+            await quotes(session, QUOTES)
+            await orders(session, ORDERS)
+            elapsed = time.perf_counter() - t0
+            final = server_rss_mb()
+    growth = final - warm
+    print(
+        f"{QUOTES} quotes + {ORDERS} orders over stdio in {elapsed:.1f} s: RSS {warm:.1f} MB "
+        f"after warm-up -> {final:.1f} MB (growth {growth:+.1f} MB, target <= {LIMIT_MB:g} MB)"
+    )
+    record(
+        f"stdio soak RSS growth ({QUOTES} quotes, {ORDERS} orders)",
+        growth,
+        LIMIT_MB,
+        unit="MB",
+        target=1.0,
+        baseline_name=f"the {LIMIT_MB:g} MB budget (ratio = share of the budget used)",
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

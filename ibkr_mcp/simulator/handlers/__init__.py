@@ -1,0 +1,1 @@
+"""Session request handlers, one per area: market data, contracts, orders, accounts."""
