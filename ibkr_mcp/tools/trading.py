@@ -480,6 +480,7 @@ SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
         cli_arguments=("symbol", "side", "quantity"),
         read_only=True,
         idempotent=False,
+        toolset="trade",  # it issues the token that trades: absent from a read-only server
     ),
     ToolSpec(
         name="place_order",

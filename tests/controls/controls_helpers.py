@@ -53,3 +53,33 @@ async def runtime(settings: Any) -> AsyncIterator[Any]:
 def dec(value: Any) -> Decimal:
     """``Decimal(str(value))``."""
     return Decimal(str(value))
+
+
+@asynccontextmanager
+async def http(settings: Any, services: Any, token: str | None = None) -> AsyncIterator[Any]:
+    """An httpx client on the ASGI app (lifespan run in a task of its own, like tests/http)."""
+    import asyncio
+
+    import httpx
+
+    from ibkr_mcp.http_api import create_app
+
+    app = create_app(settings, services=services)
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def own() -> None:
+        async with app.router.lifespan_context(app):
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(own())
+    await started.wait()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1", headers=headers
+        ) as client:
+            yield client
+    finally:
+        stop.set()
+        await task
