@@ -92,7 +92,14 @@ async def open_runtime(
         host = "127.0.0.1"
         port = await simulator.start(host, settings.SIM_PORT)
         logger.info("embedded IB Gateway simulator on {}:{}", host, port)
-    audit = AuditLog(settings.audit_db_path, busy_timeout=settings.AUDIT_BUSY_TIMEOUT_SECONDS)
+    from ibkr_mcp.audit.keys import load_or_create_key
+
+    audit = AuditLog(
+        settings.audit_db_path,
+        busy_timeout=settings.AUDIT_BUSY_TIMEOUT_SECONDS,
+        # Keyed chain: the key lives outside the database (AUDIT_KEY_FILE, 0600, never logged).
+        key=load_or_create_key(settings.audit_key_path),
+    )
     gateway = IBGateway(settings, host=host, port=port)
     try:
         await audit.open()

@@ -171,8 +171,11 @@ class Writer:
         busy_timeout: float,
         events_synchronous: Synchronous,
         durable_synchronous: Synchronous = "FULL",
+        key: bytes | None = None,
     ) -> None:
         self.path = path
+        #: The HMAC key of the chain (None: plain SHA-256 rows, e.g. tests and old setups).
+        self._key = key
         self._clock = clock
         self._busy_timeout = busy_timeout
         self._sync: dict[str, Synchronous] = {
@@ -262,7 +265,7 @@ class Writer:
                 row: dict[str, Any] = {"id": new_id, "seq": seq + 1, "ts": utc_iso(self._clock())}
                 row.update(_normalise(table, values))
                 row["prev_hash"] = prev
-                row["row_hash"] = row_hash(row)
+                row["row_hash"] = row_hash(row, self._key)
                 conn.execute(_INSERT_SQL[table], row)
                 conn.execute("COMMIT")
                 self.side_files.remember()

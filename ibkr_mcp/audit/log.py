@@ -74,6 +74,7 @@ class AuditLog:
         clock: Returns the current aware datetime (tests inject a fixed clock).
         busy_timeout: Seconds to wait for another process's write lock before failing.
         events_synchronous: ``synchronous`` mode for the ``events`` table ("NORMAL" or "FULL").
+        key: The chain's HMAC key (``audit/keys.py``); rows are then ``k1:`` HMAC-SHA256.
     """
 
     def __init__(
@@ -83,8 +84,10 @@ class AuditLog:
         clock: Callable[[], datetime] | None = None,
         busy_timeout: float = 5.0,
         events_synchronous: Synchronous = "NORMAL",
+        key: bytes | None = None,
     ) -> None:
         self._path = Path(path)
+        self._key = key
         self._clock = clock or utc_now
         self._busy_timeout = busy_timeout
         self._writer = Writer(
@@ -92,6 +95,7 @@ class AuditLog:
             clock=self._clock,
             busy_timeout=busy_timeout,
             events_synchronous=events_synchronous,
+            key=key,
         )
         self._write_pool: ThreadPoolExecutor | None = None
         self._read_pool: ThreadPoolExecutor | None = None
@@ -418,4 +422,4 @@ class AuditLog:
 
     def verify(self) -> VerifyResult:
         """Verify the whole chain (synchronous; opens its own read-only connection)."""
-        return verify_file(self._path)
+        return verify_file(self._path, self._key)

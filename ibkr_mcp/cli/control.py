@@ -51,8 +51,13 @@ def who() -> str:
 async def with_audit(settings: Settings, body: Callable[[AuditLog], Awaitable[T]]) -> T:
     """Open the audit database (no broker), run ``body``, close it."""
     from ibkr_mcp.audit import AuditLog
+    from ibkr_mcp.audit.keys import load_or_create_key
 
-    audit = AuditLog(settings.audit_db_path, busy_timeout=settings.AUDIT_BUSY_TIMEOUT_SECONDS)
+    audit = AuditLog(
+        settings.audit_db_path,
+        busy_timeout=settings.AUDIT_BUSY_TIMEOUT_SECONDS,
+        key=load_or_create_key(settings.audit_key_path),
+    )
     await audit.open()
     try:
         return await body(audit)
