@@ -23,6 +23,7 @@ from ibkr_mcp.cli.common import (
     out,
     settings_or_exit,
 )
+from ibkr_mcp.cli.control import approvals_app, emergency_stop_command
 from ibkr_mcp.cli.install import install_app
 from ibkr_mcp.cli.simctl import sim_ctl_app
 from ibkr_mcp.cli.tools import register_tool_commands
@@ -42,6 +43,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(audit_app, name="audit")
 app.add_typer(install_app, name="install")
 app.add_typer(sim_ctl_app, name="sim-ctl")
+app.add_typer(approvals_app, name="approvals")
+app.command("emergency-stop")(emergency_stop_command)
 
 __all__ = ["SimOption", "app", "err", "main_gateway", "main_mcp", "out", "settings_or_exit"]
 
