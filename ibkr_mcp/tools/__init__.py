@@ -9,6 +9,7 @@ def build_registry() -> Registry:
     """The registry with every tool, in a stable order (the tool list order)."""
     from ibkr_mcp.tools import (
         account,
+        approvals,
         contracts,
         health,
         market_data,
@@ -19,7 +20,10 @@ def build_registry() -> Registry:
     )
 
     registry = Registry()
-    modules = (health, market_data, options, contracts, account, orders, trading, order_actions)
+    modules = (
+        health, market_data, options, contracts, account, orders, trading, order_actions,
+        approvals,
+    )  # fmt: skip
     for module in modules:
         for spec in module.SPECS:
             registry.register(spec)

@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -42,15 +43,9 @@ def upper_enum(value: Any) -> Any:
     return value
 
 
-def _alnum(value: str) -> str:
-    if not value.isalnum() or not value.isascii():
-        raise ValueError("letters and digits only")
-    return value
-
-
 def _right(value: Any) -> Any:
     value = upper_enum(value)
-    return {"CALL": "C", "PUT": "P"}.get(value, value)
+    return {"CALL": "C", "PUT": "P"}.get(value, value) if isinstance(value, str) else value
 
 
 Symbol = Annotated[
@@ -141,9 +136,12 @@ OrderId = Annotated[
 SecTypeIn = Annotated[SecType, BeforeValidator(upper_enum)]
 Expiry = Annotated[str, Field(pattern=r"^[0-9]{6}([0-9]{2})?$")]
 Right = Annotated[OptionRight, BeforeValidator(_right)]
+#: An option's strike (a plain decimal, as every price).
+#: Documented as a plain number: query strings carry it as text, which is parsed as a decimal.
+Strike = Annotated[Decimal, Field(gt=0), WithJsonSchema({"type": "number", "exclusiveMinimum": 0})]
 #: An option's trading class (SPX vs SPXW); upper-cased, letters and digits.
 TradingClass = Annotated[
-    str, Field(max_length=16), AfterValidator(str.upper), AfterValidator(_alnum)
+    str, Field(max_length=16, pattern=r"^[A-Za-z0-9]+$"), AfterValidator(str.upper)
 ]
 #: Fields only options and futures use.
 _DERIVATIVE_FIELDS = ("expiry", "strike", "right", "trading_class")
@@ -160,7 +158,7 @@ class ContractInput(ToolInput):
     exchange: Exchange = "SMART"
     currency: Currency = "USD"
     expiry: Expiry | None = Field(None, description="OPT YYYYMMDD; FUT YYYYMM or front.")
-    strike: Decimal | None = Field(None, gt=0, max_digits=12, decimal_places=4)
+    strike: Strike | None = None
     right: Right | None = None
     trading_class: TradingClass | None = None
 

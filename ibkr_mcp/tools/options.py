@@ -14,6 +14,7 @@ from ibkr_mcp.tools.common import (
     Exchange,
     Expiry,
     Right,
+    Strike,
     Symbol,
     ToolInput,
     ToolOutput,
@@ -66,7 +67,7 @@ class OptionContract(ToolInput):
 
     symbol: Symbol
     expiry: Expiry
-    strike: Decimal = Field(gt=0, max_digits=12, decimal_places=4)
+    strike: Strike
     right: Right
     exchange: Exchange = "SMART"
     currency: Currency = "USD"

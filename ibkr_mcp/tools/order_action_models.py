@@ -12,9 +12,11 @@ from ibkr_mcp.tools.common import Account, SecTypeIn, Symbol, ToolInput, ToolOut
 from ibkr_mcp.tools.order_models import (
     KEY_PATTERN,
     IdempotencyKey,
+    Percent,
     PlaceResult,
     PreviewResult,
     Price,
+    Quantity,
     TifIn,
     request_hash,
 )
@@ -53,11 +55,11 @@ class ModifyInput(TwoStep):
     """Input of modify_order: the working order and the fields to change."""
 
     order_id: int = Field(ge=1)
-    quantity: Decimal | None = Field(None, gt=0, max_digits=12, decimal_places=4)
+    quantity: Quantity | None = None
     limit_price: Price | None = None
     stop_price: Price | None = None
     trailing_amount: Price | None = None
-    trailing_percent: Decimal | None = Field(None, gt=0, le=50, decimal_places=4)
+    trailing_percent: Percent | None = None
     limit_offset: Price | None = None
     tif: TifIn | None = None
     good_till: AwareDatetime | None = None
@@ -86,9 +88,7 @@ class ClosePositionInput(TwoStep):
     symbol: Symbol
     sec_type: SecTypeIn | None = None
     con_id: int | None = Field(None, ge=1, description="If several positions match.")
-    quantity: Decimal | None = Field(
-        None, gt=0, max_digits=12, decimal_places=4, description="Default: the whole position."
-    )
+    quantity: Quantity | None = Field(None, description="Default: the whole position.")
     order_type: Literal["MKT", "LMT"] = "MKT"
     limit_price: Price | None = None
     account: Account = None

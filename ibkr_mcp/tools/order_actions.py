@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ibkr_mcp.errors import InvalidInputError, NotFoundError, OrderRejectedError
 from ibkr_mcp.models import ContractRef, OrderInfo
@@ -25,7 +25,7 @@ from ibkr_mcp.tools.order_action_models import (
     WaitInput,
 )
 from ibkr_mcp.tools.order_models import OrderInput, PlaceResult, fields_problem
-from ibkr_mcp.tools.order_replay import best_effort, idempotent
+from ibkr_mcp.tools.order_replay import Keyed, best_effort, idempotent
 from ibkr_mcp.tools.orders import OrderStatusInput
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
 from ibkr_mcp.tools.trading import TOKEN_NOTE, prepare
@@ -44,6 +44,8 @@ async def two_step(
         preview = await pipeline.preview(ctx, prepared, action=action)
         return TwoStepResult(stage="preview", preview=preview)
     token, key = params.confirmation_token, params.idempotency_key
+    # Both are set here (validated), so the call is a keyed request.
+    keyed = cast(Keyed, params)
 
     async def act() -> PlaceResult:
         return await pipeline.execute(
@@ -51,11 +53,11 @@ async def two_step(
             prepared,
             key=key,
             token=token,
-            request_fingerprint=params.request_fingerprint(),
+            request=keyed,
             send=send,
         )
 
-    return TwoStepResult(stage="done", result=await idempotent(params, ctx, act))  # type: ignore[arg-type]
+    return TwoStepResult(stage="done", result=await idempotent(keyed, ctx, act))
 
 
 # --- modify_order ------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ SideIn = Annotated[Side, BeforeValidator(upper_enum)]
 OrderTypeIn = Annotated[OrderType, BeforeValidator(upper_enum)]
 TifIn = Annotated[TimeInForce, BeforeValidator(upper_enum)]
 Price = LimitPrice
+Percent = Annotated[
+    Decimal, Field(gt=0, le=50, decimal_places=4), PLAIN_DECIMAL, DECIMAL_TEXT_SCHEMA
+]
 
 
 def _order_schema(schema: dict[str, Any]) -> None:
@@ -56,14 +59,25 @@ def fields_problem(values: dict[str, Any]) -> None:
         raise ValueError("; ".join(message for _, message in problems))
 
 
+#: The fields an order had before the newer order shapes: always hashed (keys recorded then
+#: still match). Any other field joins the hash only when set (not None / False).
+_LEGACY_FIELDS = frozenset(
+    {"symbol", "sec_type", "exchange", "currency", "side", "quantity", "order_type",
+     "limit_price", "tif", "account"}
+)  # fmt: skip
+
+
 def request_hash(model: ToolInput, fields: set[str]) -> str:
     """A hash of ``fields`` of ``model`` as requested, decimals normalized (``185.0`` = ``185``)."""
-    data = model.model_dump(include=fields)
-    for key, value in data.items():
+    data: dict[str, Any] = {}
+    for key, value in model.model_dump(include=fields).items():
+        if key not in _LEGACY_FIELDS and (value is None or value is False):
+            continue
         if isinstance(value, Decimal):
-            data[key] = str(value.normalize())
+            value = str(value.normalize())
         elif not isinstance(value, str | bool | int | None):
-            data[key] = str(value)
+            value = str(value)
+        data[key] = value
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -74,7 +88,7 @@ class OrderFields(ToolInput):
     limit_price: Price | None = None
     stop_price: Price | None = Field(None, description="Trigger price.")
     trailing_amount: Price | None = None
-    trailing_percent: Decimal | None = Field(None, gt=0, le=50, decimal_places=4)
+    trailing_percent: Percent | None = None
     limit_offset: Price | None = Field(None, description="TRAIL_LIMIT: limit vs stop.")
     tif: TifIn = Field("DAY", description="GTD needs good_till.")
     good_till: AwareDatetime | None = None
@@ -160,7 +174,7 @@ class GateVerdict(ToolOutput):
     """One gate's decision."""
 
     gate: str
-    outcome: Literal["allow", "refuse", "dry_run", "skip"]
+    outcome: Literal["allow", "refuse", "dry_run", "skip", "hold"]
     reason: str
     remedy: str | None = None
 
@@ -236,6 +250,10 @@ class PlaceResult(ToolOutput):
     passed: str | None = None
     order: OrderSummary | None = None
     what_if: WhatIf | None = None
+    approval_id: str | None = Field(
+        None, description="Set when status is PENDING_APPROVAL: the id a human approves."
+    )
+    approval_expires_at: AwareDatetime | None = None
 
 
 class CancelResult(ToolOutput):

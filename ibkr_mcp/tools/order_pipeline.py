@@ -19,32 +19,41 @@ from loguru import logger
 from ibkr_mcp import metrics
 from ibkr_mcp.errors import (
     AuditUnavailableError,
+    GateRefusedError,
     GatewayError,
+    GatewayUnavailableError,
     IbkrMcpError,
     InvalidInputError,
     OrderRejectedError,
 )
 from ibkr_mcp.models import Contract, OrderInfo, OrderRequest, Quote, WhatIf
 from ibkr_mcp.safety.chain import ChainResult, evaluate, refusal_error
-from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote
-from ibkr_mcp.safety.facts import collect_facts
+from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote, TokenCheck
+from ibkr_mcp.safety.facts import collect_facts, gather_flow
 from ibkr_mcp.safety.gates.base import Verdict
 from ibkr_mcp.safety.pricing import Notional, order_notional
+from ibkr_mcp.tools.approvals import after_rejection, queue_for_approval
 from ibkr_mcp.tools.order_models import (
     GateVerdict,
     LegResult,
     OrderSummary,
+    PlaceInput,
     PlaceResult,
     PreviewResult,
 )
-from ibkr_mcp.tools.order_replay import best_effort
+from ibkr_mcp.tools.order_replay import Keyed, best_effort
 from ibkr_mcp.tools.registry import CallContext, schedule_audit
 
-#: Gates judged on the bracket's parent only: the exits close what the parent opened.
-PARENT_ONLY_GATES = frozenset({"notional"})
+#: Gates that judge an order's own shape, so each bracket leg too (a leg's refusal refuses the
+#: bracket). The rest judge the position and the flow (notional, short sale, concentration,
+#: daily limits, rate, duplicates, approval): a bracket counts once, through its parent, as its
+#: exits only close what the parent opens.
+LEG_GATES = frozenset({"allowlists", "trading_hours", "quantity", "price_band"})
 #: Order-ref suffixes of bracket children (reconciliation finds every leg by them).
 LEG_SUFFIX = {"take_profit": ".tp", "stop_loss": ".sl"}
 Sender = Callable[[list[OrderRequest]], Awaitable[list[OrderInfo]]]
+#: The token verdict of an order a human approved (its token was spent when it was queued).
+APPROVED_TOKEN = TokenCheck(present=True, valid=True, reason=None)
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ async def reference_quote(ctx: CallContext, contract: Contract) -> Quote | None:
     )
     try:
         return await ctx.services.gateway.quote(ref)
+    except GatewayUnavailableError:
+        raise  # hung / disconnected / upstream lost: name that cause, not "no usable quote"
     except IbkrMcpError as exc:
         logger.warning("no reference quote for {}: {}", contract.symbol, exc)
         return None
@@ -119,17 +130,27 @@ def all_legs(intent: OrderIntent) -> list[OrderIntent]:
     return [intent, *intent.legs]
 
 
-def run_gates(
+async def run_gates(
     ctx: CallContext,
     intent: OrderIntent,
     quote: Quote | None,
     *,
     mode: Literal["preview", "place"],
     token: str | None,
+    idempotency_key: str | None = None,
+    approved: bool = False,
 ) -> ChainResult:
-    """Every gate on every leg; one verdict per gate (a leg's refusal names the leg)."""
+    """Every gate on every leg; one verdict per gate (a leg's refusal names the leg).
+
+    ``approved``: a human approved this queued order; its token was spent when it was queued,
+    so the token check passes, and the approval gate allows.
+    """
     services = ctx.services
     reference = None if quote is None else ReferenceQuote.from_quote(quote)
+    now = services.now()
+    flow = await gather_flow(
+        services, intent, idempotency_key=idempotency_key, now=now, approval_granted=approved
+    )
     facts = collect_facts(
         services.settings,
         intent,
@@ -138,7 +159,9 @@ def run_gates(
         quote=reference,
         tokens=services.tokens,
         token=token,
-        now=services.now(),
+        now=now,
+        flow=flow,
+        token_check=APPROVED_TOKEN if approved else None,
     )
     result = evaluate(facts)
     if not intent.legs:
@@ -148,7 +171,7 @@ def run_gates(
         # The token binds the whole bracket: a leg is judged with the parent's token check.
         leg_result = evaluate(dataclasses.replace(facts, intent=leg))
         for verdict in leg_result.verdicts:
-            if verdict.outcome != "refuse" or verdict.gate in PARENT_ONLY_GATES:
+            if verdict.outcome != "refuse" or verdict.gate not in LEG_GATES:
                 continue
             named = Verdict(
                 verdict.gate, "refuse", f"{leg.role} leg: {verdict.reason}", verdict.remedy
@@ -159,11 +182,13 @@ def run_gates(
             elif verdicts[index].outcome != "refuse":
                 verdicts[index] = named
     refused = next((v for v in verdicts if v.outcome == "refuse"), None)
+    held = None if refused is not None or result.dry_run else result.held
     return ChainResult(
         verdicts=tuple(verdicts),
         refused=refused,
         dry_run=result.dry_run,
-        allowed=refused is None and not result.dry_run,
+        allowed=refused is None and not result.dry_run and held is None,
+        held=held,
     )
 
 
@@ -298,7 +323,7 @@ def shape_detail(intent: OrderIntent) -> dict[str, Any]:
 async def preview(ctx: CallContext, prepared: Prepared, *, action: str) -> PreviewResult:
     """Gates in preview mode, what-if, and a token bound to the whole order (every leg)."""
     services, intent, quote = ctx.services, prepared.intent, prepared.quote
-    result = run_gates(ctx, intent, quote, mode="preview", token=None)
+    result = await run_gates(ctx, intent, quote, mode="preview", token=None)
     await record_chain(ctx, intent, result)
     what, what_error = await what_if(ctx, prepared)
     refused = refusals(result)
@@ -355,12 +380,19 @@ async def execute(
     *,
     key: str,
     token: str,
-    request_fingerprint: str,
+    request: Keyed,
     send: Sender,
+    approved: bool = False,
 ) -> PlaceResult:
-    """Gates (place mode) → consume token → durable intent → send every leg → record."""
+    """Gates (place mode) → consume token → durable intent → send every leg → record.
+
+    ``request``: the caller's input (its fingerprint binds the key; a place_order input is what
+    an approval queue stores). ``approved``: a human approved it (see ``run_gates``).
+    """
     services, intent, quote = ctx.services, prepared.intent, prepared.quote
-    result = run_gates(ctx, intent, quote, mode="place", token=token)
+    result = await run_gates(
+        ctx, intent, quote, mode="place", token=token, idempotency_key=key, approved=approved
+    )
     if result.allowed:
         # Queued ahead of the intent on the single writer thread, flushed by its durable commit.
         schedule_audit(record_chain(ctx, intent, result))
@@ -382,10 +414,11 @@ async def execute(
         )
         metrics.ORDERS.labels("REFUSED").inc()
         raise error
+    order = summary(intent, quote)
     base = {
         "idempotency_key": key,
         "correlation_id": ctx.correlation_id,
-        "order": summary(intent, quote),
+        "order": order,
         "passed": passed_line(result),
     }
     if result.dry_run:
@@ -400,9 +433,12 @@ async def execute(
         )
         metrics.ORDERS.labels("SIMULATED").inc()
         return PlaceResult(sent=False, status="SIMULATED", message=dry.reason, what_if=what, **base)
+    if result.held is not None:
+        return await _hold(ctx, prepared, request, token, result)
     # Connected right now, so that a failure below means "in flight", not "never left".
     await services.gateway.ensure_connected()
-    services.tokens.consume(token, fingerprint)
+    if not approved:
+        services.tokens.consume(token, fingerprint)
     # The intent must be durable before anything is sent: if this raises, nothing is sent.
     try:
         await services.audit.record_order_event(
@@ -410,8 +446,13 @@ async def execute(
             event="intent",
             status="PendingSubmit",
             detail={
-                "request_fingerprint": request_fingerprint,
+                "request_fingerprint": request.request_fingerprint(),
                 "verdicts": [f"{v.gate}:{v.outcome}" for v in result.verdicts],
+                # What daily_notional counts (working or filled, every process).
+                # A modification's order is counted once, by its original intent.
+                "notional": None if intent.modifies is not None else order.estimated_notional,
+                "currency": intent.currency,
+                "approved": approved or None,
                 **shape_detail(intent),
             },
             **row,
@@ -427,6 +468,7 @@ async def execute(
         await best_effort(ctx, "rejected", event="rejected", status="Rejected",
                           detail=exc.to_dict(), **row)  # fmt: skip
         metrics.ORDERS.labels("Rejected").inc()
+        await after_rejection(services)
         raise
     except GatewayError as exc:
         await best_effort(ctx, "uncertain", event="uncertain", detail=exc.to_dict(), **row)
@@ -459,4 +501,24 @@ async def execute(
             for leg, i in zip(intent.legs, infos[1:], strict=False)
         ],
         **base,
+    )
+
+
+async def _hold(
+    ctx: CallContext, prepared: Prepared, request: Keyed, token: str, result: ChainResult
+) -> PlaceResult:
+    """Queue a place_order for a human's approval; other order actions are refused instead."""
+    intent = prepared.intent
+    if isinstance(request, PlaceInput):
+        ctx.services.tokens.consume(token, intent.fingerprint())
+        return await queue_for_approval(
+            ctx, request, intent, summary(intent, prepared.quote), result
+        )
+    held = result.held
+    assert held is not None
+    raise GateRefusedError(
+        f"{ctx.tool} needs a human's approval ({held.reason}), which only place_order queues.",
+        remedy="Send the order with preview_order / place_order (it is queued for approval), "
+        "or cancel_order and place a new one.",
+        details={"gate": held.gate, "reason": held.reason},
     )

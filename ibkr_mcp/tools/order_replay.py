@@ -62,11 +62,19 @@ class KeyLock:
 
 
 async def idempotent(
-    params: Keyed, ctx: CallContext, act: Callable[[], Awaitable[PlaceResult]]
+    params: Keyed,
+    ctx: CallContext,
+    act: Callable[[], Awaitable[PlaceResult]],
+    also: Callable[[Any, CallContext], Awaitable[PlaceResult | None]] | None = None,
 ) -> PlaceResult:
-    """Run ``act`` once per idempotency key: a bound key replays its original result."""
+    """Run ``act`` once per idempotency key: a bound key replays its original result.
+
+    ``also``: a further replay asked after ``replay_key`` (a key queued for approval).
+    """
     async with KeyLock(params.idempotency_key):
         replay = await replay_key(params, ctx)
+        if replay is None and also is not None:
+            replay = await also(params, ctx)
         if replay is not None:
             return replay
         try:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from ibkr_mcp import metrics
 from ibkr_mcp.errors import IbkrMcpError, InvalidInputError
 from ibkr_mcp.logs import correlation_id, new_correlation_id
+from ibkr_mcp.origin import call_origin
 
 if TYPE_CHECKING:
     from ibkr_mcp.services import Services
@@ -47,6 +48,7 @@ class CallContext:
     correlation_id: str
     surface: Surface
     tool: str
+    origin: Mapping[str, Any] = field(default_factory=dict)
     progress: Progress = _no_progress
 
 
@@ -73,6 +75,19 @@ class ToolSpec(Generic[In, Out]):
     cli_arguments: tuple[str, ...] = ()
     title: str | None = None
     tags: frozenset[str] = field(default_factory=frozenset)
+    #: ``read``, ``trade`` or ``admin`` (TOOLSETS); default: read-only tools ``read``, else
+    #: ``trade``. A tool outside the enabled toolsets is absent from every surface.
+    toolset: Literal["read", "trade", "admin"] | None = None
+    #: Surfaces the tool is generated for (admin tools: MCP only; HTTP and CLI have their own
+    #: human-only control routes and commands).
+    surfaces: frozenset[str] = frozenset({"mcp", "http", "cli"})
+
+    @property
+    def effective_toolset(self) -> str:
+        """The toolset this tool belongs to."""
+        if self.toolset is not None:
+            return self.toolset
+        return "read" if self.read_only else "trade"
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,14 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return name in self._specs
 
+    def enabled(self, toolsets: frozenset[str], surface: str) -> Registry:
+        """A registry with only the tools of ``toolsets`` generated for ``surface``."""
+        out = Registry()
+        for spec in self:
+            if spec.effective_toolset in toolsets and surface in spec.surfaces:
+                out.register(spec)
+        return out
+
     def get(self, name: str) -> ToolSpec[Any, Any]:
         """The spec named ``name``; ``InvalidInputError`` if there is none."""
         try:
@@ -150,6 +173,7 @@ class Registry:
         surface: Surface,
         cid: str | None = None,
         progress: Progress | None = None,
+        origin: Mapping[str, Any] | None = None,
     ) -> CallResult[Any]:
         """Run one tool call through the pipeline.
 
@@ -160,6 +184,8 @@ class Registry:
             surface: Which surface the call came from (recorded in the audit trail).
             cid: A correlation id supplied by the caller (HTTP ``X-Correlation-ID``).
             progress: Where long-running handlers report progress (MCP notifications).
+            origin: Who is calling beyond the surface (MCP client name/version, session);
+                recorded on every order row of the call.
 
         Returns:
             The output model with the call's correlation id.
@@ -170,6 +196,8 @@ class Registry:
         spec = self.get(name)
         call_id = cid or new_correlation_id()
         token = correlation_id.set(call_id)
+        who = {"surface": surface, "correlation_id": call_id, **(origin or {})}
+        origin_token = call_origin.set(who)
         started = time.perf_counter()
         raw_args: dict[str, Any] = {}
         outcome = "ok"
@@ -188,6 +216,7 @@ class Registry:
                 correlation_id=call_id,
                 surface=surface,
                 tool=name,
+                origin=who,
                 progress=progress or _no_progress,
             )
             output = await spec.handler(params, ctx)
@@ -216,6 +245,7 @@ class Registry:
             schedule_audit(
                 _audit_call(services, spec, call_id, surface, raw_args, outcome, elapsed)
             )
+            call_origin.reset(origin_token)
             correlation_id.reset(token)
 
 

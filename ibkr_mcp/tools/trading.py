@@ -7,6 +7,7 @@ import dataclasses
 from ibkr_mcp.models import ContractRef
 from ibkr_mcp.safety.context import OrderIntent
 from ibkr_mcp.tools import order_pipeline as pipeline
+from ibkr_mcp.tools.approvals import approval_replay
 from ibkr_mcp.tools.common import resolve_account
 from ibkr_mcp.tools.order_models import (
     CancelInput,
@@ -70,23 +71,28 @@ async def preview_order(params: PreviewInput, ctx: CallContext) -> PreviewResult
 
 async def place_order(params: PlaceInput, ctx: CallContext) -> PlaceResult:
     """Handler of place_order: idempotency first, then every gate, audit intent, then send."""
+    return await idempotent(params, ctx, lambda: _place(params, ctx), approval_replay)
 
-    async def act() -> PlaceResult:
-        prepared = await prepare(params, ctx)
-        # A key this audit does not know may still be at the broker (another process or audit).
-        adopted = await broker_replay(params, ctx, prepared.intent)
-        if adopted is not None:
-            return adopted
-        return await pipeline.execute(
-            ctx,
-            prepared,
-            key=params.idempotency_key,
-            token=params.confirmation_token,
-            request_fingerprint=params.request_fingerprint(),
-            send=ctx.services.gateway.place_bracket,
-        )
 
-    return await idempotent(params, ctx, act)
+async def _place(params: PlaceInput, ctx: CallContext, *, approved: bool = False) -> PlaceResult:
+    """Resolve, adopt a broker order with this key if any, then the pipeline's gates and send.
+
+    ``approved``: a human approved this queued order (the approval runner's call).
+    """
+    prepared = await prepare(params, ctx)
+    # A key this audit does not know may still be at the broker (another process or audit).
+    adopted = await broker_replay(params, ctx, prepared.intent)
+    if adopted is not None:
+        return adopted
+    return await pipeline.execute(
+        ctx,
+        prepared,
+        key=params.idempotency_key,
+        token=params.confirmation_token,
+        request=params,
+        send=ctx.services.gateway.place_bracket,
+        approved=approved,
+    )
 
 
 async def cancel_order(params: CancelInput, ctx: CallContext) -> CancelResult:
@@ -134,6 +140,7 @@ SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
         cli_arguments=("symbol", "side", "quantity"),
         read_only=True,
         idempotent=False,
+        toolset="trade",  # it issues the token that trades: absent from a read-only server
     ),
     ToolSpec(
         name="place_order",

@@ -16,7 +16,11 @@ async def deriv(settings_for: Any, sim: Any) -> AsyncIterator[Any]:
     from ibkr_mcp.runtime import open_runtime
 
     settings = settings_for(
-        sim.port, ORDERS_ENABLED=True, ALLOWED_SEC_TYPES="STK,OPT,FUT", MAX_ORDER_NOTIONAL=500000
+        sim.port,
+        ORDERS_ENABLED=True,
+        ALLOWED_SEC_TYPES="STK,OPT,FUT",
+        MAX_ORDER_NOTIONAL=500000,
+        MAX_DAILY_NOTIONAL=1000000,
     )
     async with open_runtime(settings, wait_connected=5.0) as svc:
         yield svc

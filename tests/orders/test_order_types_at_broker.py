@@ -12,6 +12,13 @@ from order_helpers import call, preview_and_place, sent_orders
 FIXED_NOW = datetime(2026, 11, 25, 15, 0, 0, tzinfo=UTC)  # the `sim` fixture's clock
 
 
+@pytest.fixture
+def enabled_settings(settings_for: Any, sim: Any) -> Any:
+    """Orders enabled; SELL stops without a position allowed (the short-sale gate has its own
+    tests): these tests are about order shapes."""
+    return settings_for(sim.port, ORDERS_ENABLED=True, ALLOW_SHORT=True)
+
+
 async def _mid(services: Any) -> Decimal:
     quote = await call(services, "get_quote", {"symbol": "AAPL"})
     return ((quote.bid + quote.ask) / 2).quantize(Decimal("0.01"))
