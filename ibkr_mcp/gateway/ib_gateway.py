@@ -21,6 +21,7 @@ from ibkr_mcp.gateway.contracts import ContractResolver
 from ibkr_mcp.gateway.market_data import MarketData
 from ibkr_mcp.gateway.notices import Notice
 from ibkr_mcp.gateway.orders import OrderService
+from ibkr_mcp.gateway.pnl_single import PositionPnLs
 from ibkr_mcp.models import (
     AccountSummary,
     Bar,
@@ -68,6 +69,7 @@ class IBGateway:
         self.market_data = MarketData(self.conn, self.contracts)
         self.orders = OrderService(self.conn)
         self._pnl: dict[str, IbPnL] = {}
+        self._position_pnl = PositionPnLs(self.conn)
         self.conn.on_reset(self._pnl.clear)
         self.conn.on_resubscribe(self._resubscribe)
 
@@ -301,11 +303,15 @@ class IBGateway:
                 raise
             finally:
                 ib.pnlEvent -= on_pnl
+        held = sorted(
+            {(p.contract.symbol, p.contract.conId) for p in ib.positions(account) if p.position}
+        )
         return PnL(
             account=account,
             daily_pnl=convert.num(sub.dailyPnL),
             unrealized_pnl=convert.num(sub.unrealizedPnL),
             realized_pnl=convert.num(sub.realizedPnL),
+            positions=await self._position_pnl.of(account, held),
         )
 
     # --- orders ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from ibkr_mcp.tools.order_models import OrderInput, PlaceResult, fields_problem
 from ibkr_mcp.tools.order_replay import Keyed, best_effort, idempotent
 from ibkr_mcp.tools.orders import OrderStatusInput
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
-from ibkr_mcp.tools.trading import TOKEN_NOTE, prepare
+from ibkr_mcp.tools.trading import prepare
 
 #: Final order states (nothing can change them any more).
 DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive", "Rejected"})
@@ -298,9 +298,7 @@ SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
     ToolSpec(
         name="modify_order",
         description="Change quantity, prices or TIF of a working order (same order id; no gap). "
-        + TWO_STEP
-        + " "
-        + TOKEN_NOTE,
+        + TWO_STEP,
         input_model=ModifyInput,
         output_model=TwoStepResult,
         handler=modify_order,

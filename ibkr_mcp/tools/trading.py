@@ -128,9 +128,8 @@ async def cancel_order(params: CancelInput, ctx: CallContext) -> CancelResult:
 SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
     ToolSpec(
         name="preview_order",
-        description="Check an order (any order_type; take_profit_price/stop_loss_price make a "
-        "bracket) against every safety gate and IB's what-if; returns a single-use "
-        "confirmation_token. Sends nothing. " + TOKEN_NOTE,
+        description="Check an order against every safety gate and IB's what-if; returns a "
+        "confirmation_token. take_profit_price/stop_loss_price make a bracket. Sends nothing.",
         input_model=PreviewInput,
         output_model=PreviewResult,
         handler=preview_order,

@@ -134,3 +134,12 @@ async def test_executions_since(enabled: Any) -> None:
     assert (await call(enabled, "get_executions", {"since": first.isoformat()})).fills
     later = (first + timedelta(seconds=1)).isoformat()
     assert (await call(enabled, "get_executions", {"since": later})).fills == []
+
+
+async def test_pnl_per_position(enabled: Any) -> None:
+    placed = await preview_and_place(enabled, MKT10, "pnl-pos-0001")
+    await call(enabled, "wait_for_order", {"order_id": placed.order_id, "until": "filled"})
+    pnl = await call(enabled, "get_pnl", {})
+    [aapl] = [p for p in pnl.positions if p.symbol == "AAPL"]
+    assert aapl.position == 10
+    assert aapl.daily_pnl is not None and aapl.unrealized_pnl is not None
