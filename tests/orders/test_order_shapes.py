@@ -172,3 +172,39 @@ async def test_option_order_refused_by_default_allowlist(enabled: Any, sim: Any)
     else:
         assert preview.refusals[0].gate == "allowlists"
     assert sent_orders(sim) == []
+
+
+async def test_bracket_preview_snapshot(enabled: Any, snapshot: Any) -> None:
+    order = {"symbol": "AAPL", "side": "BUY", "quantity": 5, "order_type": "LMT",
+             "limit_price": 207, "take_profit_price": 215, "stop_loss_price": 201,
+             "stop_loss_limit_price": 200.5, "tif": "GTC"}  # fmt: skip
+    preview = await call(enabled, "preview_order", order)
+    assert preview.confirmation_token is not None
+    # The token and its expiry are random / wall-clock: everything else is fixed by the seed.
+    shown = preview.model_dump(mode="json", exclude={"confirmation_token", "token_expires_at",
+                                                     "next_step"})  # fmt: skip
+    assert shown == snapshot
+
+
+async def test_wait_for_order_sends_mcp_progress(enabled: Any) -> None:
+    from fastmcp import Client
+
+    from ibkr_mcp.mcp_server import build_mcp
+
+    mid = await _mid(enabled)
+    order = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "order_type": "LMT",
+             "limit_price": _pct(mid, "-2")}  # fmt: skip
+    placed = await preview_and_place(enabled, order, "progress-0001")
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with Client(build_mcp(enabled)) as client:
+        result = await client.call_tool(
+            "wait_for_order",
+            {"order_id": placed.order_id, "timeout_seconds": 1},
+            progress_handler=on_progress,
+        )
+    assert result.structured_content["timed_out"] is True
+    assert seen and seen[0][1] == 1 and "Submitted" in (seen[0][2] or "")
