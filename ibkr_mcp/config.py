@@ -105,7 +105,7 @@ class Settings(BaseSettings):
         50, ge=1, le=1000, description="Snapshot quote requests open at the gateway at once."
     )
     MARKET_DATA_MESSAGES_PER_SECOND: float = Field(
-        30.0, gt=0, le=45, description="Market-data requests per second (orders keep the rest)."
+        40.0, gt=0, le=45, description="Market-data requests per second (orders keep the rest)."
     )
 
     # --- HTTP API ---------------------------------------------------------------------------
