@@ -111,7 +111,14 @@ async def open_runtime(
         host = "127.0.0.1"
         port = await simulator.start(host, settings.SIM_PORT)
         logger.info("embedded IB Gateway simulator on {}:{}", host, port)
-    audit = AuditLog(settings.audit_db_path, busy_timeout=settings.AUDIT_BUSY_TIMEOUT_SECONDS)
+    from ibkr_mcp.audit.keys import load_or_create_key
+
+    audit = AuditLog(
+        settings.audit_db_path,
+        busy_timeout=settings.AUDIT_BUSY_TIMEOUT_SECONDS,
+        # Keyed chain: the key lives outside the database (AUDIT_KEY_FILE, 0600, never logged).
+        key=load_or_create_key(settings.audit_key_path),
+    )
     gateway = IBGateway(settings, host=host, port=port, client_id=client_id)
     try:
         await audit.open()
@@ -128,7 +135,13 @@ async def open_runtime(
         wait = wait_connected if wait_connected is not None else (5.0 if sim else 0.0)
         if wait > 0:
             await _wait_connected(services, wait)
-        yield services
+        if settings.REQUIRE_APPROVAL == "never":
+            yield services
+        else:
+            from ibkr_mcp.tools.approval_runner import approval_runner
+
+            async with approval_runner(services):
+                yield services
     finally:
         from ibkr_mcp.tools.registry import drain_audit
 

@@ -143,6 +143,9 @@ async def with_runtime(
     wait = wait_connected
     if wait is None:
         wait = 5.0 if sim else settings.IBKR_CONNECT_TIMEOUT
+    # Never the server's client id: a CLI command next to a running server would otherwise
+    # collide with it (IB error 326) or take over its session.
+    settings = settings.model_copy(update={"IBKR_CLIENT_ID": settings.cli_client_id})
     async with AsyncExitStack() as stack:
         # The spinner stops before the body runs: its progress bar or prompt owns the terminal.
         with connecting_status(settings, sim=sim):

@@ -336,6 +336,10 @@ class IBGateway:
         """Request cancellation and return the order's state afterwards."""
         return await self.orders.cancel_order(order_id)
 
+    async def global_cancel(self) -> tuple[list[OrderInfo], list[OrderInfo]]:
+        """Cancel every open order of every client (IB's global cancel); (before, still open)."""
+        return await self.orders.global_cancel()
+
     async def find_orders_by_ref(self, order_ref: str) -> list[OrderInfo]:
         """Open and completed orders whose ``orderRef`` equals ``order_ref`` (reconciliation)."""
         return await self.orders.find_orders_by_ref(order_ref)
