@@ -145,9 +145,6 @@ class Settings(BaseSettings):
     IBKR_RECONNECT_FAST_WINDOW_SECONDS: float = Field(
         600.0, ge=0, le=86400, description="Retry every 0.5 s this long after a loss, then 5 s."
     )
-    IBKR_CLI_CLIENT_ID_OFFSET: int = Field(
-        100, ge=0, le=2**30, description="CLI commands connect as IBKR_CLIENT_ID plus this."
-    )
     MARKET_DATA_MAX_INFLIGHT: int = Field(
         50, ge=1, le=1000, description="Snapshot quote requests open at the gateway at once."
     )
