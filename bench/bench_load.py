@@ -108,15 +108,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def place_order(client: httpx.AsyncClient, key: str) -> float:
-    """Preview then place one resting LMT order; returns the seconds both took."""
-    quote = (await client.get("/api/market/quote", params={"symbol": "AAPL"})).json()
-    price = round(float(quote.get("bid") or quote.get("last") or 200) * 0.99, 2)
+async def place_order(client: httpx.AsyncClient, key: str, quantity: int, price: float) -> float:
+    """Preview then place one resting LMT order; returns the seconds both took.
+
+    The two orders differ in quantity: the duplicate-order gate refuses the same order twice.
+    """
     started = time.perf_counter()
-    order = {**ORDER, "limit_price": price}
+    order = {**ORDER, "limit_price": price, "quantity": quantity}
     preview = await client.post("/api/orders/preview", json=order)
     preview.raise_for_status()
-    token = preview.json()["confirmation_token"]
+    token = preview.json().get("confirmation_token")
+    if not token:
+        raise SystemExit(f"preview refused: {preview.text[:300]}")
     placed = await client.post(
         "/api/orders", json={**order, "confirmation_token": token, "idempotency_key": key}
     )
@@ -210,10 +213,12 @@ async def main() -> None:
             t0 = time.perf_counter()
             await client.get("/api/market/quote", params={"symbol": "MSFT"})
             idle_quote = time.perf_counter() - t0
-            idle_order = await place_order(client, "bench-load-idle")
+            quote = (await client.get("/api/market/quote", params={"symbol": "AAPL"})).json()
+            price = round(float(quote["bid"]) * 0.99, 2)  # rests below the market
+            idle_order = await place_order(client, "bench-load-idle", 1, price)
             flooding = asyncio.ensure_future(flood(port, FLOOD_SECONDS))
             await asyncio.sleep(FLOOD_SECONDS / 2)
-            busy_order = await place_order(client, "bench-load-flood")
+            busy_order = await place_order(client, "bench-load-flood", 2, price)
             answered, shed = await flooding
             server_side = _tool_latency((await client.get("/metrics")).text, "get_quote")
     finally:

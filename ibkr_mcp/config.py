@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     MARKET_DATA_MAX_INFLIGHT: int = Field(
         50, ge=1, le=1000, description="Snapshot quote requests open at the gateway at once."
     )
+    MARKET_DATA_MAX_CALLS: int = Field(
+        100, ge=1, le=100_000, description="Quote calls served at once; more get OVERLOADED."
+    )
     MARKET_DATA_MESSAGES_PER_SECOND: float = Field(
         40.0, gt=0, le=45, description="Market-data requests per second (orders keep the rest)."
     )

@@ -54,6 +54,7 @@ class MarketDataLimiter:
     Args:
         rate: Market-data messages per second (at most this many in any one-second window).
         max_inflight: Requests open at the gateway at once.
+        max_calls: Market-data calls in the process at once (more are refused at once).
         clock: Monotonic clock (injectable for tests).
     """
 
@@ -62,6 +63,7 @@ class MarketDataLimiter:
         *,
         rate: float,
         max_inflight: int,
+        max_calls: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rate = rate
@@ -73,6 +75,7 @@ class MarketDataLimiter:
         self.shed = 0
         self.service_seconds = INITIAL_SERVICE_SECONDS
         self.callers = 0
+        self.max_calls = max_calls
         self._sent: deque[float] = deque()
         self._answered: deque[float] = deque()
         self._slots = asyncio.Semaphore(max_inflight)
@@ -109,8 +112,10 @@ class MarketDataLimiter:
             yield
             return
         wait = self.caller_wait()
-        if wait > timeout:
-            self._shed(wait, timeout, what)
+        if wait > timeout or self.callers >= self.max_calls:
+            # Past max_calls every extra call slows the one event loop that also serves
+            # orders: refuse it now, cheaply, rather than let it wait its turn.
+            self._shed(max(wait, 1.0), timeout, what)
         self.callers += 1
         try:
             yield

@@ -59,6 +59,7 @@ class MarketData:
         self.limiter = MarketDataLimiter(
             rate=settings.MARKET_DATA_MESSAGES_PER_SECOND,
             max_inflight=settings.MARKET_DATA_MAX_INFLIGHT,
+            max_calls=settings.MARKET_DATA_MAX_CALLS,
         )
         self.pacer = pacing.HistoricalPacer()
         self._bars_open = asyncio.Semaphore(pacing.MAX_OPEN)
