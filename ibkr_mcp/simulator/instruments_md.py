@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from ibkr_mcp.simulator.catalogue import Instrument
     from ibkr_mcp.simulator.market import MarketModel
 
+#: Key under which a stream remembers the second its option ticks were last computed.
+_COMPUTED_AT = -21
+
 __all__ = ["SecDefReq", "option_ticks", "parse_sec_def_opt_params", "sec_def_opt_params"]
 
 
@@ -82,6 +85,11 @@ def sec_def_opt_params(market: MarketModel, req: SecDefReq) -> list[list[Field]]
 def option_ticks(market: MarketModel, sub: _Stream, at: datetime) -> list[list[Field]]:
     """Option computation ticks (10-13, delayed 80-83) that changed since last sent."""
     out: list[list[Field]] = []
+    # Prices move at most once a second: skip the model until the second changes.
+    second = str(int(at.timestamp()))
+    if sub.sent.get(_COMPUTED_AT) == second:
+        return out
+    sub.sent[_COMPUTED_AT] = second
     delayed = sub.data_type in (3, 4)
     for tick_type, values in computations(market, sub.inst, at, delayed):
         fields = oi.tick_option_computation(sub.req_id, tick_type, values)
