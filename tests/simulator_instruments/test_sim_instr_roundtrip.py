@@ -76,6 +76,13 @@ async def test_partial_option_specs_return_matching_contracts(ib: IB, ib_logs: A
     month = await ib.reqContractDetailsAsync(Option("AAPL", "202612", atm, exchange="SMART"))
     assert {d.contract.right for d in month} == {"C", "P"}
     assert {d.contract.lastTradeDateOrContractMonth for d in month} >= {"20261218", "20261204"}
+    cboe = await ib.reqContractDetailsAsync(Option("AAPL", "20261218", atm, "C", "CBOE"))
+    assert [d.contract.exchange for d in cboe] == ["CBOE"]
+    assert cboe[0].contract.conId == next(
+        d.contract.conId
+        for d in month
+        if d.contract.right == "C" and d.contract.lastTradeDateOrContractMonth == "20261218"
+    )
     both = await ib.reqContractDetailsAsync(Option("SPX", "20261218", 6800, "C", "SMART"))
     assert {d.contract.tradingClass for d in both} == {"SPX", "SPXW"}
     assert await ib.qualifyContractsAsync(Option("SPX", "20261218", 6800, "C", "SMART")) == [None]
