@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
@@ -103,6 +103,14 @@ def _strike_step(price: Decimal) -> Decimal:
         if price < limit:
             return Decimal(step)
     return Decimal(50)
+
+
+def _decimal(text: str) -> Decimal | None:
+    """A client's numeric text as a Decimal (None when it is not a number)."""
+    try:
+        return Decimal(text.strip())
+    except InvalidOperation:
+        return None
 
 
 def _occ_root(trading_class: str) -> str:
@@ -281,17 +289,13 @@ class Book:
             return listed[:1]
         wanted = spec.last_trade.strip()
         if wanted:
-            expired = [
-                self.future(root, int(wanted[:4]), int(wanted[4:6]))
-                for _ in (0,)
-                if len(wanted) >= 6 and wanted[:6].isdigit() and int(wanted[4:6]) in root.months
+            # Only listed months can match: an expired month matches nothing (IB: error 200).
+            listed = [
+                i for i in listed if i.last_trade.startswith(wanted) or i.contract_month == wanted
             ]
-            listed = [i for i in listed if i.last_trade.startswith(wanted) or
-                      i.contract_month == wanted]  # fmt: skip
-            del expired  # expired months are not tradable: IB answers 200 for them
         if spec.local_symbol:
             listed = [i for i in listed if i.local_symbol == spec.local_symbol.upper()]
-        if spec.multiplier and Decimal(spec.multiplier) != root.multiplier:
+        if spec.multiplier and _decimal(spec.multiplier) != root.multiplier:
             return []
         return listed
 
@@ -308,7 +312,7 @@ class Book:
             roots = [r for r in roots if r.trading_class == spec.trading_class.upper()]
         if spec.exchange:
             roots = [r for r in roots if spec.exchange in r.exchanges.split(",")]
-        if spec.multiplier and spec.multiplier != "100":
+        if spec.multiplier and _decimal(spec.multiplier) != 100:
             return []
         right = spec.right.upper()[:1] if spec.right else ""
         if right and right not in "CP":
