@@ -154,7 +154,7 @@ class Book:
         self, und: Instrument, cls: str, step: Decimal, *, weekly: bool, monthly: bool
     ) -> None:
         if len(self.options) > 255:
-            return
+            raise ValueError("more than 256 option trading classes do not fit the conId encoding")
         index_like = und.sec_type == "IND"
         unit = Decimal("0.5") if step in (Decimal("0.5"), Decimal("2.5")) else step
         self.options.append(
