@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from ibkr_mcp.audit.flow import flow_counts
+from ibkr_mcp.audit.flow import FlowCounts, flow_counts
 from ibkr_mcp.errors import IbkrMcpError
-from ibkr_mcp.models import ContractRef
+from ibkr_mcp.models import ContractRef, OrderInfo
 from ibkr_mcp.safety.context import FlowFacts, OrderIntent
 from ibkr_mcp.safety.halt import HaltState, engage_halt, read_halt
 from ibkr_mcp.safety.sessions import is_open, trading_day_start
@@ -66,6 +66,37 @@ async def trip_breaker_if_needed(services: Services, count: int, now: datetime) 
     return halt
 
 
+async def _broker_orders_today(
+    services: Services, intent: OrderIntent, day_start: datetime, counts: FlowCounts
+) -> tuple[int, Decimal] | None:
+    """(orders of the account today at the broker, value of those the audit does not know).
+
+    ``None`` when the broker cannot say (the audit's counts stand alone then).
+    """
+    gateway = services.gateway
+    try:
+        orders = [*await gateway.open_orders(), *await gateway.completed_orders()]
+    except Exception as exc:  # noqa: BLE001 - the audit's counters remain authoritative
+        logger.debug("broker orders of the day unavailable: {}", exc)
+        return None
+    seen: dict[object, OrderInfo] = {}
+    for order in orders:
+        if order.account != intent.account:
+            continue
+        if order.updated_at is not None and order.updated_at < day_start:
+            continue
+        seen[order.perm_id or (order.client_id, order.order_id)] = order
+    unknown = Decimal(0)
+    for order in seen.values():
+        if order.order_ref and order.order_ref in counts.keys_today:
+            continue  # already counted from its intent row
+        price = order.avg_fill_price or order.limit_price
+        if price is not None:
+            # Currency is not on the order: counted whatever it is (errs on the safe side).
+            unknown += order.quantity * price
+    return len(seen), unknown
+
+
 async def _position(services: Services, intent: OrderIntent) -> Decimal:
     positions = await services.gateway.positions(intent.account)
     return sum((p.quantity for p in positions if p.con_id == intent.con_id), Decimal(0))
@@ -113,6 +144,11 @@ async def gather_flow(
         notional = counts.notional_today
         dup_key, dup_age = counts.duplicate_of, counts.duplicate_age_seconds
         rejections = counts.rejections_in_window
+        # The broker's own orders of the day count too (other clients, TWS, another audit file).
+        broker = await _broker_orders_today(services, intent, trading_day_start(now), counts)
+        if broker is not None:
+            day = max(day, broker[0])
+            notional += broker[1]
         if not halt.halted and rejections >= settings.MAX_REJECTIONS:
             halt = await trip_breaker_if_needed(services, rejections, now)
     position: Decimal | None = None
