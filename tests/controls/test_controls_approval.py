@@ -145,3 +145,36 @@ async def test_paper_default_needs_no_approval(controls_settings: Any, sim: Any)
         preview = await call(server, "preview_order", resting(2))
     assert result.sent and result.approval_id is None
     assert next(v for v in preview.verdicts if v.gate == "approval").outcome == "skip"
+
+
+@pytest.mark.parametrize("answer", [False, True])
+async def test_elicitation_is_an_extra_layer_only(
+    controls_settings: Any, sim: Any, answer: bool
+) -> None:
+    from fastmcp.client.elicitation import ElicitResult
+
+    asked: list[str] = []
+
+    async def human(message: str, response_type: Any, params: Any, context: Any) -> Any:
+        asked.append(message)
+        return ElicitResult(action="accept", content={"value": answer})
+
+    settings = controls_settings(REQUIRE_APPROVAL="always")
+    async with runtime(settings) as server:
+        preview = await call(server, "preview_order", resting(1))
+        args = {
+            **resting(1),
+            "confirmation_token": preview.confirmation_token,
+            "idempotency_key": f"elicit-{int(answer)}-001",
+        }
+        async with Client(build_mcp(server), mode="legacy", elicitation_handler=human) as client:
+            result = await client.call_tool("place_order", args)
+        data = result.structured_content
+        assert asked and "AAPL" in asked[0]
+        state = (await list_approvals(server.audit, server.now()))[0]
+        if answer:  # a yes sends nothing: the out-of-band approval is still required
+            assert data["status"] == "PENDING_APPROVAL" and state.state == "pending"
+        else:  # a no denies it at once
+            assert data["status"] == "DENIED" and state.state == "denied"
+            assert (state.decided_by or "").startswith("mcp-elicitation:")
+    assert sent_orders(sim) == []
