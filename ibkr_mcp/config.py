@@ -324,7 +324,10 @@ class Settings(BaseSettings):
             from ibkr_mcp.userdirs import user_data_dir
 
             return _absolute(user_data_dir())
-        return _absolute(self.DATA_DIR)
+        # `~` and a relative DATA_DIR depend on HOME and the cwd: expand/resolve them outside
+        # the cache (keyed by value), or a changed HOME/cwd would get a stale answer.
+        directory = self.DATA_DIR.expanduser()
+        return _absolute(directory) if directory.is_absolute() else directory.resolve()
 
     @property
     def env_file(self) -> Path | None:
@@ -338,7 +341,7 @@ class Settings(BaseSettings):
 
     def resolve(self, path: Path) -> Path:
         """Return ``path`` with ``~`` expanded and, if relative, anchored at ``DATA_DIR``."""
-        return _anchored(self.data_dir, path)
+        return _anchored(self.data_dir, path.expanduser())
 
     @property
     def audit_db_path(self) -> Path:

@@ -8,8 +8,13 @@ from typing import Any
 
 import orjson
 from fastmcp import FastMCP
+from fastmcp.exceptions import DisabledError, NotFoundError
+from fastmcp.prompts.base import PromptResult
+from fastmcp.resources.base import ResourceResult
 from fastmcp.tools.base import Tool, ToolResult
+from fastmcp.utilities.versions import VersionSpec
 from loguru import logger
+from mcp.shared.exceptions import MCPError
 from mcp_types import TextContent, ToolAnnotations
 from pydantic import BaseModel
 
@@ -64,6 +69,73 @@ def error_text(error: IbkrMcpError) -> str:
     if "correlation_id" in error.details:
         parts.append(f"Correlation id: {error.details['correlation_id']}")
     return "\n".join(parts)
+
+
+#: JSON-RPC error codes the MCP spec names (resource not found; invalid params).
+RESOURCE_NOT_FOUND = -32002
+INVALID_PARAMS = -32602
+
+
+class IbkrFastMCP(FastMCP[Any]):
+    """FastMCP with the spec's protocol errors for unknown names and missing arguments.
+
+    * an unknown resource is ``-32002`` (resource not found), as the MCP spec names it;
+    * an unknown tool is a JSON-RPC ``-32602`` protocol error, not a tool result;
+    * a prompt called without a required argument is ``-32602`` naming the argument (FastMCP
+      would mask it as an internal error).
+    """
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        version: VersionSpec | None = None,
+        run_middleware: bool = True,
+    ) -> ToolResult:
+        """Call a tool; an unknown (or disabled) one is a protocol error."""
+        try:
+            return await super().call_tool(
+                name, arguments, version=version, run_middleware=run_middleware
+            )
+        except (NotFoundError, DisabledError):
+            raise MCPError(
+                code=INVALID_PARAMS, message=f"Unknown tool: {name!r}", data={"tool": name}
+            ) from None
+
+    async def read_resource(
+        self, uri: str, *, version: VersionSpec | None = None, run_middleware: bool = True
+    ) -> ResourceResult:
+        """Read a resource; an unknown URI is ``-32002``."""
+        try:
+            return await super().read_resource(uri, version=version, run_middleware=run_middleware)
+        except (NotFoundError, DisabledError):
+            raise MCPError(
+                code=RESOURCE_NOT_FOUND, message=f"Resource not found: {uri}", data={"uri": uri}
+            ) from None
+
+    async def render_prompt(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        version: VersionSpec | None = None,
+        run_middleware: bool = True,
+    ) -> PromptResult:
+        """Render a prompt; missing required arguments are ``-32602`` naming them."""
+        prompt = await self.get_prompt(name, version=version)
+        if prompt is not None:
+            given = arguments or {}
+            missing = [a.name for a in prompt.arguments or [] if a.required and a.name not in given]
+            if missing:
+                raise MCPError(
+                    code=INVALID_PARAMS,
+                    message=f"Prompt {name!r} needs the argument(s): {', '.join(missing)}.",
+                    data={"prompt": name, "missing": missing},
+                )
+        return await super().render_prompt(
+            name, arguments, version=version, run_middleware=run_middleware
+        )
 
 
 def _info_pair(info: Any) -> tuple[str | None, str | None]:
@@ -172,8 +244,13 @@ class RegistryTool(Tool):
                 origin=mcp_origin(),
             )
         except IbkrMcpError as exc:
+            error = exc.to_dict()
+            error.setdefault("remedy", None)
+            error.setdefault("details", {})
             return ToolResult(
                 content=[TextContent(type="text", text=error_text(exc))],
+                # The same error, machine-readable: {code, message, remedy, details}.
+                structured_content=error,
                 meta={"error": exc.to_dict()},
                 is_error=True,
             )
@@ -230,7 +307,7 @@ def build_mcp(
     # A tool outside the enabled toolsets is absent, not merely refused (TOOLSETS, READ_ONLY).
     registry = (registry or build_registry()).enabled(services.settings.enabled_toolsets, "mcp")
     handle = services if isinstance(services, ServicesHandle) else ServicesHandle.ready(services)
-    mcp: FastMCP[Any] = FastMCP(
+    mcp: FastMCP[Any] = IbkrFastMCP(
         name="ibkr-mcp", version=__version__, instructions=INSTRUCTIONS, mask_error_details=True
     )
     for spec in registry:

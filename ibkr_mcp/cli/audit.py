@@ -25,19 +25,19 @@ DbOption = Annotated[
 ]
 
 
-def _db(db: Path | None) -> Path:
+def _db(db: Path | None, *, as_json: bool = False) -> Path:
     if db is not None:
         return db
-    from ibkr_mcp.config import SettingsError, load_settings
+    from ibkr_mcp.cli.common import settings_or_exit
 
-    try:
-        return load_settings().audit_db_path
-    except SettingsError as exc:
-        _err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+    return settings_or_exit(as_json=as_json).audit_db_path
 
 
-def _fail(exc: AuditUnavailableError) -> typer.Exit:
+def _fail(exc: AuditUnavailableError, *, as_json: bool = False) -> typer.Exit:
+    if as_json:  # the CLI convention: a --json failure is the error object on stdout
+        from ibkr_mcp.cli.common import write_json
+
+        write_json({"error": exc.to_dict()})
     _err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
     return typer.Exit(cli_exit_code(exc))
 
@@ -186,9 +186,9 @@ def tail_cmd(
     from ibkr_mcp.audit.ops import tail
 
     try:
-        rows = tail(_db(db), n)
+        rows = tail(_db(db, as_json=as_json), n)
     except AuditUnavailableError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, as_json=as_json) from None
     if as_json:
         for row in rows:
             sys.stdout.write(orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode() + "\n")

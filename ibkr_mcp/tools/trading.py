@@ -12,6 +12,7 @@ from ibkr_mcp.errors import (
     AuditUnavailableError,
     GateRefusedError,
     GatewayError,
+    GatewayUnavailableError,
     IbkrMcpError,
     IdempotencyConflictError,
     InvalidInputError,
@@ -121,6 +122,8 @@ async def _prepare(
             )
     try:
         quote: Quote | None = await gateway.quote(ref)
+    except GatewayUnavailableError:
+        raise  # hung / disconnected / upstream lost: name that cause, not "no usable quote"
     except IbkrMcpError as exc:
         logger.warning("no reference quote for {}: {}", contract.symbol, exc)
         quote = None
