@@ -178,3 +178,37 @@ async def test_elicitation_is_an_extra_layer_only(
             assert data["status"] == "DENIED" and state.state == "denied"
             assert (state.decided_by or "").startswith("mcp-elicitation:")
     assert sent_orders(sim) == []
+
+
+async def test_cli_place_waits_for_the_human_and_sends_once(tmp_path: Any) -> None:
+    import os
+    import sys
+
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "ORDERS_ENABLED": "true",
+           "REQUIRE_APPROVAL": "always", "PRICE_BAND_PCT": "60"}  # fmt: skip
+    place_proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ibkr_mcp", "place", "AAPL", "BUY", "1", "--order-type", "LMT",
+        "--limit-price", "100", "--idempotency-key", "cli-appr-001", "--yes", "--sim", "--json",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        approval_id = None
+        for _ in range(200):
+            code, listed = await cli(tmp_path, "approvals", "list", "--json")
+            if code == 0 and json.loads(listed):
+                approval_id = json.loads(listed)[0]["approval_id"]
+                break
+            await asyncio.sleep(0.2)
+        assert approval_id, "the CLI never queued the order"
+        code, output = await cli(
+            tmp_path, "approvals", "approve", approval_id, "--yes", IBKR_CONNECT_TIMEOUT="1"
+        )
+        assert code == 0, output
+        stdout, stderr = await asyncio.wait_for(place_proc.communicate(), 60)
+    finally:
+        if place_proc.returncode is None:
+            place_proc.kill()
+    assert place_proc.returncode == 0, stderr.decode()
+    result = json.loads(stdout)
+    assert result["sent"] is True and result["replayed"] is True, result
+    assert approval_id in stderr.decode()
