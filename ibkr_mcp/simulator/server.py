@@ -22,6 +22,7 @@ from ibkr_mcp.simulator.contracts import resolve
 from ibkr_mcp.simulator.control import ControlServer
 from ibkr_mcp.simulator.engine import Engine, OrderEvent, SimOrder
 from ibkr_mcp.simulator.faults import DEFAULT_RESET_REFUSE_SECONDS, Drills
+from ibkr_mcp.simulator.handlers.accounts import account_change
 from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
 from ibkr_mcp.simulator.limits import MESSAGE_RATE, RATE_CODE, RATE_TEXT, Limits
 from ibkr_mcp.simulator.market import MarketModel
@@ -507,8 +508,10 @@ class Simulator:
 
     def _on_account(self, account: str, con_id: int) -> None:
         self._changed()
+        # Encoded once, sent to every subscriber (16 clients: one encode, not 16).
+        change = account_change(self, account, con_id)
         for session in list(self._sessions.values()):
-            session.on_account_changed(account, con_id)
+            session.on_account_changed(account, con_id, change)
 
 
 async def serve_forever(
