@@ -19,6 +19,7 @@ import statistics
 import time
 from datetime import UTC, datetime
 
+from _results import record
 from ib_async import IB, MarketOrder, Stock
 
 from ibkr_mcp.simulator import Simulator
@@ -115,6 +116,12 @@ async def main() -> None:
     print(f"{'clients':>7} {'quotes/s':>10} {'ratio':>6} {'orders/s':>10} {'ratio':>6}")
     for n, (q, o) in results.items():
         print(f"{n:7d} {q:10.0f} {q / q1:5.2f}x {o:10.0f} {o / o1:5.2f}x")
+    for n in CLIENTS[1:]:
+        q, o = results[n]
+        record(f"sim quotes/s, {n} clients", q, q1, unit="quotes/s", higher_is_better=True,
+               baseline_name="1 client")  # fmt: skip
+        record(f"sim orders/s, {n} clients", o, o1, unit="orders/s", higher_is_better=True,
+               target=0.8 if n == 16 else None, baseline_name="1 client")  # fmt: skip
     ratio = results[16][1] / o1
     print(f"target: orders/s at 16 clients >= 0.8x one client -> {ratio:.2f}x "
           f"{'PASS' if ratio >= 0.8 else 'FAIL'}")  # fmt: skip
