@@ -13,7 +13,10 @@
     │   ├── GatewayTimeoutError (GATEWAY_TIMEOUT)
     │   ├── MarketDataError (MARKET_DATA_UNAVAILABLE)
     │   ├── PacingViolationError (PACING_VIOLATION)
-    │   └── OrderRejectedError (ORDER_REJECTED)
+    │   ├── OrderRejectedError (ORDER_REJECTED)
+    │   ├── GatewayHungError (GATEWAY_HUNG)
+    │   ├── PacingLimitError (PACING_LIMIT)
+    │   └── OverloadedError (OVERLOADED)
     ├── SafetyError (SAFETY_ERROR)
     │   ├── GateRefusedError (GATE_REFUSED)
     │   ├── ConfirmationError (CONFIRMATION_REQUIRED)
@@ -63,7 +66,7 @@ class IbkrMcpError(Exception):
         if self.remedy:
             out["remedy"] = self.remedy
         if self.details:
-            out["details"] = self.details
+            out["details"] = json_safe(self.details)
         return out
 
     def __str__(self) -> str:
@@ -71,6 +74,27 @@ class IbkrMcpError(Exception):
         if self.remedy:
             text += f" Remedy: {self.remedy}"
         return text
+
+
+#: Integers every JSON encoder here (orjson) can write; others are written as text.
+_JSON_INT_RANGE: Final = range(-(2**63), 2**64)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with anything a JSON encoder could choke on turned into text.
+
+    Details can carry caller input (an order id of 2**64, a non-str key, an object): the error
+    must still serialise on every surface, so whatever is not plain JSON becomes its ``str``.
+    """
+    if value is None or isinstance(value, bool | str | float):
+        return value
+    if isinstance(value, int):
+        return value if value in _JSON_INT_RANGE else str(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return str(value)
 
 
 class InvalidInputError(IbkrMcpError):
@@ -139,6 +163,30 @@ class OrderRejectedError(GatewayError):
     code = "ORDER_REJECTED"
 
 
+class GatewayHungError(GatewayUnavailableError):
+    """The gateway's socket is open but it stopped answering (liveness probe unanswered)."""
+
+    code = "GATEWAY_HUNG"
+
+
+class PacingLimitError(GatewayError):
+    """Our own pacing of IB's limits would make the caller wait longer than the timeout.
+
+    ``details['retry_after_seconds']`` says when the request would be accepted.
+    """
+
+    code = "PACING_LIMIT"
+
+
+class OverloadedError(GatewayError):
+    """The market-data queue cannot serve the request in time; refused at once.
+
+    ``details['retry_after_seconds']`` says when to retry.
+    """
+
+    code = "OVERLOADED"
+
+
 class SafetyError(IbkrMcpError):
     """A safety rule stopped the call."""
 
@@ -202,6 +250,9 @@ ALL_ERRORS: Final[tuple[type[IbkrMcpError], ...]] = (
     AuditUnavailableError,
     AccountNotManagedError,
     AuthError,
+    GatewayHungError,
+    PacingLimitError,
+    OverloadedError,
 )
 
 #: The one mapping from code to HTTP status.
@@ -225,6 +276,9 @@ HTTP_STATUS: Final[dict[str, int]] = {
     "AUDIT_UNAVAILABLE": 503,
     "ACCOUNT_NOT_MANAGED": 403,
     "UNAUTHORIZED": 401,
+    "GATEWAY_HUNG": 503,
+    "PACING_LIMIT": 429,
+    "OVERLOADED": 503,
 }
 
 #: The one mapping from code to CLI exit code (0 is success, 2 is Typer's usage error).
@@ -248,6 +302,9 @@ CLI_EXIT_CODE: Final[dict[str, int]] = {
     "AUDIT_UNAVAILABLE": 9,
     "ACCOUNT_NOT_MANAGED": 3,
     "UNAUTHORIZED": 10,
+    "GATEWAY_HUNG": 7,
+    "PACING_LIMIT": 6,
+    "OVERLOADED": 6,
 }
 
 
@@ -265,6 +322,7 @@ def cli_exit_code(error: IbkrMcpError) -> int:
 HTTP_TRANSPORT_STATUS: Final[dict[str, int]] = {
     "PAYLOAD_TOO_LARGE": 413,
     "FORBIDDEN_HOST": 403,
+    "FORBIDDEN_ORIGIN": 403,
     "METHOD_NOT_ALLOWED": 405,
     "HTTP_ERROR": 400,
 }

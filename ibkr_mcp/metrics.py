@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -26,3 +29,50 @@ ORDERS = Counter("ibkr_orders", "Orders by resulting status.", ["status"], regis
 GATEWAY_CONNECTED = Gauge(
     "ibkr_gateway_connected", "1 while the broker connection is up.", registry=REGISTRY
 )
+
+# --- connection supervisor ------------------------------------------------------------------
+GATEWAY_STATE = Gauge(
+    "ibkr_gateway_state",
+    "1 for the connection's current state (connected, hung, reconnecting, upstream-lost, "
+    "farm-down, halted), 0 for the others.",
+    ["state"],
+    registry=REGISTRY,
+)
+GATEWAY_LAST_NOTICE_CODE = Gauge(
+    "ibkr_gateway_last_notice_code",
+    "Code of the last IB session notice (0: none).",
+    registry=REGISTRY,
+)
+GATEWAY_LAST_NOTICE_AGE = Gauge(
+    "ibkr_gateway_last_notice_age_seconds",
+    "Seconds since the last IB session notice (-1: none).",
+    registry=REGISTRY,
+)
+GATEWAY_RECONNECTS = Gauge(
+    "ibkr_gateway_reconnects", "Reconnects since the process started.", registry=REGISTRY
+)
+QUEUE_DEPTH = Gauge(
+    "ibkr_queue_depth",
+    "Requests waiting / open per queue (market_data_waiting, historical_open, ...).",
+    ["queue"],
+    registry=REGISTRY,
+)
+
+_STATES = ("connected", "hung", "reconnecting", "upstream-lost", "farm-down", "halted")
+
+
+def observe_gateway(status: Any, state: str) -> None:
+    """Copy the gateway's state, last notice and queue depths into the gauges."""
+    for name in _STATES:
+        GATEWAY_STATE.labels(name).set(1 if name == state else 0)
+    GATEWAY_CONNECTED.set(1 if status.connected else 0)
+    notice = status.last_notice
+    if notice is None:
+        GATEWAY_LAST_NOTICE_CODE.set(0)
+        GATEWAY_LAST_NOTICE_AGE.set(-1)
+    else:
+        GATEWAY_LAST_NOTICE_CODE.set(notice.code)
+        GATEWAY_LAST_NOTICE_AGE.set((datetime.now(UTC) - notice.at).total_seconds())
+    GATEWAY_RECONNECTS.set(status.reconnects)
+    for queue, depth in status.queues.items():
+        QUEUE_DEPTH.labels(queue).set(depth)

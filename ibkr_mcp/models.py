@@ -101,6 +101,8 @@ class Quote(Frozen):
     #: The data's time: the last trade's time when the broker reports it, else receipt time.
     timestamp: AwareDatetime
     source: BrokerKind
+    #: True while IB reports a market data farm or its own servers down (the values may be old).
+    stale: bool = False
 
 
 class Bar(Frozen):
@@ -170,6 +172,7 @@ class OrderRequest(Frozen):
     limit_price: Decimal | None = None
     tif: TimeInForce = "DAY"
     order_ref: str | None = None
+    outside_rth: bool = False
 
 
 class WhatIf(Frozen):
@@ -230,6 +233,15 @@ class Fill(Frozen):
     order_ref: str | None = None
 
 
+class IbNotice(Frozen):
+    """A session-level notice from IB (1100, 1101, 2103, 10197, ...) and when it arrived."""
+
+    code: int
+    message: str
+    at: AwareDatetime
+    remedy: str | None = None
+
+
 class GatewayStatus(Frozen):
     """The state of the broker connection."""
 
@@ -244,3 +256,13 @@ class GatewayStatus(Frozen):
     #: The market data type policy in force (``MARKET_DATA_TYPE``, e.g. ``live_or_delayed``).
     market_data_type: str | None = None
     last_error: str | None = None
+    #: The supervisor's state: connected, hung, reconnecting, upstream-lost or farm-down.
+    state: str = "reconnecting"
+    #: The last session notice from IB (connectivity, data farms, competing session).
+    last_notice: IbNotice | None = None
+    #: Data farms IB reported broken (``kind:name``), quotes are flagged stale meanwhile.
+    farms_down: tuple[str, ...] = ()
+    #: Reconnects since start (the nightly restart makes one a day).
+    reconnects: int = 0
+    #: Requests waiting or open per queue (``market_data_waiting``, ``historical_open``, ...).
+    queues: dict[str, int] = Field(default_factory=dict)

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from ibkr_mcp.config import Settings, SettingsError, load_settings
-from ibkr_mcp.errors import IbkrMcpError, cli_exit_code
+from ibkr_mcp.errors import CLI_EXIT_CODE, IbkrMcpError, InvalidInputError, cli_exit_code
 
 if TYPE_CHECKING:
     from ibkr_mcp.services import Services
@@ -22,6 +22,22 @@ T = TypeVar("T")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
+#: Exit code after Ctrl-C (128 + SIGINT, the shell convention).
+EXIT_INTERRUPTED = 130
+
+
+def exit_codes_help() -> str:
+    """The exit codes, for ``--help`` and the README: 0, Typer's 2, each error code's, 130."""
+    by_exit: dict[int, list[str]] = {}
+    for code, number in CLI_EXIT_CODE.items():
+        by_exit.setdefault(number, []).append(code)
+    by_exit.setdefault(2, []).insert(0, "usage or settings error")
+    lines = ["0 success"]
+    lines += [f"{n} {', '.join(names)}" for n, names in sorted(by_exit.items())]
+    lines.append(f"{EXIT_INTERRUPTED} interrupted (Ctrl-C)")
+    return "Exit codes: " + "; ".join(lines) + "."
+
+
 SimOption = Annotated[
     bool, typer.Option("--sim", help="Start the embedded IB Gateway simulator and use it.")
 ]
@@ -30,11 +46,22 @@ JsonOption = Annotated[
 ]
 
 
-def settings_or_exit(**overrides: Any) -> Settings:
-    """Load settings, or print the one-line reason and exit with code 2."""
+def settings_or_exit(*, as_json: bool = False, **overrides: Any) -> Settings:
+    """Load settings, or print the one-line reason and exit with code 2.
+
+    With ``as_json`` the reason is also the ``{"error": …}`` object on stdout (INVALID_INPUT).
+    """
     try:
         return load_settings(**overrides)
     except SettingsError as exc:
+        if as_json:
+            error = InvalidInputError(
+                str(exc),
+                remedy="Fix the setting in the environment or in the env file "
+                "(`ibkr-mcp config show` names it).",
+                details={"source": "settings"},
+            )
+            write_json({"error": error.to_dict()})
         err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
 
@@ -62,13 +89,19 @@ def print_error(exc: IbkrMcpError) -> None:
         err.print(f"  Correlation id: {cid}", soft_wrap=True, markup=False)
 
 
-def fail(exc: IbkrMcpError) -> NoReturn:
-    """Print ``exc`` and exit with its code from ``errors.cli_exit_code``."""
+def fail(exc: IbkrMcpError, *, as_json: bool = False) -> NoReturn:
+    """Print ``exc`` and exit with its code from ``errors.cli_exit_code``.
+
+    With ``as_json`` stdout gets the same ``{"error": {code, message, remedy, details}}``
+    object the HTTP API returns, so a script reading stdout always gets JSON.
+    """
+    if as_json:
+        write_json({"error": exc.to_dict()})
     print_error(exc)
     raise typer.Exit(cli_exit_code(exc))
 
 
-def run_async(coro_fn: Callable[[], Awaitable[T]]) -> T:
+def run_async(coro_fn: Callable[[], Awaitable[T]], *, as_json: bool = False) -> T:
     """Run ``coro_fn()`` on a fresh event loop; every ``IbkrMcpError`` becomes an exit code."""
 
     async def main() -> T:
@@ -77,17 +110,22 @@ def run_async(coro_fn: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except IbkrMcpError as exc:
-        fail(exc)
+        fail(exc, as_json=as_json)
     except KeyboardInterrupt:
+        if as_json:
+            write_json({"error": {"code": "INTERRUPTED", "message": "Interrupted."}})
         err.print("Interrupted.")
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except (OSError, RuntimeError, ValueError) as exc:
         # Anything else that escapes (a port in use, a broken install) is reported in one
         # line; the full traceback is in the log at DEBUG.
         from loguru import logger
 
         logger.opt(exception=exc).debug("command failed")
-        fail(IbkrMcpError(f"{type(exc).__name__}: {exc}", remedy="Run with LOG_LEVEL=DEBUG."))
+        fail(
+            IbkrMcpError(f"{type(exc).__name__}: {exc}", remedy="Run with LOG_LEVEL=DEBUG."),
+            as_json=as_json,
+        )
 
 
 async def with_runtime(
@@ -98,13 +136,41 @@ async def with_runtime(
     wait_connected: float | None = None,
 ) -> T:
     """Open the runtime (optionally on the embedded simulator), run ``body``, close it."""
+    from contextlib import AsyncExitStack
+
     from ibkr_mcp.runtime import open_runtime
 
     wait = wait_connected
     if wait is None:
         wait = 5.0 if sim else settings.IBKR_CONNECT_TIMEOUT
-    async with open_runtime(settings, sim=sim, wait_connected=wait) as services:
+    # Never the server's client id: a CLI command next to a running server would otherwise
+    # collide with it (IB error 326) or take over its session.
+    settings = settings.model_copy(update={"IBKR_CLIENT_ID": settings.cli_client_id})
+    async with AsyncExitStack() as stack:
+        # The spinner stops before the body runs: its progress bar or prompt owns the terminal.
+        with connecting_status(settings, sim=sim):
+            services = await stack.enter_async_context(
+                open_runtime(
+                    settings, sim=sim, wait_connected=wait, client_id=cli_client_id(settings)
+                )
+            )
         return await body(services)
+
+
+def cli_client_id(settings: Settings) -> int:
+    """The CLI's API client id: ``IBKR_CLIENT_ID + IBKR_CLI_CLIENT_ID_OFFSET``.
+
+    A CLI command run while the server is connected must not clash with it (IB 326); using
+    one fixed id per install also lets a later CLI command cancel the orders the CLI placed
+    (IB lets only the placing client id cancel an order).
+    """
+    return min(settings.IBKR_CLIENT_ID + settings.IBKR_CLI_CLIENT_ID_OFFSET, 2**31 - 1)
+
+
+def connecting_status(settings: Settings, *, sim: bool) -> Any:
+    """A Rich spinner on stderr while connecting (shown on a terminal only, then erased)."""
+    where = "the embedded simulator" if sim else f"{settings.IBKR_HOST}:{settings.IBKR_PORT}"
+    return err.status(f"Connecting to {where}…", spinner="dots")
 
 
 def write_json(data: Any) -> None:

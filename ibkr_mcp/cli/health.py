@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
-from ibkr_mcp.cli.common import configure_cli_logging, err, out, settings_or_exit
+from ibkr_mcp.cli.common import (
+    configure_cli_logging,
+    connecting_status,
+    err,
+    out,
+    settings_or_exit,
+    write_json,
+)
 from ibkr_mcp.config import Settings
 from ibkr_mcp.errors import (
     GatewayTimeoutError,
@@ -28,58 +35,76 @@ def remedy_line(exc: IbkrMcpError, port: int) -> str:
     return f"{exc.message.rstrip('.')} → {exc.remedy or 'see the runbook'}"
 
 
-async def _check(settings: Settings, sim: bool) -> list[str]:
-    """Connect, then ask get_health; return the ✓ lines or raise the connection error."""
+async def _check(settings: Settings, sim: bool) -> Any:
+    """Connect, then ask get_health; return the ready health report or raise the reason."""
     from ibkr_mcp.runtime import open_runtime
     from ibkr_mcp.tools import build_registry
 
     registry = build_registry()
-    async with open_runtime(settings, sim=sim, wait_connected=0) as services:
+    from ibkr_mcp.cli.common import cli_client_id
+
+    client_id = cli_client_id(settings)
+    async with open_runtime(settings, sim=sim, wait_connected=0, client_id=client_id) as services:
         # The background connect loop is already trying; this waits for (or makes) a
         # connection and raises the precise reason when there is none.
-        await services.gateway.ensure_connected()
+        with connecting_status(settings, sim=sim):
+            await services.gateway.ensure_connected()
         result = await registry.call("get_health", {}, services=services, surface="cli")
         health: Any = result.output
         if not health.connected:
             raise GatewayUnavailableError(
                 health.last_error or "Not connected.", remedy="Retry, or use --sim."
             )
-        broker = health.broker or "gateway"
-        accounts = ", ".join(health.accounts) or "none reported"
-        server_time = (
-            health.server_time.isoformat(timespec="seconds") if health.server_time else "unknown"
-        )
-        return [
-            f"Connected to {health.host}:{health.port} ({broker}, accounts: {accounts})",
-            f"Server time: {server_time}",
-            health.summary,
-        ]
+        return health
 
 
-def healthcheck(sim: bool, timeout: float) -> None:
+def _lines(health: Any) -> list[str]:
+    broker = health.broker or "gateway"
+    accounts = ", ".join(health.accounts) or "none reported"
+    server_time = (
+        health.server_time.isoformat(timespec="seconds") if health.server_time else "unknown"
+    )
+    return [
+        f"Connected to {health.host}:{health.port} ({broker}, accounts: {accounts})",
+        f"Server time: {server_time}",
+        health.summary,
+    ]
+
+
+def _fail(exc: IbkrMcpError, line: str, *, as_json: bool) -> NoReturn:
+    """Print the failure (and with ``as_json`` its error object on stdout), then exit."""
+    if as_json:
+        write_json({"error": {**exc.to_dict(), "remedy": line.split("→", 1)[-1].strip()}})
+    err.print(f"[red]✗[/red] {exc.message}", soft_wrap=True)
+    err.print(f"  {line}", soft_wrap=True)
+    raise typer.Exit(cli_exit_code(exc))
+
+
+def healthcheck(sim: bool, timeout: float, *, as_json: bool = False) -> None:
     """Run the checks within ``timeout`` seconds; exit 0 when ready, non-zero otherwise."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(as_json=as_json)
     configure_cli_logging(settings)
     port = settings.IBKR_PORT
     started = time.monotonic()
 
-    async def main() -> list[str]:
+    async def main() -> Any:
         async with asyncio.timeout(timeout):
             return await _check(settings, sim)
 
     try:
-        lines = asyncio.run(main())
+        health = asyncio.run(main())
     except TimeoutError:
-        err.print(
-            f"[red]✗[/red] No answer from {settings.IBKR_HOST}:{port} within {timeout:g} s",
-            soft_wrap=True,
+        exc = GatewayTimeoutError(
+            f"No answer from {settings.IBKR_HOST}:{port} within {timeout:g} s",
+            remedy="Check the firewall and that the API is enabled.",
         )
-        err.print("  Timeout → check the firewall and that the API is enabled", soft_wrap=True)
-        raise typer.Exit(cli_exit_code(GatewayTimeoutError("timeout"))) from None
+        _fail(exc, "Timeout → check the firewall and that the API is enabled", as_json=as_json)
     except IbkrMcpError as exc:
-        err.print(f"[red]✗[/red] {exc.message}", soft_wrap=True)
-        err.print(f"  {remedy_line(exc, port)}", soft_wrap=True)
-        raise typer.Exit(cli_exit_code(exc)) from None
-    for line in lines:
+        _fail(exc, remedy_line(exc, port), as_json=as_json)
+    elapsed = time.monotonic() - started
+    if as_json:
+        write_json({"ready": True, **health.model_dump(mode="json"), "checked_in_s": elapsed})
+        return
+    for line in _lines(health):
         out.print(f"[green]✓[/green] {line}", soft_wrap=True)
-    out.print(f"  (checked in {time.monotonic() - started:.1f} s)", style="dim")
+    out.print(f"  (checked in {elapsed:.1f} s)", style="dim")

@@ -15,7 +15,15 @@ from rich.table import Table
 
 from ibkr_mcp import __version__
 from ibkr_mcp.cli.audit import audit_app
-from ibkr_mcp.cli.common import SimOption, err, out, settings_or_exit
+from ibkr_mcp.cli.common import (
+    JsonOption,
+    SimOption,
+    err,
+    exit_codes_help,
+    out,
+    settings_or_exit,
+)
+from ibkr_mcp.cli.control import approvals_app, emergency_stop_command
 from ibkr_mcp.cli.install import install_app
 from ibkr_mcp.cli.simctl import sim_ctl_app
 from ibkr_mcp.cli.tools import register_tool_commands
@@ -28,12 +36,15 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    epilog=exit_codes_help(),
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(audit_app, name="audit")
 app.add_typer(install_app, name="install")
 app.add_typer(sim_ctl_app, name="sim-ctl")
+app.add_typer(approvals_app, name="approvals")
+app.command("emergency-stop")(emergency_stop_command)
 
 __all__ = ["SimOption", "app", "err", "main_gateway", "main_mcp", "out", "settings_or_exit"]
 
@@ -85,7 +96,7 @@ def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show the effective settings, the env file read and where each value came from."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(as_json=as_json)
     values = settings.masked()
     sources = settings.sources
     env_file = str(settings.env_file) if settings.env_file else None
@@ -103,6 +114,13 @@ def config_show(
         table.add_row(name, value, sources[name])
     out.print(table)
     out.print(f"Env file: {env_file or '(none: environment and defaults only)'}", soft_wrap=True)
+    from ibkr_mcp.userdirs import ENV_FILE_VAR, user_config_file
+
+    out.print(
+        f"Searched, first found wins: --env-file or ${ENV_FILE_VAR}, {user_config_file()}, ./.env",
+        soft_wrap=True,
+        markup=False,
+    )
     out.print("From: env = environment variable, file = the env file, default = built in.")
 
 
@@ -144,11 +162,12 @@ def healthcheck(
     timeout: Annotated[
         float, typer.Option(min=0.5, help="Give up (non-zero exit) after this many seconds.")
     ] = 10.0,
+    as_json: JsonOption = False,
 ) -> None:
     """Check the connection, server time and readiness (exit 0 only when ready)."""
     from ibkr_mcp.cli.health import healthcheck as run_healthcheck
 
-    run_healthcheck(sim=sim, timeout=timeout)
+    run_healthcheck(sim=sim, timeout=timeout, as_json=as_json)
 
 
 @app.command()
@@ -185,11 +204,40 @@ def sim_command(
 register_tool_commands(app)
 
 
+def _main(default: str, prog_name: str) -> None:
+    """Run the app; with ``--json`` a usage error is also the ``{"error": …}`` object on stdout."""
+    args = sys.argv[1:]
+    if "--json" not in args:
+        app(obj={"default": default}, prog_name=prog_name)
+        return
+    from ibkr_mcp.cli.common import write_json
+
+    try:
+        code = app(args=args, obj={"default": default}, prog_name=prog_name, standalone_mode=False)
+    except typer.TyperException as exc:  # usage errors (typer vendors click's exceptions)
+        write_json(
+            {
+                "error": {
+                    "code": "INVALID_INPUT",
+                    "message": exc.format_message(),
+                    "remedy": f"See `{prog_name} <command> --help`.",
+                    "details": {"source": "usage"},
+                }
+            }
+        )
+        err.print(f"[red]✗[/red] {exc.format_message()}", soft_wrap=True, markup=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        err.print("Aborted.")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 def main_mcp() -> None:
     """Entry point of ``ibkr-mcp``: with no command, serve MCP over stdio."""
-    app(obj={"default": "serve"}, prog_name="ibkr-mcp")
+    _main("serve", "ibkr-mcp")
 
 
 def main_gateway() -> None:
     """Entry point of ``ibkr-gateway`` (the seed's name): with no command, print help."""
-    app(obj={"default": "help"}, prog_name="ibkr-gateway")
+    _main("help", "ibkr-gateway")

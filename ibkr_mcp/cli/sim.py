@@ -64,7 +64,8 @@ def run_simulator(
     state_file: Path | None = None,
 ) -> None:
     """Start the simulator on ``host:port``, print how to connect, serve until interrupted."""
-    settings = settings_or_exit(**({"SIM_STATE_FILE": state_file} if state_file else {}))
+    overrides: dict[str, Any] = {"SIM_STATE_FILE": state_file} if state_file else {}
+    settings = settings_or_exit(**overrides)
     configure_cli_logging(settings)
     chosen_seed = settings.SIM_SEED if seed is None else seed
     specs = [*settings.SIM_FAULTS, *(faults or [])]

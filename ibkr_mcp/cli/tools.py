@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 from ibkr_mcp.cli.common import (
     configure_cli_logging,
     err,
+    exit_codes_help,
     out,
     run_async,
     settings_or_exit,
@@ -149,17 +150,18 @@ def make_command(spec: ToolSpec[Any, Any], registry: Registry) -> Callable[..., 
     """The Typer command function for ``spec``."""
 
     def command(**values: Any) -> None:
-        settings = settings_or_exit()
-        configure_cli_logging(settings)
         sim = bool(values.get("sim"))
         as_json = bool(values.get("as_json"))
+        settings = settings_or_exit(as_json=as_json)
+        configure_cli_logging(settings)
         args = _arguments(values)
         batches = [args]
         if spec.name in MULTI_SYMBOL and isinstance(args.get("symbol"), list):
             batches = [{**args, "symbol": symbol} for symbol in args["symbol"]]
         yes = bool(values.get("yes"))
         outputs = run_async(
-            lambda: _call_all(spec, registry, settings, sim, batches, as_json, yes=yes)
+            lambda: _call_all(spec, registry, settings, sim, batches, as_json, yes=yes),
+            as_json=as_json,
         )
         if as_json:
             data = [o.model_dump(mode="json") for o in outputs]
@@ -249,15 +251,29 @@ async def _preview_then_place(
     return placed
 
 
+def _toolsets() -> frozenset[str]:
+    """The enabled toolsets from the environment (invalid settings: the default two).
+
+    A command then stops on the settings error itself, with its one-line message.
+    """
+    from ibkr_mcp.config import SettingsError, load_settings
+
+    try:
+        return load_settings().enabled_toolsets
+    except SettingsError:
+        return frozenset({"read", "trade"})
+
+
 def register_tool_commands(app: typer.Typer, registry: Registry | None = None) -> Registry:
     """Add one command per registry tool to ``app`` (``cli_name``, arguments from the model)."""
     from ibkr_mcp.tools import build_registry
 
-    registry = registry or build_registry()
+    registry = (registry or build_registry()).enabled(_toolsets(), "cli")
     for spec in registry:
         app.command(
             spec.cli_name,
             help=spec.description,
+            epilog=exit_codes_help(),
             rich_help_panel="Tools (same as MCP and REST)",
         )(make_command(spec, registry))
     return registry

@@ -82,3 +82,15 @@ def parse_what_to_show(value: str) -> str:
     if upper not in WHAT_TO_SHOW:
         raise _invalid("what_to_show", value, "one of " + ", ".join(sorted(WHAT_TO_SHOW)))
     return upper
+
+
+_UNIT_SECONDS: Final[dict[str, int]] = {
+    "sec": 1, "secs": 1, "min": 60, "mins": 60, "hour": 3600, "hours": 3600, "day": 86400,
+}  # fmt: skip
+
+
+def bar_seconds(bar_size: str) -> int | None:
+    """Seconds in one bar of IB's ``bar_size`` (``None`` for weeks and months)."""
+    count, _, unit = bar_size.partition(" ")
+    per = _UNIT_SECONDS.get(unit)
+    return int(count) * per if per is not None and count.isdigit() else None

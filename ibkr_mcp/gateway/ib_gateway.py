@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,6 +19,7 @@ from ibkr_mcp.gateway.base import FillListener, OrderStatusListener
 from ibkr_mcp.gateway.connection import IbConnection
 from ibkr_mcp.gateway.contracts import ContractResolver
 from ibkr_mcp.gateway.market_data import MarketData
+from ibkr_mcp.gateway.notices import Notice
 from ibkr_mcp.gateway.orders import OrderService
 from ibkr_mcp.models import (
     AccountSummary,
@@ -28,6 +29,7 @@ from ibkr_mcp.models import (
     ContractRef,
     Fill,
     GatewayStatus,
+    IbNotice,
     OrderInfo,
     OrderRequest,
     PnL,
@@ -66,6 +68,7 @@ class IBGateway:
         self.orders = OrderService(self.conn)
         self._pnl: dict[str, IbPnL] = {}
         self.conn.on_reset(self._pnl.clear)
+        self.conn.on_resubscribe(self._resubscribe)
 
     @property
     def ib(self) -> Any:
@@ -97,7 +100,7 @@ class IBGateway:
         connected = conn.connected
         server_time: datetime | None = None
         server_version: int | None = None
-        if conn.ib.isConnected():
+        if conn.ib.isConnected() and not conn.hung:
             server_version = conn.ib.client.serverVersion()
             try:
                 async with conn.request_lock("currentTime"):
@@ -120,7 +123,42 @@ class IBGateway:
             accounts=self.managed_accounts(),
             market_data_type=self.settings.MARKET_DATA_TYPE,
             last_error=conn.last_error,
+            state=conn.state,
+            last_notice=_notice(conn.last_notice),
+            farms_down=tuple(f"{kind}:{name}" for kind, name in conn.farms_down),
+            reconnects=conn.reconnects,
+            queues=self.market_data.queue_depths(),
         )
+
+    def on_connected(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` in the background after every (re)connect (reconciliation)."""
+        self.conn.on_connected(callback)
+
+    def broker_snapshot(self) -> tuple[list[OrderInfo], list[Fill]]:
+        """Orders (open and completed) and today's executions as read at the last connect.
+
+        ib_async fetches them while connecting; executions found that way raise no fill event,
+        so whatever happened while disconnected is only visible here.
+        """
+        ib = self.conn.ib
+        orders = [convert.order_info(t) for t in ib.trades() if not t.order.whatIf]
+        fills = [convert.fill_from_ib(f) for f in ib.fills()]
+        return orders, fills
+
+    def _resubscribe(self) -> None:
+        """After 1101 IB has dropped every subscription: ask again for each one we keep."""
+        ib = self.conn.ib
+        accounts = list(self._pnl)
+        self._pnl.clear()
+        for account in accounts:
+            ib.cancelPnL(account)
+            self._pnl[account] = ib.reqPnL(account)
+        managed = ib.managedAccounts()
+        if managed:
+            client: Any = ib.client
+            # ib_async subscribed account updates of one account at connect: renew it.
+            client.reqAccountUpdates(True, managed[0])
+        logger.info("re-requested {} PnL and 1 account subscription after 1101", len(accounts))
 
     def managed_accounts(self) -> tuple[str, ...]:
         """Accounts the connected gateway manages (empty when disconnected)."""
@@ -298,6 +336,10 @@ class IBGateway:
         """Request cancellation and return the order's state afterwards."""
         return await self.orders.cancel_order(order_id)
 
+    async def global_cancel(self) -> tuple[list[OrderInfo], list[OrderInfo]]:
+        """Cancel every open order of every client (IB's global cancel); (before, still open)."""
+        return await self.orders.global_cancel()
+
     async def find_orders_by_ref(self, order_ref: str) -> list[OrderInfo]:
         """Open and completed orders whose ``orderRef`` equals ``order_ref`` (reconciliation)."""
         return await self.orders.find_orders_by_ref(order_ref)
@@ -309,6 +351,12 @@ class IBGateway:
     def add_fill_listener(self, listener: FillListener) -> None:
         """Register a callback for fills and commission reports."""
         self.orders.add_fill_listener(listener)
+
+
+def _notice(notice: Notice | None) -> IbNotice | None:
+    if notice is None:
+        return None
+    return IbNotice(code=notice.code, message=notice.message, at=notice.at, remedy=notice.remedy)
 
 
 def _has_value(pnl: IbPnL) -> bool:

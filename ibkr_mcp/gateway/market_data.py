@@ -1,8 +1,10 @@
-"""Snapshot quotes (with the live-or-delayed policy, concurrent and paced) and historical bars."""
+"""Quotes (live-or-delayed, single flight, paced, shed when overloaded) and paced bars."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,14 +17,13 @@ from ib_async.util import formatIBDatetime
 from ib_async.wrapper import RequestError
 from loguru import logger
 
-from ibkr_mcp.errors import IbkrMcpError, InvalidInputError, MarketDataError
-from ibkr_mcp.gateway import bar_params, convert, ib_errors
+from ibkr_mcp.errors import IbkrMcpError, InvalidInputError, MarketDataError, PacingLimitError
+from ibkr_mcp.gateway import bar_params, convert, ib_errors, pacing
 from ibkr_mcp.gateway.connection import IbConnection
 from ibkr_mcp.gateway.contracts import ContractResolver
+from ibkr_mcp.gateway.load import MarketDataLimiter
 from ibkr_mcp.models import Bar, Contract, ContractRef, Quote
 
-#: Snapshot requests sent together; ib_async throttles at 45 messages per second.
-QUOTE_CHUNK: Final = 40
 #: IB's market data type ids.
 LIVE: Final = 1
 DELAYED: Final = 3
@@ -53,12 +54,34 @@ class MarketData:
         self.contracts = contracts
         self._quote_cache: dict[int, tuple[float, Quote]] = {}
         self._type_sent: int | None = None
+        self._quoting: dict[int, asyncio.Task[Quote]] = {}
+        settings = conn.settings
+        self.limiter = MarketDataLimiter(
+            rate=settings.MARKET_DATA_MESSAGES_PER_SECOND,
+            max_inflight=settings.MARKET_DATA_MAX_INFLIGHT,
+        )
+        self.pacer = pacing.HistoricalPacer()
+        self._bars_open = asyncio.Semaphore(pacing.MAX_OPEN)
+        self._bars_waiting = 0
+        self._bars_running = 0
+        self._bars: dict[tuple[object, ...], tuple[float, asyncio.Task[list[Bar]]]] = {}
         conn.on_reset(self.reset)
+        conn.on_resubscribe(self.reset)
 
     def reset(self) -> None:
         """Forget cached quotes and the session's market data type (after a reconnect / 1101)."""
         self._quote_cache.clear()
         self._type_sent = None
+
+    def queue_depths(self) -> dict[str, int]:
+        """Requests waiting and open per queue (for health and metrics)."""
+        return {
+            "market_data_waiting": self.limiter.waiting,
+            "market_data_open": self.limiter.inflight,
+            "market_data_shed_total": self.limiter.shed,
+            "historical_waiting": self._bars_waiting,
+            "historical_open": self._bars_running,
+        }
 
     # --- quotes ---------------------------------------------------------------------------
 
@@ -107,7 +130,7 @@ class MarketData:
         limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
         what = f"quote for {snap.contract.symbol}"
         try:
-            await asyncio.wait_for(snap.future, limit)
+            await self.conn.guard(snap.future, limit, what)
         except TimeoutError:
             if self.conn.ib.isConnected():
                 client: Any = self.conn.ib.client
@@ -118,9 +141,12 @@ class MarketData:
             # IB ends snapshots with missing fields only after ~11 s: what arrived is the quote.
         except RequestError as exc:
             raise ib_errors.translate(
-                exc.code, exc.message, req_id=exc.reqId, context=what,
+                exc.code,
+                exc.message,
+                req_id=exc.reqId,
+                context=what,
                 extra={"symbol": snap.contract.symbol, "con_id": snap.contract.con_id},
-            ) from None  # fmt: skip
+            ) from None
         except ConnectionError as exc:
             raise self.conn.lost_error(what, exc) from None
         finally:
@@ -139,70 +165,86 @@ class MarketData:
             self._quote_cache[snap.contract.con_id] = (time.monotonic(), quote)
         return quote
 
-    async def _quote_contract(self, contract: Contract, first: _Snapshot | None = None) -> Quote:
-        """Finish (or start) one snapshot, retrying as delayed when the policy allows it."""
-        snap = first if first is not None else self._send(contract, self._first_type())
-        try:
-            return await self._finish(snap)
-        except MarketDataError as exc:
-            code = exc.details.get("ib_code")
-            if (
-                self.conn.settings.MARKET_DATA_TYPE != "live_or_delayed"
-                or snap.md_type != LIVE
-                or code not in ib_errors.DELAYED_FALLBACK_CODES
-            ):
-                raise
-            logger.debug("{}: live data unavailable (IB {}); using delayed", contract.symbol, code)
+    def _flag(self, quote: Quote) -> Quote:
+        """Mark the quote stale while IB reports a market data farm or its servers down."""
+        if self.conn.data_stale and not quote.stale:
+            return quote.model_copy(update={"stale": True})
+        return quote
+
+    async def _fetch(self, contract: Contract) -> Quote:
+        """One snapshot through the limiter, retrying as delayed when the policy allows it."""
+        what = f"quote for {contract.symbol}"
+        limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
+        async with self.limiter.slot(limit, what):
             await self.conn.ensure_connected()
+            snap = self._send(contract, self._first_type())
+            try:
+                return await self._finish(snap)
+            except MarketDataError as exc:
+                code = exc.details.get("ib_code")
+                if (
+                    self.conn.settings.MARKET_DATA_TYPE != "live_or_delayed"
+                    or snap.md_type != LIVE
+                    or code not in ib_errors.DELAYED_FALLBACK_CODES
+                ):
+                    raise
+            logger.debug("{}: live data unavailable; using delayed", contract.symbol)
+            await self.conn.ensure_connected()
+            self.limiter.note_sent()
             return await self._finish(self._send(contract, DELAYED))
 
-    async def quote(self, ref: ContractRef) -> Quote:
-        """One snapshot quote for ``ref``."""
-        contract = await self.contracts.resolve(ref)
+    async def _quote_contract(self, contract: Contract) -> Quote:
+        """Cached, or shared with an identical request in flight (single flight), or fetched."""
         cached = self._cached(contract.con_id)
+        if cached is not None:
+            return self._flag(cached)
+        if contract.con_id not in self._quoting:
+            # Fail fast (hung, upstream lost, overloaded) before anything is queued.
+            await self.conn.ensure_connected()
+        task = self._quoting.get(contract.con_id)
+        if task is None:
+            self.limiter.admit(
+                self.conn.settings.IBKR_REQUEST_TIMEOUT, f"quote for {contract.symbol}"
+            )
+            # A task of its own: a caller that gives up must not cancel the others' answer.
+            task = asyncio.ensure_future(self._fetch(contract))
+            self._quoting[contract.con_id] = task
+            task.add_done_callback(functools.partial(self._quoted, contract.con_id))
+        return self._flag(await asyncio.shield(task))
+
+    def _quoted(self, con_id: int, task: asyncio.Task[Quote]) -> None:
+        if self._quoting.get(con_id) is task:
+            del self._quoting[con_id]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter re-raises it
+
+    async def _resolve(self, ref: ContractRef) -> Contract:
+        """Resolve; an uncached lookup is a market-data-class message and goes through the rate."""
+        cached = self.contracts.cache.get(ref)
         if cached is not None:
             return cached
         await self.conn.ensure_connected()
-        return await self._quote_contract(contract)
+        async with self.limiter.slot(
+            self.conn.settings.IBKR_REQUEST_TIMEOUT, f"resolving {ref.symbol}"
+        ):
+            return await self.contracts.resolve(ref)
+
+    async def quote(self, ref: ContractRef) -> Quote:
+        """One snapshot quote for ``ref``."""
+        return await self._quote_contract(await self._resolve(ref))
 
     async def quotes(self, refs: Sequence[ContractRef]) -> list[Quote | Exception]:
         """Snapshot quotes for ``refs`` in order; failures come back as exceptions in place.
 
-        Contracts are resolved concurrently, then each chunk of up to ``QUOTE_CHUNK`` snapshot
-        requests is sent back to back and awaited together.
+        Every symbol is resolved and quoted concurrently; the limiter paces what is sent and
+        identical symbols (here or in other calls) share one request.
         """
-        results: list[Quote | Exception] = [
-            MarketDataError("not requested") for _ in refs
-        ]  # every slot is overwritten below
-        resolved = await asyncio.gather(
-            *(self.contracts.resolve(ref) for ref in refs), return_exceptions=True
-        )
-        todo: list[tuple[int, Contract]] = []
-        for index, outcome in enumerate(resolved):
-            if isinstance(outcome, Contract):
-                cached = self._cached(outcome.con_id)
-                if cached is not None:
-                    results[index] = cached
-                else:
-                    todo.append((index, outcome))
-            else:
-                results[index] = _as_error(outcome)
-        for start in range(0, len(todo), QUOTE_CHUNK):
-            chunk = todo[start : start + QUOTE_CHUNK]
-            try:
-                await self.conn.ensure_connected()
-            except IbkrMcpError as exc:
-                for index, _ in chunk:
-                    results[index] = exc
-                continue
-            first_type = self._first_type()
-            snaps = [self._send(contract, first_type) for _, contract in chunk]
-            outcomes = await asyncio.gather(
-                *(self._quote_contract(s.contract, s) for s in snaps), return_exceptions=True
-            )
-            for (index, _), result in zip(chunk, outcomes, strict=True):
-                results[index] = result if isinstance(result, Quote) else _as_error(result)
-        return results
+
+        async def one(ref: ContractRef) -> Quote:
+            return await self._quote_contract(await self._resolve(ref))
+
+        outcomes = await asyncio.gather(*(one(ref) for ref in refs), return_exceptions=True)
+        return [o if isinstance(o, Quote) else _as_error(o) for o in outcomes]
 
     # --- bars -----------------------------------------------------------------------------
 
@@ -226,12 +268,85 @@ class MarketData:
                 remedy="Pass end with a UTC offset, e.g. 2024-05-01T20:00:00Z.",
                 details={"errors": [{"field": "end", "message": "naive datetime"}]},
             )
-        contract = await self.contracts.resolve(ref)
+        contract = await self._resolve(ref)
+        size_seconds = bar_params.bar_seconds(bar_size_ib)
+        small = size_seconds is not None and size_seconds <= pacing.SMALL_BAR_SECONDS
+        end_text = formatIBDatetime(end.astimezone(UTC)) if end is not None else ""
+        key = (contract.con_id, end_text, duration_ib, bar_size_ib, show, use_rth)
+        now = time.monotonic()
+        shared = self._bars.get(key)
+        if shared is not None:
+            # Identical requests share one answer: in flight, or succeeded within 15 s.
+            at, running = shared
+            fresh = now - at < pacing.IDENTICAL_SECONDS
+            if not running.done() or (
+                fresh and not running.cancelled() and running.exception() is None
+            ):
+                return list(await asyncio.shield(running))
+        series = (contract.con_id, contract.exchange, show)
+        wait = self.pacer.plan(key, series, small)
+        limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
+        if wait > limit:
+            raise PacingLimitError(
+                f"{duration_ib} of {bar_size_ib} bars for {contract.symbol}: IB's historical "
+                f"pacing rules allow this request in {wait:.1f} s, more than the {limit:g} s "
+                "timeout.",
+                remedy=f"Retry after {math.ceil(wait)} s, or ask for larger bars / fewer "
+                "requests (IB: no identical request within 15 s, at most 5 per contract in 2 s, "
+                "60 per 10 minutes for bars of 30 s or less).",
+                details={"retry_after_seconds": round(wait, 1), "symbol": contract.symbol},
+            )
+        self.pacer.reserve(key, series, small, wait)
+        task = asyncio.ensure_future(self._fetch_bars(contract, key, wait))
+        self._bars[key] = (now, task)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._forget_bars(now)
+        return list(await asyncio.shield(task))
+
+    def _forget_bars(self, now: float) -> None:
+        stale = [
+            k
+            for k, (at, t) in self._bars.items()
+            if t.done() and now - at >= pacing.IDENTICAL_SECONDS
+        ]
+        for key in stale:
+            del self._bars[key]
+
+    async def _fetch_bars(
+        self, contract: Contract, key: tuple[object, ...], wait: float
+    ) -> list[Bar]:
+        """Wait the paced delay and an open-request slot (IB allows 50), then send."""
+        _con_id, end_text, duration_ib, bar_size_ib, show, use_rth = key
+        self._bars_waiting += 1
+        try:
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._bars_open.acquire()
+        finally:
+            self._bars_waiting -= 1
+        self._bars_running += 1
+        try:
+            return await self._request_bars(
+                contract, str(end_text), str(duration_ib), str(bar_size_ib), str(show),
+                bool(use_rth),
+            )  # fmt: skip
+        finally:
+            self._bars_running -= 1
+            self._bars_open.release()
+
+    async def _request_bars(
+        self,
+        contract: Contract,
+        end_text: str,
+        duration_ib: str,
+        bar_size_ib: str,
+        show: str,
+        use_rth: bool,
+    ) -> list[Bar]:
         ib = self.conn.ib
         client: Any = ib.client
         wrapper: Any = ib.wrapper
         ib_contract = convert.contract_to_ib(contract)
-        end_text = formatIBDatetime(end.astimezone(UTC)) if end is not None else ""
         req_id = 0
 
         def send() -> asyncio.Future[object]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -41,7 +42,14 @@ class ErrorBody(BaseModel):
 
 
 def error_response(exc: IbkrMcpError, headers: dict[str, str] | None = None) -> OrjsonResponse:
-    """The HTTP response for ``exc``: status from ``errors.http_status``, body from ``to_dict``."""
+    """The HTTP response for ``exc``: status from ``errors.http_status``, body from ``to_dict``.
+
+    An error that says when to retry (``details['retry_after_seconds']``: OVERLOADED,
+    PACING_LIMIT) also gets a ``Retry-After`` header (whole seconds, at least 1).
+    """
+    retry_after = exc.details.get("retry_after_seconds")
+    if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
+        headers = {**(headers or {}), "Retry-After": str(max(1, math.ceil(retry_after)))}
     return OrjsonResponse({"error": exc.to_dict()}, status_code=http_status(exc), headers=headers)
 
 

@@ -39,6 +39,7 @@ from ibkr_mcp.simulator._market_path import InstrumentPath, make_key, volume_fra
 from ibkr_mcp.simulator._market_types import BarData, Tick
 from ibkr_mcp.simulator.catalogue import Catalogue, Instrument
 from ibkr_mcp.simulator.clock import Clock
+from ibkr_mcp.simulator.options_market import option_bars, option_quote
 
 __all__ = [
     "MAX_BARS",
@@ -82,7 +83,7 @@ class _State:
         self.grid = PriceGrid(inst.min_tick)
         self.path = InstrumentPath(
             key,
-            inst.con_id,
+            inst.path_id or inst.con_id,  # all months of a future share one path
             inst.sec_type,
             float(inst.base_price),
             inst.annual_volatility,
@@ -154,6 +155,8 @@ class MarketModel:
             Bid/ask on the tick grid 1-3 ticks apart with the last trade between them,
             sizes, and the session's open/high/low/volume plus the previous close.
         """
+        if instrument.sec_type == "OPT":
+            return option_quote(self, instrument, at)
         k = _second(at)
         st = self._state(instrument)
         path, grid = st.path, st.grid
@@ -176,7 +179,11 @@ class MarketModel:
             bid_size = Decimal(st.lot * (1 + raw[0] % 12))
             ask_size = Decimal(st.lot * (1 + raw[1] % 12))
             last_size = Decimal(100 * (1 + raw[2] % 5))
-            volume = Decimal(math.floor(info.volume * volume_fraction(sess, k)))
+            volume = (
+                _MINUS_ONE  # an index has no volume of its own
+                if instrument.sec_type == "IND"
+                else Decimal(math.floor(info.volume * volume_fraction(sess, k)))
+            )
         return Tick(
             bid=Decimal(bid) * tick,
             ask=Decimal(bid + spread) * tick,
@@ -194,11 +201,18 @@ class MarketModel:
 
     def mid_at(self, instrument: Instrument, at: datetime) -> Decimal:
         """Midpoint of bid and ask at an instant (may sit on a half tick, as IB's do)."""
+        if instrument.sec_type == "OPT":
+            quote = option_quote(self, instrument, at)
+            return (quote.bid + quote.ask) / 2
         k = _second(at)
         st = self._state(instrument)
         spread = st.path.spread(k)
         bid = bid_ticks(st.path.x_at(k), st.grid.inv, spread)
         return st.grid.price(2 * bid + spread)
+
+    def reference_price(self, instrument: Instrument, at: datetime) -> Decimal:
+        """The previous session's close as of ``at`` (what option strikes are listed around)."""
+        return self.quote_at(instrument, at).close
 
     def is_open(self, instrument: Instrument, at: datetime) -> bool:
         """Whether the instrument trades at ``at`` (always True unless ``trading_hours``)."""
@@ -254,6 +268,15 @@ class MarketModel:
         # Long bars are built from daily sessions, so those count against the limit too.
         if span / size > MAX_BARS or (size.days >= 1 and span.days > MAX_BARS):
             raise MarketDataRequestError(162, f"{HMDS}Time length exceed max.")
+        if instrument.sec_type == "OPT":
+            und = self.catalogue.by_con_id(instrument.under_con_id)
+            if und is None:
+                raise MarketDataRequestError(162, f"{HMDS}No data for this option.")
+            under = self.bars(
+                und, end=end, duration=duration, bar_size=bar_size, use_rth=use_rth,
+                what_to_show="TRADES" if und.sec_type != "CASH" else "MIDPOINT",
+            )  # fmt: skip
+            return option_bars(self, instrument, under, what)
         st = self._state(instrument)
         builder = BarBuilder(st.path, st.grid, what, fx=fx, use_rth=use_rth)
         end_k = min(_second(end), _second(self.clock.now()))

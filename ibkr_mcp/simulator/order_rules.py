@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ibkr_mcp.simulator.contracts import order_refusal
 from ibkr_mcp.simulator.order_tif import SUPPORTED_TIFS, parse_good_till
 from ibkr_mcp.simulator.order_types import ORDER_TYPES, prices_on_tick_grid, validate
 
@@ -55,6 +56,9 @@ def check_order(
             return 135, f"Can't find order with id ={f.parent_id}"
         if parent.is_done and parent.status != "Filled":
             return _rejected("The parent order is no longer active.")
+    refusal = order_refusal(matches[0], f.contract.sec_type)  # indices, CONTFUT
+    if refusal is not None:
+        return refusal
     return _check_terms(f, matches[0], now)
 
 

@@ -82,27 +82,35 @@ def tick_snapshot_end(req_id: int) -> Fields:
 
 
 def _market_rules(inst: Instrument) -> str:
-    rule = "239" if inst.sec_type == "CASH" else "26"
+    rule = {"CASH": "239", "OPT": "32", "FUT": "67", "IND": "1217"}.get(inst.sec_type, "26")
     return ",".join(rule for _ in inst.valid_exchanges.split(",") if _) or rule
 
 
-def contract_data(req_id: int, inst: Instrument, day: datetime, server_version: int) -> Fields:
-    """CONTRACT_DATA with every field IB sends for a stock or FX pair."""
+def contract_data(
+    req_id: int,
+    inst: Instrument,
+    day: datetime,
+    server_version: int,
+    sec_type: str | None = None,
+) -> Fields:
+    """CONTRACT_DATA with every field IB sends (``sec_type`` overrides it, e.g. CONTFUT)."""
     is_fx = inst.sec_type == "CASH"
+    derivative = inst.sec_type in ("FUT", "OPT")
+    whole_units = is_fx or derivative or inst.sec_type == "IND"
     out: Fields = [Msg.CONTRACT_DATA]
     if server_version < 164:
         out.append(8)
     out += [
         req_id,
         inst.symbol,
-        inst.sec_type,
-        "",  # lastTradeDateOrContractMonth
-        "0",  # strike
-        "",  # right
+        sec_type or inst.sec_type,
+        inst.last_trade,
+        inst.wire_strike,
+        inst.right,
         inst.exchange,
         inst.currency,
         inst.local_symbol,
-        inst.trading_class if is_fx else "NMS",  # marketName
+        inst.market_name or inst.trading_class,
         inst.trading_class,
         inst.con_id,
         inst.min_tick,
@@ -110,14 +118,14 @@ def contract_data(req_id: int, inst: Instrument, day: datetime, server_version: 
     if server_version < 164:
         out.append(inst.md_size_multiplier)
     out += [
-        "",  # multiplier
+        inst.wire_multiplier,
         inst.order_types,
         inst.valid_exchanges,
         1,  # priceMagnifier
-        0,  # underConId
+        inst.under_con_id,
         inst.long_name,
         inst.primary_exchange,
-        "",  # contractMonth
+        inst.contract_month,
         inst.industry,
         inst.category,
         inst.subcategory,
@@ -127,17 +135,17 @@ def contract_data(req_id: int, inst: Instrument, day: datetime, server_version: 
         "",  # evRule
         "",  # evMultiplier
         0,  # secIdList count
-        1 if not is_fx else 4,  # aggGroup
-        "",  # underSymbol
-        "",  # underSecType
+        {"STK": 1, "CASH": 4, "OPT": 2, "FUT": 3}.get(inst.sec_type, 1),  # aggGroup
+        inst.under_symbol,
+        inst.under_sec_type,
         _market_rules(inst),
-        "",  # realExpirationDate
+        inst.last_trade if derivative else "",  # realExpirationDate
         inst.stock_type,
     ]
     if server_version == 163:
         out.append("0.0001")  # sizeMinTick
     if server_version >= 164:
-        out += ["1", "1", "1"] if is_fx else ["0.0001", "0.0001", "100"]
+        out += ["1", "1", "1"] if whole_units else ["0.0001", "0.0001", "100"]
     return out
 
 
@@ -151,7 +159,7 @@ def symbol_samples(req_id: int, insts: Sequence[Instrument], server_version: int
     out: Fields = [Msg.SYMBOL_SAMPLES, req_id, len(insts)]
     for inst in insts:
         out += [inst.con_id, inst.symbol, inst.sec_type, inst.primary_exchange, inst.currency]
-        derivatives = ["OPT", "WAR"] if inst.sec_type == "STK" else []
+        derivatives = {"STK": ["OPT", "WAR"], "IND": ["FUT", "OPT"]}.get(inst.sec_type, [])
         out.append(len(derivatives))
         out += derivatives
         if server_version >= 176:
@@ -190,7 +198,7 @@ def account_value(key: str, value: str, currency: str, account: str) -> Fields:
 
 
 def _contract_head(inst: Instrument) -> Fields:
-    return [inst.con_id, inst.symbol, inst.sec_type, "", "0", "", ""]
+    return list(inst.wire_head())
 
 
 def portfolio_value(pv: PositionValue, account: str) -> Fields:

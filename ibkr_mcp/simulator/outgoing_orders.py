@@ -24,7 +24,7 @@ def _contract(order: SimOrder) -> Fields:
         return [c.con_id, c.symbol, c.sec_type, c.last_trade, strike, c.right, c.multiplier,
                 c.exchange, c.currency, c.local_symbol, c.trading_class]  # fmt: skip
     exchange = order.fields.contract.exchange or inst.exchange
-    return [inst.con_id, inst.symbol, inst.sec_type, "", "0", "", "",
+    return [*inst.wire_head(),
             exchange, inst.currency, inst.local_symbol, inst.trading_class]  # fmt: skip
 
 
@@ -197,10 +197,11 @@ def execution(req_id: int, fill: SimFill, server_version: int) -> Fields:
     order = fill.order
     inst = order.instrument
     assert inst is not None
-    venue = inst.exchange if inst.sec_type == "CASH" else inst.primary_exchange
+    # Options route through SMART and have no listing exchange: report CBOE as the venue.
+    venue = inst.exchange if inst.sec_type == "CASH" else (inst.primary_exchange or "CBOE")
     out: Fields = [
         Msg.EXECUTION_DATA, req_id, order.order_id,
-        inst.con_id, inst.symbol, inst.sec_type, "", "0", "", "",
+        *inst.wire_head(),
         venue, inst.currency, inst.local_symbol, inst.trading_class,
         fill.exec_id, ib_time(fill.time), order.account, venue, fill.side,
         fill.shares, fill.price, order.perm_id, order.client_id, 0,  # liquidation

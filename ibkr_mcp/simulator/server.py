@@ -21,6 +21,7 @@ from ibkr_mcp.simulator.clock import Clock, SystemClock
 from ibkr_mcp.simulator.contracts import resolve
 from ibkr_mcp.simulator.control import ControlServer
 from ibkr_mcp.simulator.engine import Engine, OrderEvent, SimOrder
+from ibkr_mcp.simulator.expiry import expire_options
 from ibkr_mcp.simulator.faults import DEFAULT_RESET_REFUSE_SECONDS, Drills
 from ibkr_mcp.simulator.handlers.accounts import account_change
 from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
@@ -400,6 +401,7 @@ class Simulator:
 
     def tick(self) -> None:
         """Re-evaluate resting orders and stream market/PnL updates at ``clock.now()``."""
+        self.expire_options()
         self.engine.evaluate()
         if self.drills.hung:
             return  # a frozen gateway sends nothing; fills queue up and go out on catch-up
@@ -426,6 +428,10 @@ class Simulator:
             except Exception:  # noqa: BLE001 - the periodic task must survive any bad state
                 logger.exception("simulator tick failed")
 
+    def expire_options(self) -> None:
+        """Settle option positions whose expiry passed on the simulated clock (``expiry.py``)."""
+        expire_options(self._accounts, self.market, self.clock.now(), self._on_account)
+
     # -- plumbing --------------------------------------------------------------------------------
     def log_received(self, client_id: int, msg_id: int, name: str, req_id: int | None) -> None:
         """Append to the request log."""
@@ -448,7 +454,7 @@ class Simulator:
 
     def resolve(self, spec: ContractSpec) -> list[Instrument]:
         """Catalogue instruments matching a client contract."""
-        return resolve(self.catalogue, spec)
+        return resolve(self.catalogue, spec, self.market)
 
     def next_order_id(self, client_id: int) -> int:
         """The next valid order id for a client (above every id it used)."""
@@ -486,6 +492,7 @@ class Simulator:
             self._held.append((session, body, msg_id, req_id))
             return
         try:
+            self.expire_options()
             self.engine.evaluate()
             session.handle(msg_id, body, req_id)
         except Exception as exc:  # noqa: BLE001 - one bad request must never take the server down

@@ -162,4 +162,5 @@ class Session:
             Req.REQ_PNL_SINGLE: ac.on_pnl_single,
             Req.CANCEL_PNL_SINGLE: ac.on_cancel_pnl,
             Req.REQ_COMPLETED_ORDERS: od.on_completed_orders,
+            Req.REQ_SEC_DEF_OPT_PARAMS: cd.on_sec_def_opt_params,
         }

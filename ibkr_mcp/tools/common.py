@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core.core_schema import CoreSchema
 
 from ibkr_mcp.errors import AccountNotManagedError, GatewayUnavailableError
 from ibkr_mcp.models import ContractRef, SecType
@@ -48,6 +58,63 @@ Account = Annotated[
         pattern=r"^[A-Za-z0-9]+$",
         description="Account id; default: the first managed account.",
     ),
+]
+
+
+#: The largest order id IB accepts (a signed 32-bit int on the wire).
+MAX_ORDER_ID: Final[int] = 2**31 - 1
+
+#: Decimal text accepted (and documented as the schema's ``pattern``): ASCII only.
+DECIMAL_PATTERN: Final[str] = r"^-?[0-9]+(\.[0-9]+)?$"
+_DECIMAL_TEXT: Final = re.compile(DECIMAL_PATTERN, re.ASCII)
+_INT_TEXT: Final = re.compile(r"[0-9]+", re.ASCII)
+
+
+def _plain_decimal(value: Any) -> Any:
+    """Accept JSON numbers and plain ASCII decimal text only (no spaces, ``_``, exponents)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
+        raise ValueError(
+            "must be a JSON number or plain decimal text such as 10 or 187.25 "
+            "(ASCII digits and one '.', no spaces, separators or exponents)"
+        )
+    return value
+
+
+def _plain_int(value: Any) -> Any:
+    """Accept JSON integers and plain ASCII digit text only (path parameters are text)."""
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    if isinstance(value, str) and not _INT_TEXT.fullmatch(value):
+        raise ValueError("must be a whole number written with ASCII digits only")
+    return value
+
+
+class _DecimalTextSchema:
+    """Documents the text form: the schema's string branch gets the accepted pattern."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "string":
+                branch["pattern"] = DECIMAL_PATTERN
+        return schema
+
+
+#: Put after a ``Field`` with the number's constraints (constraints first, or pydantic cannot
+#: document them): ``Annotated[Decimal, Field(gt=0, ...), *DECIMAL_TEXT]``.
+PLAIN_DECIMAL: Final = BeforeValidator(_plain_decimal)
+DECIMAL_TEXT_SCHEMA: Final = _DecimalTextSchema()
+
+#: An order id as IB knows it: 1 .. 2**31-1 (anything larger can never name an order).
+OrderId = Annotated[
+    int,
+    Field(ge=1, le=MAX_ORDER_ID),
+    BeforeValidator(_plain_int),
+    Field(description="The order id (as returned by place_order)."),
 ]
 
 

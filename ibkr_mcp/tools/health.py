@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from ibkr_mcp import __version__
+from pydantic import Field
+
+from ibkr_mcp import __version__, metrics
 from ibkr_mcp.config import Settings
-from ibkr_mcp.models import BrokerKind
+from ibkr_mcp.models import BrokerKind, GatewayStatus
+from ibkr_mcp.safety.emergency import current_halt
+from ibkr_mcp.safety.halt import HaltState
 from ibkr_mcp.safety.policy import describe_policy
 from ibkr_mcp.tools.common import ToolInput, ToolOutput
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
@@ -37,18 +41,84 @@ class Health(ToolOutput):
     audit_db: str
     version: str
     last_error: str | None = None
+    #: connected, hung, reconnecting, upstream-lost, farm-down or halted (see the runbook).
+    state: str = "reconnecting"
+    #: The last session notice from IB: code, message, remedy, at, age_seconds.
+    last_notice: dict[str, Any] | None = None
+    #: Requests waiting / open per queue (market data, historical).
+    queues: dict[str, int] = Field(default_factory=dict)
+    farms_down: list[str] = Field(default_factory=list)
+    reconnects: int = 0
+    #: Whether trading is halted (emergency stop, rejection breaker, kill-switch file) and how.
+    halted: bool = False
+    #: The halt in force: source, reason, since, by (``None`` when not halted).
+    halt: dict[str, Any] | None = None
 
 
-def readiness_summary(settings: Settings, connected: bool, host: str, port: int) -> str:
-    """The runbook's one-line readiness, e.g. ``System ready (paper mode, orders disabled)``."""
-    if not connected:
+def halted(settings: Settings) -> bool:
+    """Whether new orders are stopped (emergency stop, rejection breaker, kill-switch file)."""
+    return current_halt(settings).halted
+
+
+def halt_summary(halt: HaltState) -> str:
+    """The one line saying who halted trading, when and why (never "System ready")."""
+    since = "" if halt.since is None else f" since {halt.since.isoformat()}"
+    return (
+        f"HALTED ({halt.source}){since} by {halt.by or 'unknown'}: "
+        f"{halt.reason or 'no reason given'}; new orders are refused until a human clears it "
+        "(`ibkr-mcp emergency-stop --clear`)"
+    )
+
+
+def health_state(status: GatewayStatus, is_halted: bool) -> str:
+    """The one ``state`` word: ``halted`` wins while connected, else the connection's state."""
+    if is_halted and status.state in ("connected", "farm-down"):
+        return "halted"
+    return status.state
+
+
+def readiness_summary(settings: Settings, status: GatewayStatus, state: str | None = None) -> str:
+    """The runbook's one-line readiness, e.g. ``System ready (paper mode, orders disabled)``.
+
+    When not ready it names the real cause (hung, client id clash, IB's servers unreachable),
+    not only "no connection".
+    """
+    where = f"{status.host}:{status.port}"
+    state = state or status.state
+    if state == "hung":
+        return f"Not ready: IB Gateway/TWS at {where} is not answering (hung): {status.last_error}"
+    if state == "upstream-lost":
+        return f"Not ready: IB Gateway at {where} has lost its connection to IB's servers"
+    if not status.connected:
+        if status.last_error and "326" in status.last_error:
+            return f"Not ready: {status.last_error}"
         return (
-            f"Not ready: no connection to IB Gateway/TWS at {host}:{port} "
+            f"Not ready: no connection to IB Gateway/TWS at {where} "
             "(start it with the API enabled, or use --sim)"
         )
     mode = "paper mode" if settings.TRADING_MODE == "paper" else "LIVE mode"
     orders = "orders enabled" if settings.ORDERS_ENABLED else "orders disabled"
-    return f"System ready ({mode}, {orders})"
+    extra = ""
+    if state == "farm-down":
+        extra = f"; degraded: data farm down ({', '.join(status.farms_down)}), quotes stale"
+    elif state == "halted":
+        return f"{halt_summary(current_halt(settings))} ({mode}, {orders})"
+    return f"System ready ({mode}, {orders}{extra})"
+
+
+def notice_dict(status: GatewayStatus, now: datetime | None = None) -> dict[str, Any] | None:
+    """The last IB notice as a JSON-safe dict with its age in seconds."""
+    notice = status.last_notice
+    if notice is None:
+        return None
+    age = ((now or datetime.now(UTC)) - notice.at).total_seconds()
+    return {
+        "code": notice.code,
+        "message": notice.message,
+        "remedy": notice.remedy,
+        "at": notice.at.isoformat(),
+        "age_seconds": round(max(0.0, age), 1),
+    }
 
 
 async def get_health(params: HealthInput, ctx: CallContext) -> Health:
@@ -56,9 +126,12 @@ async def get_health(params: HealthInput, ctx: CallContext) -> Health:
     settings = ctx.services.settings
     status = await ctx.services.gateway.status()
     policy = describe_policy(settings)
+    halt = current_halt(settings)
+    state = health_state(status, halt.halted)
+    metrics.observe_gateway(status, state)
     return Health(
         ready=status.connected,
-        summary=readiness_summary(settings, status.connected, status.host, status.port),
+        summary=readiness_summary(settings, status, state),
         connected=status.connected,
         broker=status.broker,
         host=status.host,
@@ -74,6 +147,13 @@ async def get_health(params: HealthInput, ctx: CallContext) -> Health:
         audit_db=str(settings.audit_db_path),
         version=__version__,
         last_error=status.last_error,
+        state=state,
+        last_notice=notice_dict(status),
+        queues=dict(status.queues),
+        farms_down=list(status.farms_down),
+        reconnects=status.reconnects,
+        halted=halt.halted,
+        halt=halt.to_dict() if halt.halted else None,
     )
 
 

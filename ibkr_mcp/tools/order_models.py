@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 import orjson
 from pydantic import AwareDatetime, Field, model_validator
 
 from ibkr_mcp.models import OrderType, Quote, Side, TimeInForce, WhatIf
-from ibkr_mcp.tools.common import Account, ContractInput, ToolInput, ToolOutput
+from ibkr_mcp.tools.common import (
+    DECIMAL_TEXT_SCHEMA,
+    PLAIN_DECIMAL,
+    Account,
+    ContractInput,
+    OrderId,
+    ToolInput,
+    ToolOutput,
+)
+
+Quantity = Annotated[
+    Decimal, Field(gt=0, max_digits=12, decimal_places=4), PLAIN_DECIMAL, DECIMAL_TEXT_SCHEMA
+]
+LimitPrice = Annotated[
+    Decimal, Field(gt=0, max_digits=14, decimal_places=6), PLAIN_DECIMAL, DECIMAL_TEXT_SCHEMA
+]
 
 IdempotencyKey = Field(
     min_length=8,
@@ -24,13 +39,14 @@ class OrderInput(ContractInput):
     """The order itself (contract fields plus side, size, type); shared by preview and place."""
 
     side: Side
-    quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=4, description="Shares (> 0).")
+    quantity: Quantity = Field(description="Shares (> 0).")
     order_type: OrderType = "LMT"
-    limit_price: Decimal | None = Field(
-        None, gt=0, max_digits=14, decimal_places=6, description="Required for LMT; not for MKT."
-    )
+    limit_price: LimitPrice | None = Field(None, description="Required for LMT; not for MKT.")
     tif: TimeInForce = "DAY"
     account: Account = None
+    outside_rth: bool = Field(
+        False, description="Allow filling outside regular trading hours (extended session)."
+    )
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> OrderInput:
@@ -48,6 +64,9 @@ class OrderInput(ContractInput):
         for key in ("quantity", "limit_price"):
             if data.get(key) is not None:
                 data[key] = str(Decimal(str(data[key])).normalize())
+        if not data.get("outside_rth"):
+            # Absent and false hash alike: keys recorded before the field existed still match.
+            data.pop("outside_rth", None)
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -67,14 +86,14 @@ class PlaceInput(OrderInput):
 class CancelInput(ToolInput):
     """Input of cancel_order."""
 
-    order_id: int = Field(ge=1, description="The order id to cancel.")
+    order_id: OrderId
 
 
 class GateVerdict(ToolOutput):
     """One gate's decision."""
 
     gate: str
-    outcome: Literal["allow", "refuse", "dry_run", "skip"]
+    outcome: Literal["allow", "refuse", "dry_run", "skip", "hold"]
     reason: str
     remedy: str | None = None
 
@@ -126,6 +145,10 @@ class PlaceResult(ToolOutput):
     order: OrderSummary | None = None
     verdicts: list[GateVerdict] = Field(default_factory=list)
     what_if: WhatIf | None = None
+    approval_id: str | None = Field(
+        None, description="Set when status is PENDING_APPROVAL: the id a human approves."
+    )
+    approval_expires_at: AwareDatetime | None = None
 
 
 class CancelResult(ToolOutput):

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 
 from ibkr_mcp.models import Fill, OrderInfo
-from ibkr_mcp.tools.common import Account, Symbol, ToolInput, ToolOutput, resolve_account
+from ibkr_mcp.tools.common import (
+    Account,
+    OrderId,
+    Symbol,
+    ToolInput,
+    ToolOutput,
+    resolve_account,
+)
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
 
 
@@ -24,7 +31,7 @@ class OrdersResult(ToolOutput):
 class OrderStatusInput(ToolInput):
     """Input of get_order_status."""
 
-    order_id: int = Field(ge=1, description="The order id returned by place_order.")
+    order_id: OrderId
 
 
 class ExecutionsInput(ToolInput):

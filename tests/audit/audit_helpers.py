@@ -63,7 +63,7 @@ async def populate(log: AuditLog, key: str = "key-1") -> None:
     await log.record_fill(
         correlation_id="c-order",
         kind="execution",
-        exec_id="0001.01",
+        exec_id=f"0001.01.{key}",
         order_id=7,
         perm_id=99,
         account="DU1234567",
@@ -76,7 +76,7 @@ async def populate(log: AuditLog, key: str = "key-1") -> None:
     await log.record_fill(
         correlation_id="c-order",
         kind="commission",
-        exec_id="0001.01",
+        exec_id=f"0001.01.{key}",
         order_id=7,
         perm_id=99,
         account="DU1234567",

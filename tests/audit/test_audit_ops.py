@@ -158,3 +158,16 @@ def test_cli_tail_export_backup(history: Path, tmp_path: Path) -> None:
 def test_cli_import_does_not_load_sqlite_utils() -> None:
     code = "import sys, ibkr_mcp.cli.audit; sys.exit('sqlite_utils' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 0
+
+
+def test_cli_verify_fails_when_triggers_are_dropped(history: Path, tmp_path: Path) -> None:
+    unguarded = tmp_path / "unguarded.db"
+    backup(history, unguarded)
+    conn = sqlite3.connect(unguarded)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {name}")
+    conn.commit()
+    conn.close()
+    result = runner.invoke(audit_app, ["verify", "--db", str(unguarded)])
+    assert result.exit_code == 1, result.output
+    assert "NOT protected" in result.output and "intact" not in result.output

@@ -129,14 +129,14 @@ def test_truncation_keeps_a_valid_chain_but_changes_the_head(history: Path, tmp_
     conn.execute("DELETE FROM order_events WHERE seq = (SELECT MAX(seq) FROM order_events)")
     conn.close()
     truncated = verify_file(tmp_path / "copy.db")
-    assert truncated.ok and truncated.rows == original.rows - 1
+    assert truncated.first_bad is None and truncated.rows == original.rows - 1
     assert truncated.head_hash is not None and truncated.head_hash != original.head_hash
 
 
-def test_missing_triggers_are_reported_as_warnings(history: Path, tmp_path: Path) -> None:
+def test_missing_triggers_fail_verification(history: Path, tmp_path: Path) -> None:
     assert verify_file(history).warnings == ()
     tampered_copy(history, tmp_path / "copy.db").close()
     result = verify_file(tmp_path / "copy.db")
-    assert result.ok
+    assert not result.ok and result.first_bad is None  # the rows are intact, the guard is not
     assert len(result.warnings) == 2 * len(TABLES)
     assert any("events_no_update" in w for w in result.warnings)

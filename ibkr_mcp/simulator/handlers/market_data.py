@@ -15,6 +15,7 @@ from ibkr_mcp.simulator.incoming import (
     parse_historical,
     parse_mkt_data,
 )
+from ibkr_mcp.simulator.instruments_md import option_ticks
 from ibkr_mcp.simulator.limits import LINES_CODE, LINES_TEXT
 from ibkr_mcp.simulator.market import MarketDataRequestError
 from ibkr_mcp.simulator.wire import FieldReader
@@ -117,8 +118,9 @@ class MarketDataHandler(Handler):
         )
         ids = DELAYED_TICKS if delayed else LIVE_TICKS
         is_fx = inst.sec_type == "CASH"
+        no_quote = inst.sec_type == "IND"  # an index has a level, no bid/ask
         for name, tick_type in ids.items():
-            if is_fx and name == "last":
+            if (is_fx and name == "last") or (no_quote and name in ("bid", "ask")):
                 continue
             price: Decimal = getattr(tick, name)
             size: Decimal = getattr(tick, SIZE_OF[name]) if name in SIZE_OF else Decimal(0)
@@ -138,6 +140,9 @@ class MarketDataHandler(Handler):
             if sub.sent.get(stamp_type) != stamp:
                 sub.sent[stamp_type] = stamp
                 self.out.send(out.tick_string(sub.req_id, stamp_type, stamp), sub.req_id)
+        if inst.sec_type == "OPT":
+            for fields in option_ticks(self.host.market, sub, now - DELAY if delayed else now):
+                self.out.send(fields, sub.req_id)
 
     # -- historical ------------------------------------------------------------------------------
     def on_historical(self, r: FieldReader) -> None:
