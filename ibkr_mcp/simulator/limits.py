@@ -57,7 +57,6 @@ class Limits:
 
     def __init__(
         self,
-        *,
         pacing: bool = True,
         market_data_lines: int = 100,
         message_rate: int = MESSAGE_RATE,
