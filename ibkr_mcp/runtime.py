@@ -111,6 +111,7 @@ async def open_runtime(
             pacing=settings.SIM_PACING == "ib",
             market_data_lines=settings.SIM_MARKET_DATA_LINES,
             account_update_seconds=settings.SIM_ACCOUNT_UPDATE_SECONDS,
+            no_live_data=settings.SIM_NO_MARKET_DATA,
             reset_refuse_seconds=settings.SIM_RESET_SECONDS,
             state_file=settings.resolve(settings.SIM_STATE_FILE)
             if settings.SIM_STATE_FILE

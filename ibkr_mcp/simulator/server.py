@@ -227,6 +227,7 @@ class Simulator:
         monotonic: Callable[[], float] = time.monotonic,
         state_file: str | Path | None = None,
         account_update_seconds: float = ACCOUNT_UPDATE_SECONDS,
+        no_live_data: Sequence[str] = (),
     ) -> None:
         if not accounts:
             raise ValueError("at least one account is required")
@@ -268,7 +269,7 @@ class Simulator:
         self.account_update_seconds = account_update_seconds
         self._last_account_cycle = monotonic()
         self.state: StateStore | None = StateStore(state_file) if state_file else None
-        self.limits = Limits(pacing, market_data_lines, message_rate, monotonic)
+        self.limits = Limits(pacing, market_data_lines, message_rate, monotonic, no_live_data)
         self.engine.reject_hook = self.drills.forced_rejection
         #: The control channel (``True``: in the system temp dir; a path: in that directory).
         self.control = None if control is False else ControlServer(self.drills, control)
@@ -310,8 +311,7 @@ class Simulator:
             self.state.save_if_dirty(self)
 
     def stop_listening(self) -> None:
-        """Refuse new connections (existing ones stay)."""
-        # Existing connections stay open (asyncio's Server.close leaves them alone).
+        """Refuse new connections (existing ones stay: asyncio's Server.close keeps them)."""
         if self._server is not None and self._listening:
             self._server.close()
             self._listening = False
