@@ -109,3 +109,26 @@ async def test_future_order_through_the_gates(deriv: Any, sim: Any) -> None:
     placed = await preview_and_place(deriv, order, "fut-order-01")
     assert placed.sent is True
     assert len(sent_orders(sim)) == 1
+
+
+async def test_option_multiplier_refused_by_the_notional_limit(settings_for: Any, sim: Any) -> None:
+    from ibkr_mcp.errors import GateRefusedError
+    from ibkr_mcp.runtime import open_runtime
+
+    settings = settings_for(sim.port, ORDERS_ENABLED=True, ALLOWED_SEC_TYPES="STK,OPT")
+    async with open_runtime(settings, wait_connected=5.0) as svc:
+        chain = await _chain(svc)
+        leg = {"symbol": "AAPL", "sec_type": "OPT", "expiry": chain.expirations[0],
+               "strike": str(chain.strikes[len(chain.strikes) // 2]), "right": "C"}  # fmt: skip
+        quote = await call(svc, "get_quote", leg)
+        # quantity × ask is far below MAX_ORDER_NOTIONAL (50,000); × the multiplier 100 above.
+        quantity = int(60_000 / (quote.ask * 100)) + 1
+        assert quantity * quote.ask < 50_000 and quantity <= 1000
+        order = {**leg, "side": "BUY", "quantity": quantity, "order_type": "LMT",
+                 "limit_price": str(quote.ask)}  # fmt: skip
+        preview = await call(svc, "preview_order", order)
+        assert [r.gate for r in preview.refusals] == ["notional"]
+        assert "multiplier 100" in preview.refusals[0].reason
+        with pytest.raises(GateRefusedError):
+            await preview_and_place(svc, order, "opt-notional-1")
+    assert sent_orders(sim) == []

@@ -143,3 +143,18 @@ async def test_pnl_per_position(enabled: Any) -> None:
     [aapl] = [p for p in pnl.positions if p.symbol == "AAPL"]
     assert aapl.position == 10
     assert aapl.daily_pnl is not None and aapl.unrealized_pnl is not None
+
+
+async def test_kill_switch_refuses_a_modification_at_the_broker(enabled: Any, sim: Any) -> None:
+    placed, price = await _resting(enabled, "mod-kill-0001")
+    args = {"order_id": placed.order_id, "limit_price": str(price + Decimal("0.10"))}
+    preview = await call(enabled, "modify_order", args)
+    switch = enabled.settings.kill_switch_path
+    switch.parent.mkdir(parents=True, exist_ok=True)
+    switch.touch()
+    token = preview.preview.confirmation_token
+    with pytest.raises(IbkrMcpError) as info:
+        await call(enabled, "modify_order", {**args, "confirmation_token": token,
+                                             "idempotency_key": "mod-kill-key1"})  # fmt: skip
+    assert info.value.details["gate"] == "kill_switch"
+    assert sent_orders(sim)[0].fields.lmt_price == price  # the broker's order is unchanged
