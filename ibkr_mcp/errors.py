@@ -322,6 +322,7 @@ def cli_exit_code(error: IbkrMcpError) -> int:
 HTTP_TRANSPORT_STATUS: Final[dict[str, int]] = {
     "PAYLOAD_TOO_LARGE": 413,
     "FORBIDDEN_HOST": 403,
+    "FORBIDDEN_ORIGIN": 403,
     "METHOD_NOT_ALLOWED": 405,
     "HTTP_ERROR": 400,
 }

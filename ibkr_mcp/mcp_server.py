@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import orjson
 from fastmcp import FastMCP
+from fastmcp.exceptions import DisabledError, NotFoundError
+from fastmcp.prompts.base import PromptResult
+from fastmcp.resources.base import ResourceResult
 from fastmcp.tools.base import Tool, ToolResult
+from fastmcp.utilities.versions import VersionSpec
+from mcp.shared.exceptions import MCPError
 from mcp_types import TextContent, ToolAnnotations
 from pydantic import BaseModel
 
@@ -64,6 +70,108 @@ def error_text(error: IbkrMcpError) -> str:
     return "\n".join(parts)
 
 
+#: JSON-RPC error codes the MCP spec names (resource not found; invalid params).
+RESOURCE_NOT_FOUND = -32002
+INVALID_PARAMS = -32602
+
+
+class IbkrFastMCP(FastMCP[Any]):
+    """FastMCP with the spec's protocol errors for unknown names and missing arguments.
+
+    * an unknown resource is ``-32002`` (resource not found), as the MCP spec names it;
+    * an unknown tool is a JSON-RPC ``-32602`` protocol error, not a tool result;
+    * a prompt called without a required argument is ``-32602`` naming the argument (FastMCP
+      would mask it as an internal error).
+    """
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        version: VersionSpec | None = None,
+        run_middleware: bool = True,
+    ) -> ToolResult:
+        """Call a tool; an unknown (or disabled) one is a protocol error."""
+        try:
+            return await super().call_tool(
+                name, arguments, version=version, run_middleware=run_middleware
+            )
+        except (NotFoundError, DisabledError):
+            raise MCPError(
+                code=INVALID_PARAMS, message=f"Unknown tool: {name!r}", data={"tool": name}
+            ) from None
+
+    async def read_resource(
+        self, uri: str, *, version: VersionSpec | None = None, run_middleware: bool = True
+    ) -> ResourceResult:
+        """Read a resource; an unknown URI is ``-32002``."""
+        try:
+            return await super().read_resource(uri, version=version, run_middleware=run_middleware)
+        except (NotFoundError, DisabledError):
+            raise MCPError(
+                code=RESOURCE_NOT_FOUND, message=f"Resource not found: {uri}", data={"uri": uri}
+            ) from None
+
+    async def render_prompt(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        version: VersionSpec | None = None,
+        run_middleware: bool = True,
+    ) -> PromptResult:
+        """Render a prompt; missing required arguments are ``-32602`` naming them."""
+        prompt = await self.get_prompt(name, version=version)
+        if prompt is not None:
+            given = arguments or {}
+            missing = [a.name for a in prompt.arguments or [] if a.required and a.name not in given]
+            if missing:
+                raise MCPError(
+                    code=INVALID_PARAMS,
+                    message=f"Prompt {name!r} needs the argument(s): {', '.join(missing)}.",
+                    data={"prompt": name, "missing": missing},
+                )
+        return await super().render_prompt(
+            name, arguments, version=version, run_middleware=run_middleware
+        )
+
+
+def _info_pair(info: Any) -> tuple[str | None, str | None]:
+    if info is None:
+        return None, None
+    if isinstance(info, dict):
+        return info.get("name"), info.get("version")
+    return getattr(info, "name", None), getattr(info, "version", None)
+
+
+def mcp_origin() -> dict[str, Any]:
+    """The MCP client's name, version and session of the current request (best effort)."""
+    from fastmcp.server.dependencies import get_context
+
+    out: dict[str, Any] = {}
+    try:
+        ctx = get_context()
+    except RuntimeError:
+        return out
+    with contextlib.suppress(RuntimeError):
+        out["session"] = ctx.session_id
+    info: Any = None
+    try:
+        params = ctx.session.client_params
+        info = None if params is None else params.client_info
+    except (RuntimeError, AttributeError):
+        info = None
+    if info is None:
+        rc = ctx.request_context
+        meta = getattr(rc, "meta", None) if rc is not None else None
+        if isinstance(meta, dict):
+            info = next((v for k, v in meta.items() if "clientinfo" in k.lower()), None)
+    name, version = _info_pair(info)
+    out["client_name"], out["client_version"] = name, version
+    return out
+
+
 class RegistryTool(Tool):
     """A FastMCP tool whose call runs the registry pipeline (validation, gates, audit)."""
 
@@ -78,11 +186,20 @@ class RegistryTool(Tool):
         try:
             services = handle.current or await handle.get()
             result = await registry.call(
-                self.spec.name, arguments, services=services, surface="mcp"
+                self.spec.name,
+                arguments,
+                services=services,
+                surface="mcp",
+                origin=mcp_origin(),
             )
         except IbkrMcpError as exc:
+            error = exc.to_dict()
+            error.setdefault("remedy", None)
+            error.setdefault("details", {})
             return ToolResult(
                 content=[TextContent(type="text", text=error_text(exc))],
+                # The same error, machine-readable: {code, message, remedy, details}.
+                structured_content=error,
                 meta={"error": exc.to_dict()},
                 is_error=True,
             )
@@ -134,9 +251,10 @@ def build_mcp(
     from ibkr_mcp.resources import register_resources
     from ibkr_mcp.tools import build_registry
 
-    registry = registry or build_registry()
+    # A tool outside the enabled toolsets is absent, not merely refused (TOOLSETS, READ_ONLY).
+    registry = (registry or build_registry()).enabled(services.settings.enabled_toolsets, "mcp")
     handle = services if isinstance(services, ServicesHandle) else ServicesHandle.ready(services)
-    mcp: FastMCP[Any] = FastMCP(
+    mcp: FastMCP[Any] = IbkrFastMCP(
         name="ibkr-mcp", version=__version__, instructions=INSTRUCTIONS, mask_error_details=True
     )
     for spec in registry:

@@ -8,14 +8,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.responses import Response
 
 from ibkr_mcp import __version__
 from ibkr_mcp.errors import InvalidInputError
+from ibkr_mcp.http_api.examples import EXAMPLES
 from ibkr_mcp.http_api.responses import ErrorBody, OrjsonResponse
 from ibkr_mcp.tools.registry import Registry, ToolSpec
 
@@ -32,6 +34,15 @@ _ERROR_STATUSES = {
 }
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+
+#: The bearer token as an OpenAPI security scheme (``/docs`` gets its Authorize button). The
+#: request guard checks the token; this dependency only documents it (never refuses itself).
+BEARER = HTTPBearer(
+    scheme_name="bearerAuth",
+    description="API_TOKEN, sent as 'Authorization: Bearer <API_TOKEN>'. Needed on every path "
+    "but /health and the docs when the server has API_TOKEN set.",
+    auto_error=False,
+)
 
 
 def path_params(spec: ToolSpec[Any, Any]) -> list[str]:
@@ -137,10 +148,14 @@ def _openapi_extra(spec: ToolSpec[Any, Any]) -> dict[str, Any]:
     props: dict[str, Any] = schema.get("properties", {})
     required = set(schema.get("required", []))
     in_path = path_params(spec)
+    example = EXAMPLES.get(spec.name, {})
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": props.get(name, {})}
         for name in in_path
     ]
+    for path_param in params:
+        if path_param["name"] in example:
+            path_param["example"] = example[path_param["name"]]
     extra: dict[str, Any] = {}
     if spec.http_method == "GET":
         for name, prop in props.items():
@@ -154,6 +169,8 @@ def _openapi_extra(spec: ToolSpec[Any, Any]) -> dict[str, Any]:
             }
             if "description" in prop:
                 param["description"] = prop["description"]
+            if name in example:
+                param["example"] = example[name]
             if _is_list_field(spec.input_model, name):
                 param["explode"] = True
             params.append(param)
@@ -162,7 +179,8 @@ def _openapi_extra(spec: ToolSpec[Any, Any]) -> dict[str, Any]:
             "required": bool(required - set(in_path)),
             "content": {
                 "application/json": {
-                    "schema": {"$ref": _REF.format(model=spec.input_model.__name__)}
+                    "schema": {"$ref": _REF.format(model=spec.input_model.__name__)},
+                    **({"example": example} if example else {}),
                 }
             },
         }
@@ -191,11 +209,25 @@ def add_tool_routes(app: FastAPI, registry: Registry) -> None:
             responses=responses,
             tags=[tag],
             openapi_extra=_openapi_extra(spec),
+            dependencies=[Depends(BEARER)],
         )
 
 
-def install_openapi(app: FastAPI, registry: Registry) -> None:
-    """Make ``/openapi.json`` include the input models the generated routes reference."""
+def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    methods = ("get", "put", "post", "delete", "patch")
+    paths = schema.get("paths", {}).values()
+    return [op for item in paths for method, op in item.items() if method in methods]
+
+
+def install_openapi(app: FastAPI, registry: Registry, *, token_required: bool) -> None:
+    """Make ``/openapi.json`` include the input models the generated routes reference.
+
+    Args:
+        app: The app.
+        registry: The tool registry.
+        token_required: Whether the server has ``API_TOKEN`` set (the security requirement is
+            then mandatory; otherwise optional).
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -214,6 +246,11 @@ def install_openapi(app: FastAPI, registry: Registry) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, definition in defs.get("$defs", {}).items():
             components.setdefault(name, definition)
+        if not token_required:
+            # Without API_TOKEN the token is not needed (loopback only): say so, keep the scheme.
+            for operation in _operations(schema):
+                if "security" in operation:
+                    operation["security"] = [{}, *operation["security"]]
         app.openapi_schema = schema
         return schema
 

@@ -61,12 +61,14 @@ def check_bind(host: str, settings: Settings) -> None:
 MIN_EXPOSED_TOKEN_LENGTH = 32
 #: Paths served without the token (no account data, no broker access).
 OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+#: The docs' own assets (Swagger UI, ReDoc), served from the app so the docs work offline.
+DOCS_ASSETS = "/static-offline-docs/"
 
 
 def _protected(path: str) -> bool:
     # Everything but the liveness probe and the docs: /ready and /metrics reveal accounts and
     # the gateway's address, /api and /mcp trade.
-    return path not in OPEN_PATHS
+    return path not in OPEN_PATHS and not path.startswith(DOCS_ASSETS)
 
 
 #: A Host header as RFC 9110 allows it: a name or IPv4 address, or a bracketed IPv6 address,
@@ -127,6 +129,19 @@ class RequestGuard:
             correlation_id.set(cid)
         extra = [(CORRELATION_HEADER.encode(), cid.encode())] if cid else []
 
+        if path == "/mcp" or path.startswith("/mcp/"):
+            origin = headers.get("origin")
+            if origin is not None and not self._allowed_origin(origin):
+                # The MCP spec: servers MUST validate Origin (a web page must not drive /mcp).
+                await _send_error(
+                    send,
+                    403,
+                    "FORBIDDEN_ORIGIN",
+                    f"Origin {origin!r} is not allowed to use /mcp.",
+                    "Call /mcp from an MCP client (no Origin) or from a page on this host.",
+                    extra,
+                )
+                return
         if _protected(path):
             refusal = self._refusal(headers)
             if refusal is not None:
@@ -162,6 +177,20 @@ class RequestGuard:
             "Missing or wrong API token.",
             "Send 'Authorization: Bearer <API_TOKEN>'.",
         )
+
+    def _allowed_origin(self, origin: str) -> bool:
+        """Whether a browser ``Origin`` names this server's own host (loopback or API_HOST)."""
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(origin.strip())
+            name = parts.hostname
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https") or not name:
+            return False
+        name = f"[{name}]" if ":" in name else name
+        return name in self._allowed_hosts or name.strip("[]") in self._allowed_hosts
 
     def _too_large(self) -> tuple[str, str, str]:
         return (

@@ -1,7 +1,5 @@
 """MCP prompts: a pre-trade checklist, a portfolio review and an end-of-day summary."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -55,16 +53,31 @@ Report: fills, PnL, open risk, anything unusual. Do not place or cancel orders.
 """
 
 
-def register_prompts(mcp: FastMCP[Any]) -> None:
+def register_prompts(mcp: "FastMCP[Any]") -> None:
     """Register the prompts on ``mcp``."""
 
+    # Plain ``str`` parameters (this module has no ``from __future__ import annotations``):
+    # FastMCP appends a JSON-schema note to any other annotation; the descriptions come from
+    # the docstrings' Args sections.
     @mcp.prompt(name="pre_trade_checklist", description="Checklist before trading a symbol.")
     def pre_trade_checklist(symbol: str, side: str = "BUY", quantity: str = "") -> str:
+        """Checklist before trading a symbol.
+
+        Args:
+            symbol: Ticker to check, e.g. AAPL (or an FX pair such as EUR.USD).
+            side: BUY or SELL (default BUY).
+            quantity: The order size you have in mind, in shares, e.g. 10 (optional).
+        """
         return pre_trade_checklist_text(symbol, side, quantity)
 
     @mcp.prompt(name="portfolio_review", description="Review positions, exposure and PnL.")
-    def portfolio_review(account: str | None = None) -> str:
-        return portfolio_review_text(account)
+    def portfolio_review(account: str = "") -> str:
+        """Review positions, exposure and PnL.
+
+        Args:
+            account: Account id to review (optional; default: the first managed account).
+        """
+        return portfolio_review_text(account or None)
 
     @mcp.prompt(name="end_of_day_summary", description="Summarize today's fills, PnL and risk.")
     def end_of_day_summary() -> str:

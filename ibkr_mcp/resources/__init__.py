@@ -1,4 +1,4 @@
-"""MCP resources: account, positions, open orders, safety policy, recent audit, contracts."""
+"""MCP resources: account, positions, orders, safety policy, approvals, audit, contracts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ibkr_mcp.errors import IbkrMcpError
+from ibkr_mcp.errors import IbkrMcpError, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -24,11 +24,18 @@ def _json(data: Any) -> str:
 def register_resources(mcp: FastMCP[Any], registry: Registry, handle: ServicesHandle) -> None:
     """Register every resource on ``mcp``; tool-backed ones run through the registry pipeline."""
     from fastmcp.exceptions import ResourceError
+    from mcp.shared.exceptions import MCPError
+
+    from ibkr_mcp.mcp_server import INVALID_PARAMS, RESOURCE_NOT_FOUND
 
     async def via_tool(tool: str, arguments: dict[str, Any]) -> str:
         try:
             services = handle.current or await handle.get()
             result = await registry.call(tool, arguments, services=services, surface="mcp")
+        except (NotFoundError, InvalidInputError) as exc:
+            # The URI names nothing (an unknown contract) or nothing valid: the spec's codes.
+            code = RESOURCE_NOT_FOUND if isinstance(exc, NotFoundError) else INVALID_PARAMS
+            raise MCPError(code=code, message=str(exc), data=exc.to_dict()) from None
         except IbkrMcpError as exc:
             raise ResourceError(str(exc)) from None
         return _json(result.output.model_dump(mode="json"))
@@ -61,6 +68,23 @@ def register_resources(mcp: FastMCP[Any], registry: Registry, handle: ServicesHa
         except IbkrMcpError as exc:
             raise ResourceError(str(exc)) from None
         return _json(rows)
+
+    @mcp.resource(
+        "ibkr://approvals/pending",
+        mime_type=JSON,
+        description="Orders waiting for a human's approval (and their expiry).",
+    )
+    async def approvals_pending() -> str:
+        from ibkr_mcp.safety.approvals import list_approvals
+
+        try:
+            services = handle.current or await handle.get()
+            found = await list_approvals(
+                services.audit, services.now(), states=frozenset({"pending", "approved"})
+            )
+        except IbkrMcpError as exc:
+            raise ResourceError(str(exc)) from None
+        return _json({"approvals": [a.to_dict() for a in found]})
 
     @mcp.resource(
         "ibkr://contract/{symbol}", mime_type=JSON, description="Contract details of a symbol."

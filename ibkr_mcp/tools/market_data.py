@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, field_validator
@@ -20,45 +19,16 @@ from ibkr_mcp.tools.common import (
 )
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
 
-_DURATION = re.compile(r"^\s*(\d{1,5})\s*([SDWMYsdwmy])\s*$")
-_BAR_SIZES = (
+#: IB's duration form, exactly: "<count> <unit>" (one space, unit S, D, W, M or Y).
+DURATION_PATTERN = r"^[1-9][0-9]{0,4} [SDWMY]$"
+#: Every bar size IB's reqHistoricalData accepts, spelled exactly as IB spells it.
+BarSize = Literal[
     "1 secs", "5 secs", "10 secs", "15 secs", "30 secs",
     "1 min", "2 mins", "3 mins", "5 mins", "10 mins", "15 mins", "20 mins", "30 mins",
     "1 hour", "2 hours", "3 hours", "4 hours", "8 hours",
     "1 day", "1 week", "1 month",
-)  # fmt: skip
-_BAR_ALIASES = {
-    "1 sec": "1 secs",
-    "1 mins": "1 min",
-    "1 hours": "1 hour",
-    "1 days": "1 day",
-    "1 weeks": "1 week",
-    "1 months": "1 month",
-    "1 d": "1 day",
-    "1 h": "1 hour",
-    "1 w": "1 week",
-}
+]  # fmt: skip
 WhatToShow = Literal["TRADES", "MIDPOINT", "BID", "ASK", "BID_ASK", "ADJUSTED_LAST"]
-
-
-def normalize_duration(value: str) -> str:
-    """IB duration string (``"5 D"``, ``"3600 S"``, ``"1 Y"``), normalized; ValueError if not."""
-    match = _DURATION.match(value)
-    if not match:
-        raise ValueError("use IB's form '<n> <unit>' with unit S, D, W, M or Y, e.g. '5 D'")
-    count, unit = int(match[1]), match[2].upper()
-    if count < 1:
-        raise ValueError("the count must be at least 1")
-    return f"{count} {unit}"
-
-
-def normalize_bar_size(value: str) -> str:
-    """IB bar size string (``"1 day"``, ``"5 mins"``), normalized; ValueError if not."""
-    text = " ".join(value.lower().split())
-    text = _BAR_ALIASES.get(text, text)
-    if text not in _BAR_SIZES:
-        raise ValueError(f"use one of IB's bar sizes: {', '.join(_BAR_SIZES)}")
-    return text
 
 
 class QuoteInput(ContractInput):
@@ -104,21 +74,15 @@ class QuotesResult(ToolOutput):
 class BarsInput(ContractInput):
     """Input of get_bars."""
 
-    duration: str = Field("5 D", description="IB duration: '3600 S', '5 D', '2 W', '1 M', '1 Y'.")
-    bar_size: str = Field("1 day", description="IB bar size: '1 min', '5 mins', '1 hour', '1 day'.")
+    duration: str = Field(
+        "5 D",
+        pattern=DURATION_PATTERN,
+        description="IB duration '<count> <unit>', unit S, D, W, M or Y: '3600 S', '5 D', '1 Y'.",
+    )
+    bar_size: BarSize = Field("1 day", description="IB bar size, e.g. '1 min', '1 hour', '1 day'.")
     what_to_show: WhatToShow = "TRADES"
     use_rth: bool = Field(True, description="Regular trading hours only.")
     end: AwareDatetime | None = Field(None, description="End time (ISO-8601 with offset); now.")
-
-    @field_validator("duration")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return normalize_duration(value)
-
-    @field_validator("bar_size")
-    @classmethod
-    def _bar_size(cls, value: str) -> str:
-        return normalize_bar_size(value)
 
 
 class BarsResult(ToolOutput):

@@ -59,3 +59,91 @@ def test_host_name_parsing() -> None:
     assert host_name("LOCALHOST") == "localhost"
     assert host_name("127.0.0.1:1@evil.com") is None
     assert host_name("") is None
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_docs_render_without_network(client: Any, page: str) -> None:
+    import re
+
+    html = (await client.get(page)).text
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', html)
+    assert assets, html
+    for asset in assets:
+        assert asset.startswith("/"), f"{page} loads {asset} from the network"
+        response = await client.get(asset)
+        assert response.status_code == 200, asset
+        assert len(response.content) > 1000
+
+
+async def test_openapi_declares_bearer_and_probe_models(client: Any) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    scheme = doc["components"]["securitySchemes"]["bearerAuth"]
+    assert scheme == {**scheme, "type": "http", "scheme": "bearer"}
+    quote = doc["paths"]["/api/market/quote"]["get"]
+    assert {"bearerAuth": []} in quote["security"]
+    assert "security" not in doc["paths"]["/health"]["get"]
+    health = doc["paths"]["/health"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert health["schema"]["$ref"].endswith("/HealthBody")
+    ready = doc["paths"]["/ready"]["get"]["responses"]
+    assert ready["503"]["content"]["application/json"]["schema"]["$ref"].endswith("/ReadyBody")
+    metrics = doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(metrics) == ["text/plain"]
+    bars = {p["name"]: p["schema"] for p in doc["paths"]["/api/market/bars"]["get"]["parameters"]}
+    assert "1 day" in bars["bar_size"]["enum"] and bars["duration"]["pattern"]
+    quantity = doc["components"]["schemas"]["PreviewInput"]["properties"]["quantity"]
+    text = next(b for b in quantity["anyOf"] if b.get("type") == "string")
+    import re
+
+    assert not re.fullmatch(text["pattern"], "")
+
+
+async def test_every_prefilled_example_is_valid(client: Any) -> None:
+    from ibkr_mcp.http_api.examples import EXAMPLES
+    from ibkr_mcp.tools import build_registry
+
+    doc = (await client.get("/openapi.json")).json()
+    for spec in build_registry():
+        example = EXAMPLES.get(spec.name)
+        required = spec.input_model.model_json_schema().get("required", [])
+        assert example is not None or not required, f"{spec.name} has no example"
+        if example is None:
+            continue
+        spec.input_model.model_validate(example)
+        op = doc["paths"][spec.http_path][spec.http_method.lower()]
+        shown = {p["name"]: p["example"] for p in op.get("parameters", []) if "example" in p}
+        body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+        shown.update(body.get("example", {}))
+        assert shown == example, spec.name
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://evil.example", False),
+        ("http://127.0.0.1.evil.example", False),
+        ("null", False),
+        ("http://localhost:6274", True),
+        ("http://127.0.0.1:8000", True),
+    ],
+)
+async def test_mcp_refuses_a_foreign_origin(client: Any, origin: str, allowed: bool) -> None:
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    response = await client.post(
+        "/mcp",
+        json=init,
+        headers={"Origin": origin, "Accept": "application/json, text/event-stream"},
+    )
+    if allowed:
+        assert response.status_code == 200, response.text
+    else:
+        assert response.status_code == 403, response.text
+        assert response.json()["error"]["code"] == "FORBIDDEN_ORIGIN"

@@ -1,0 +1,36 @@
+"""Valid example arguments per tool: what /docs pre-fills for "Try it out" (data only)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+#: One valid request per tool with inputs (tools without required inputs need none). A test
+#: validates each against the tool's input model, and schemathesis sends them.
+EXAMPLES: Final[dict[str, dict[str, Any]]] = {
+    "get_quote": {"symbol": "AAPL"},
+    "get_quotes": {"symbols": ["AAPL", "MSFT"]},
+    "get_bars": {"symbol": "AAPL", "duration": "5 D", "bar_size": "1 day"},
+    "search_contracts": {"pattern": "APP"},
+    "get_contract_details": {"symbol": "AAPL"},
+    "get_order_status": {"order_id": 1},
+    "get_executions": {"symbol": "AAPL"},
+    "preview_order": {
+        "symbol": "AAPL",
+        "side": "BUY",
+        "quantity": "10",
+        "order_type": "LMT",
+        "limit_price": "150.00",
+        "tif": "DAY",
+    },
+    "place_order": {
+        "symbol": "AAPL",
+        "side": "BUY",
+        "quantity": "10",
+        "order_type": "LMT",
+        "limit_price": "150.00",
+        "tif": "DAY",
+        "confirmation_token": "paste-the-token-from-preview_order",
+        "idempotency_key": "my-order-0001",
+    },
+    "cancel_order": {"order_id": 1},
+}
