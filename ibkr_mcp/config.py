@@ -71,6 +71,53 @@ class Settings(BaseSettings):
         120, ge=5, le=3600, description="Lifetime of a preview's confirmation token."
     )
 
+    # --- Trading controls (issue 14): flow limits, halts, approval, toolsets, keyed audit --
+    MAX_ORDERS_PER_MINUTE: int = Field(
+        10, ge=1, le=10_000, description="Orders sent per rolling minute (all processes)."
+    )
+    MAX_ORDERS_PER_DAY: int = Field(
+        200, ge=1, le=1_000_000, description="Orders sent per New York trading day."
+    )
+    MAX_DAILY_NOTIONAL: Decimal = Field(
+        Decimal(250000), gt=0, description="Value sent per account and currency per day."
+    )
+    DUPLICATE_ORDER_WINDOW_SECONDS: int = Field(
+        30, ge=0, le=86400, description="Same order under a new key within this is refused."
+    )
+    MAX_REJECTIONS: int = Field(
+        3, ge=1, le=1000, description="Broker rejections in the window that halt trading."
+    )
+    REJECTION_WINDOW_MINUTES: int = Field(
+        5, ge=1, le=1440, description="Window of the rejection breaker, minutes."
+    )
+    MAX_DAILY_LOSS: Decimal | None = Field(
+        None, gt=0, description="Day loss that blocks exposure-increasing orders (empty: off)."
+    )
+    MAX_POSITION_PCT_OF_NET_LIQ: Decimal | None = Field(
+        None, gt=0, le=1000, description="Max position value, percent of net liq (empty: off)."
+    )
+    ALLOW_SHORT: bool = Field(False, description="true: a SELL may exceed the position held.")
+    TRADING_HOURS_ONLY: bool | None = Field(
+        None, description="Refuse orders outside the session (empty: true live, false paper)."
+    )
+    HALT_STATE_FILE: Path = Field(
+        Path("data/halt.json"), description="Persisted emergency stop / breaker halt state."
+    )
+    REQUIRE_APPROVAL: Literal["never", "live", "always"] = Field(
+        "live", description="Human approval before sending: never, live or always."
+    )
+    APPROVAL_TTL_SECONDS: int = Field(
+        900, ge=10, le=86400, description="A pending approval expires after this many seconds."
+    )
+    CLI_CLIENT_ID_OFFSET: int = Field(
+        100, ge=1, le=10_000, description="CLI broker commands use IBKR_CLIENT_ID plus this."
+    )
+    TOOLSETS: CsvList = Field(("read", "trade"), description="Enabled toolsets: read,trade,admin.")
+    READ_ONLY: bool = Field(False, description="true: shorthand for TOOLSETS=read.")
+    AUDIT_KEY_FILE: Path = Field(
+        Path("data/audit.key"), description="HMAC key of the audit chain (created 0600)."
+    )
+
     # --- Broker connection ----------------------------------------------------------------
     IBKR_HOST: str = Field("127.0.0.1", min_length=1, description="IB Gateway / TWS host.")
     IBKR_PORT: int = Field(4002, ge=1, le=65535, description="IB Gateway / TWS API port.")
@@ -183,7 +230,15 @@ class Settings(BaseSettings):
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator(
-        "API_TOKEN", "LOG_FILE", "DATA_DIR", "SIM_CONTROL_DIR", "SIM_STATE_FILE", mode="before"
+        "API_TOKEN",
+        "LOG_FILE",
+        "DATA_DIR",
+        "SIM_CONTROL_DIR",
+        "SIM_STATE_FILE",
+        "MAX_DAILY_LOSS",
+        "MAX_POSITION_PCT_OF_NET_LIQ",
+        "TRADING_HOURS_ONLY",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -197,6 +252,7 @@ class Settings(BaseSettings):
         "ALLOWED_SEC_TYPES",
         "ALLOWED_CURRENCIES",
         "SIM_ACCOUNTS",
+        "TOOLSETS",
         "SIM_FAULTS",
         mode="before",
     )
@@ -219,6 +275,48 @@ class Settings(BaseSettings):
                 raise ValueError(f"{acct!r} is not an IB account id (DU… or U…)")
         return value
 
+    @field_validator("TOOLSETS")
+    @classmethod
+    def _toolsets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(v.lower() for v in value)
+        unknown = sorted(set(names) - {"read", "trade", "admin"})
+        if unknown:
+            raise ValueError(f"unknown toolset(s) {unknown}; known: read, trade, admin")
+        if not names:
+            raise ValueError("at least one toolset is required (read)")
+        return names
+
+    @property
+    def enabled_toolsets(self) -> frozenset[str]:
+        """The toolsets in force (``READ_ONLY=true`` means ``read`` only)."""
+        return frozenset({"read"}) if self.READ_ONLY else frozenset(self.TOOLSETS)
+
+    @property
+    def trading_hours_only(self) -> bool:
+        """TRADING_HOURS_ONLY, defaulting to true for live trading and false for paper."""
+        if self.TRADING_HOURS_ONLY is None:
+            return self.TRADING_MODE == "live"
+        return self.TRADING_HOURS_ONLY
+
+    def approval_required(self, live: bool) -> bool:
+        """Whether an order (``live``: live mode or a live account) needs a human approval."""
+        return self.REQUIRE_APPROVAL == "always" or (self.REQUIRE_APPROVAL == "live" and live)
+
+    @property
+    def halt_state_path(self) -> Path:
+        """The halt state file, resolved against ``DATA_DIR``."""
+        return self.resolve(self.HALT_STATE_FILE)
+
+    @property
+    def audit_key_path(self) -> Path:
+        """The audit HMAC key file, resolved against ``DATA_DIR``."""
+        return self.resolve(self.AUDIT_KEY_FILE)
+
+    @property
+    def cli_client_id(self) -> int:
+        """The client id CLI broker commands use (never the server's own)."""
+        return self.IBKR_CLIENT_ID + self.CLI_CLIENT_ID_OFFSET
+
     @property
     def data_dir(self) -> Path:
         """``DATA_DIR`` made absolute; unset, the user data dir (never the working directory)."""
@@ -226,7 +324,10 @@ class Settings(BaseSettings):
             from ibkr_mcp.userdirs import user_data_dir
 
             return _absolute(user_data_dir())
-        return _absolute(self.DATA_DIR)
+        # `~` and a relative DATA_DIR depend on HOME and the cwd: expand/resolve them outside
+        # the cache (keyed by value), or a changed HOME/cwd would get a stale answer.
+        directory = self.DATA_DIR.expanduser()
+        return _absolute(directory) if directory.is_absolute() else directory.resolve()
 
     @property
     def env_file(self) -> Path | None:
@@ -240,7 +341,7 @@ class Settings(BaseSettings):
 
     def resolve(self, path: Path) -> Path:
         """Return ``path`` with ``~`` expanded and, if relative, anchored at ``DATA_DIR``."""
-        return _anchored(self.data_dir, path)
+        return _anchored(self.data_dir, path.expanduser())
 
     @property
     def audit_db_path(self) -> Path:
@@ -277,6 +378,19 @@ class Settings(BaseSettings):
             "kill_switch_file": str(self.kill_switch_path),
             "live_override_file": str(self.live_override_path),
             "confirmation_token_ttl_seconds": str(self.CONFIRMATION_TOKEN_TTL_SECONDS),
+            "max_orders_per_minute": str(self.MAX_ORDERS_PER_MINUTE),
+            "max_orders_per_day": str(self.MAX_ORDERS_PER_DAY),
+            "max_daily_notional": str(self.MAX_DAILY_NOTIONAL),
+            "duplicate_order_window_seconds": str(self.DUPLICATE_ORDER_WINDOW_SECONDS),
+            "rejection_breaker": f"{self.MAX_REJECTIONS} in {self.REJECTION_WINDOW_MINUTES} min",
+            "max_daily_loss": "off" if self.MAX_DAILY_LOSS is None else str(self.MAX_DAILY_LOSS),
+            "max_position_pct_of_net_liq": "off"
+            if self.MAX_POSITION_PCT_OF_NET_LIQ is None
+            else str(self.MAX_POSITION_PCT_OF_NET_LIQ),
+            "allow_short": str(self.ALLOW_SHORT).lower(),
+            "trading_hours_only": str(self.trading_hours_only).lower(),
+            "require_approval": self.REQUIRE_APPROVAL,
+            "toolsets": ",".join(sorted(self.enabled_toolsets)),
         }
 
     def masked(self) -> dict[str, str]:

@@ -63,6 +63,37 @@ def _patch(record: Record) -> None:
     for key, value in extra.items():
         if isinstance(value, str):
             extra[key] = escape_control(value)
+    exception = record["exception"]
+    if exception is not None:
+        record["exception"] = _escaped_exception(exception)
+
+
+def _escaped_exception(exception: Any) -> Any:
+    """The record's exception with its message escaped (its last traceback line is its text).
+
+    The exception object itself is left alone (a caller may still raise or return it): the log
+    gets a stand-in of the same qualified name, chain and traceback, whose text is escaped.
+    """
+    value = exception.value
+    if not isinstance(value, BaseException):
+        return exception
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not lose the log record
+        return exception
+    if not _CONTROL.search(text):
+        return exception
+    original = type(value)
+    stand_in_type = type(
+        original.__name__,
+        (Exception,),
+        {"__module__": original.__module__, "__qualname__": original.__qualname__},
+    )
+    stand_in = stand_in_type(escape_control(text))
+    stand_in.__cause__ = value.__cause__
+    stand_in.__context__ = value.__context__
+    stand_in.__suppress_context__ = value.__suppress_context__
+    return exception._replace(type=stand_in_type, value=stand_in)
 
 
 class _InterceptHandler(logging.Handler):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import orjson
@@ -136,6 +137,41 @@ class IbkrFastMCP(FastMCP[Any]):
         )
 
 
+def _info_pair(info: Any) -> tuple[str | None, str | None]:
+    if info is None:
+        return None, None
+    if isinstance(info, dict):
+        return info.get("name"), info.get("version")
+    return getattr(info, "name", None), getattr(info, "version", None)
+
+
+def mcp_origin() -> dict[str, Any]:
+    """The MCP client's name, version and session of the current request (best effort)."""
+    from fastmcp.server.dependencies import get_context
+
+    out: dict[str, Any] = {}
+    try:
+        ctx = get_context()
+    except RuntimeError:
+        return out
+    with contextlib.suppress(RuntimeError):
+        out["session"] = ctx.session_id
+    info: Any = None
+    try:
+        params = ctx.session.client_params
+        info = None if params is None else params.client_info
+    except (RuntimeError, AttributeError):
+        info = None
+    if info is None:
+        rc = ctx.request_context
+        meta = getattr(rc, "meta", None) if rc is not None else None
+        if isinstance(meta, dict):
+            info = next((v for k, v in meta.items() if "clientinfo" in k.lower()), None)
+    name, version = _info_pair(info)
+    out["client_name"], out["client_version"] = name, version
+    return out
+
+
 class RegistryTool(Tool):
     """A FastMCP tool whose call runs the registry pipeline (validation, gates, audit)."""
 
@@ -150,7 +186,11 @@ class RegistryTool(Tool):
         try:
             services = handle.current or await handle.get()
             result = await registry.call(
-                self.spec.name, arguments, services=services, surface="mcp"
+                self.spec.name,
+                arguments,
+                services=services,
+                surface="mcp",
+                origin=mcp_origin(),
             )
         except IbkrMcpError as exc:
             error = exc.to_dict()
@@ -211,7 +251,8 @@ def build_mcp(
     from ibkr_mcp.resources import register_resources
     from ibkr_mcp.tools import build_registry
 
-    registry = registry or build_registry()
+    # A tool outside the enabled toolsets is absent, not merely refused (TOOLSETS, READ_ONLY).
+    registry = (registry or build_registry()).enabled(services.settings.enabled_toolsets, "mcp")
     handle = services if isinstance(services, ServicesHandle) else ServicesHandle.ready(services)
     mcp: FastMCP[Any] = IbkrFastMCP(
         name="ibkr-mcp", version=__version__, instructions=INSTRUCTIONS, mask_error_details=True

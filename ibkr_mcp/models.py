@@ -172,6 +172,7 @@ class OrderRequest(Frozen):
     limit_price: Decimal | None = None
     tif: TimeInForce = "DAY"
     order_ref: str | None = None
+    outside_rth: bool = False
 
 
 class WhatIf(Frozen):

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from ibkr_mcp.config import Settings
 from ibkr_mcp.models import Fill, OrderInfo
 from ibkr_mcp.services import Services
+
+if TYPE_CHECKING:
+    from ibkr_mcp.gateway.ib_gateway import IBGateway
 
 
 def _wire_audit_listeners(services: Services) -> None:
@@ -58,9 +62,23 @@ def _wire_audit_listeners(services: Services) -> None:
     services.gateway.add_fill_listener(on_fill)
 
 
+def _wire_reconcile(services: Services, gateway: IBGateway) -> None:
+    """After every (re)connect, record what the broker did meanwhile (fills, statuses)."""
+    from ibkr_mcp.reconcile import reconcile
+
+    async def run() -> None:
+        await reconcile(services)
+
+    gateway.on_connected(run)
+
+
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, sim: bool = False, wait_connected: float | None = None
+    settings: Settings,
+    *,
+    sim: bool = False,
+    wait_connected: float | None = None,
+    client_id: int | None = None,
 ) -> AsyncIterator[Services]:
     """Start everything the tools need and stop it on exit.
 
@@ -69,6 +87,7 @@ async def open_runtime(
         sim: Start the embedded IB Gateway simulator in-process and connect to it.
         wait_connected: Seconds to wait for the first connection (default: 5 s with ``sim``,
             0 otherwise: the server answers at once and tools report GATEWAY_UNAVAILABLE).
+        client_id: API client id (default ``IBKR_CLIENT_ID``; the CLI passes its offset id).
     """
     from ibkr_mcp.audit import AuditLog
     from ibkr_mcp.gateway.ib_gateway import IBGateway
@@ -92,8 +111,15 @@ async def open_runtime(
         host = "127.0.0.1"
         port = await simulator.start(host, settings.SIM_PORT)
         logger.info("embedded IB Gateway simulator on {}:{}", host, port)
-    audit = AuditLog(settings.audit_db_path, busy_timeout=settings.AUDIT_BUSY_TIMEOUT_SECONDS)
-    gateway = IBGateway(settings, host=host, port=port)
+    from ibkr_mcp.audit.keys import load_or_create_key
+
+    audit = AuditLog(
+        settings.audit_db_path,
+        busy_timeout=settings.AUDIT_BUSY_TIMEOUT_SECONDS,
+        # Keyed chain: the key lives outside the database (AUDIT_KEY_FILE, 0600, never logged).
+        key=load_or_create_key(settings.audit_key_path),
+    )
+    gateway = IBGateway(settings, host=host, port=port, client_id=client_id)
     try:
         await audit.open()
         services = Services(
@@ -104,11 +130,18 @@ async def open_runtime(
             simulator=simulator,
         )
         _wire_audit_listeners(services)
+        _wire_reconcile(services, gateway)
         await gateway.start()
         wait = wait_connected if wait_connected is not None else (5.0 if sim else 0.0)
         if wait > 0:
             await _wait_connected(services, wait)
-        yield services
+        if settings.REQUIRE_APPROVAL == "never":
+            yield services
+        else:
+            from ibkr_mcp.tools.approval_runner import approval_runner
+
+            async with approval_runner(services):
+                yield services
     finally:
         from ibkr_mcp.tools.registry import drain_audit
 

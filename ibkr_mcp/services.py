@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,8 @@ class Services:
     tokens: TokenStore
     now: Callable[[], datetime] = field(default=utc_now)
     simulator: object | None = None
+    #: This process's id: an order queued for approval is sent by the server that queued it.
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
 class ServicesHandle:

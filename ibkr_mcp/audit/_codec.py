@@ -33,9 +33,16 @@ def canonical_json(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
-def row_hash(row: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the canonical JSON of every column of ``row`` except ``row_hash``."""
+def row_hash(row: Mapping[str, Any], key: bytes | None = None) -> str:
+    """SHA-256 (hex) of the canonical JSON of every column of ``row`` except ``row_hash``.
+
+    With ``key``: ``k1:`` + HMAC-SHA256 under the audit key (see ``audit/keys.py``).
+    """
     body = {k: v for k, v in row.items() if k != "row_hash"}
+    if key is not None:
+        from ibkr_mcp.audit.keys import keyed_digest
+
+        return keyed_digest(key, canonical_json(body))
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 

@@ -171,8 +171,11 @@ class Writer:
         busy_timeout: float,
         events_synchronous: Synchronous,
         durable_synchronous: Synchronous = "FULL",
+        key: bytes | None = None,
     ) -> None:
         self.path = path
+        #: The HMAC key of the chain (None: plain SHA-256 rows, e.g. tests and old setups).
+        self._key = key
         self._clock = clock
         self._busy_timeout = busy_timeout
         self._sync: dict[str, Synchronous] = {
@@ -251,6 +254,7 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 _refuse_second_intent(conn, table, values)
+                _refuse_second_decision(conn, table, values)
                 known = _recorded_fill(conn, table, values)
                 if known is not None:
                     conn.execute("ROLLBACK")
@@ -261,7 +265,7 @@ class Writer:
                 row: dict[str, Any] = {"id": new_id, "seq": seq + 1, "ts": utc_iso(self._clock())}
                 row.update(_normalise(table, values))
                 row["prev_hash"] = prev
-                row["row_hash"] = row_hash(row)
+                row["row_hash"] = row_hash(row, self._key)
                 conn.execute(_INSERT_SQL[table], row)
                 conn.execute("COMMIT")
                 self.side_files.remember()
@@ -319,6 +323,29 @@ def _refuse_second_intent(conn: sqlite3.Connection, table: str, values: Mapping[
             f"idempotency_key {key!r} is already bound to an order intent.",
             remedy="Retry with the same key to get the original order, or use a new key.",
             details={"idempotency_key": key, "already_bound": True},
+        )
+
+
+#: Events that settle a pending approval; one per approval, across processes.
+_DECISIONS = ("approved", "denied", "expired")
+
+
+def _refuse_second_decision(
+    conn: sqlite3.Connection, table: str, values: Mapping[str, Any]
+) -> None:
+    """An approval is decided once (approve, deny or expire), checked under the write lock."""
+    key = values.get("idempotency_key")
+    if table != "order_events" or values.get("event") not in _DECISIONS or not key:
+        return
+    taken = conn.execute(
+        "SELECT event FROM order_events WHERE idempotency_key = ? AND event IN (?, ?, ?) LIMIT 1",
+        (key, *_DECISIONS),
+    ).fetchone()
+    if taken is not None:
+        raise IdempotencyConflictError(
+            f"this approval was already decided ({taken[0]}).",
+            remedy="List the approvals again (`ibkr-mcp approvals list`) to see its state.",
+            details={"idempotency_key": key, "already_decided": taken[0]},
         )
 
 

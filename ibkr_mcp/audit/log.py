@@ -25,6 +25,7 @@ from ibkr_mcp.audit._store import (
 )
 from ibkr_mcp.audit.verify import VerifyResult, verify_file
 from ibkr_mcp.errors import AuditUnavailableError
+from ibkr_mcp.origin import current_origin
 
 T = TypeVar("T")
 
@@ -42,6 +43,11 @@ ORDER_EVENT_KINDS: Final[frozenset[str]] = frozenset(
         "cancel_requested",
         "uncertain",
         "duplicate",
+        # Human approval (issue 14): queued, decided, or expired unsent.
+        "pending_approval",
+        "approved",
+        "denied",
+        "expired",
     }
 )
 FILL_KINDS: Final[frozenset[str]] = frozenset({"execution", "commission"})
@@ -68,6 +74,7 @@ class AuditLog:
         clock: Returns the current aware datetime (tests inject a fixed clock).
         busy_timeout: Seconds to wait for another process's write lock before failing.
         events_synchronous: ``synchronous`` mode for the ``events`` table ("NORMAL" or "FULL").
+        key: The chain's HMAC key (``audit/keys.py``); rows are then ``k1:`` HMAC-SHA256.
     """
 
     def __init__(
@@ -77,8 +84,10 @@ class AuditLog:
         clock: Callable[[], datetime] | None = None,
         busy_timeout: float = 5.0,
         events_synchronous: Synchronous = "NORMAL",
+        key: bytes | None = None,
     ) -> None:
         self._path = Path(path)
+        self._key = key
         self._clock = clock or utc_now
         self._busy_timeout = busy_timeout
         self._writer = Writer(
@@ -86,6 +95,7 @@ class AuditLog:
             clock=self._clock,
             busy_timeout=busy_timeout,
             events_synchronous=events_synchronous,
+            key=key,
         )
         self._write_pool: ThreadPoolExecutor | None = None
         self._read_pool: ThreadPoolExecutor | None = None
@@ -277,6 +287,10 @@ class AuditLog:
             ValueError: For an unknown ``event``.
             TypeError: For a float quantity/price (use Decimal).
         """
+        origin = current_origin()
+        if origin is not None and (detail is None or "origin" not in detail):
+            # Every order row names where it came from (surface, MCP client, session).
+            detail = {**(detail or {}), "origin": origin}
         values = {
             "correlation_id": correlation_id,
             "event": _check(event, ORDER_EVENT_KINDS, "event"),
@@ -362,6 +376,10 @@ class AuditLog:
         except sqlite3.Error as exc:
             raise unavailable(self._path, exc, "read", self._busy_timeout) from exc
 
+    async def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        """Run a read-only query on the reader connection (rows as stored)."""
+        return await self._on_reader(partial(self._read, sql, params))
+
     async def order_events_for_key(self, idempotency_key: str) -> list[dict[str, Any]]:
         """Every order event with this idempotency key, oldest first (rows as stored)."""
         return await self._on_reader(
@@ -404,4 +422,4 @@ class AuditLog:
 
     def verify(self) -> VerifyResult:
         """Verify the whole chain (synchronous; opens its own read-only connection)."""
-        return verify_file(self._path)
+        return verify_file(self._path, self._key)

@@ -25,33 +25,106 @@ DbOption = Annotated[
 ]
 
 
-def _db(db: Path | None) -> Path:
+def _db(db: Path | None, *, as_json: bool = False) -> Path:
     if db is not None:
         return db
-    from ibkr_mcp.config import SettingsError, load_settings
+    from ibkr_mcp.cli.common import settings_or_exit
 
-    try:
-        return load_settings().audit_db_path
-    except SettingsError as exc:
-        _err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+    return settings_or_exit(as_json=as_json).audit_db_path
 
 
-def _fail(exc: AuditUnavailableError) -> typer.Exit:
+def _fail(exc: AuditUnavailableError, *, as_json: bool = False) -> typer.Exit:
+    if as_json:  # the CLI convention: a --json failure is the error object on stdout
+        from ibkr_mcp.cli.common import write_json
+
+        write_json({"error": exc.to_dict()})
     _err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
     return typer.Exit(cli_exit_code(exc))
 
 
-@audit_app.command("verify")
-def verify_cmd(db: DbOption = None) -> None:
-    """Recompute every row hash and chain link; exit 1 naming the first bad row."""
-    from ibkr_mcp.audit.verify import verify_file
+KeyOption = Annotated[
+    Path | None,
+    typer.Option("--key", help="Audit HMAC key file (default: AUDIT_KEY_FILE from settings)."),
+]
+AnchorOption = Annotated[
+    Path | None,
+    typer.Option("--anchor", help="Anchor file: the trail must still extend every line of it."),
+]
+
+
+def _key(key_file: Path | None) -> bytes | None:
+    from ibkr_mcp.audit.keys import read_key
+    from ibkr_mcp.config import SettingsError, load_settings
+
+    if key_file is None:
+        try:
+            key_file = load_settings().audit_key_path
+        except SettingsError as exc:
+            _err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
+            raise typer.Exit(2) from None
+    try:
+        return read_key(key_file)
+    except AuditUnavailableError as exc:
+        raise _fail(exc) from None
+
+
+@audit_app.command("anchor")
+def anchor_cmd(
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Append the anchor line to this file.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Print the head of the chain (seq, hash, time) as one JSON line, or append it to FILE."""
+    from ibkr_mcp.audit.anchor import anchor_line, head_anchor
 
     path = _db(db)
     try:
-        result = verify_file(path)
+        anchor = head_anchor(path)
     except AuditUnavailableError as exc:
         raise _fail(exc) from None
+    if anchor is None:
+        _err.print("The audit trail is empty: nothing to anchor yet.")
+        raise typer.Exit(1)
+    line = anchor_line(anchor)
+    if output is None:
+        sys.stdout.write(line + "\n")
+        return
+    with output.open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    _out.print(f"[green]✓[/green] anchored seq {anchor['seq']} in {output}")
+
+
+@audit_app.command("verify")
+def verify_cmd(
+    db: DbOption = None, key_file: KeyOption = None, anchor: AnchorOption = None
+) -> None:
+    """Recompute every row hash (HMAC with the key) and link; exit 1 naming the first bad row.
+
+    With ``--anchor``, also prove nothing after an anchored row was cut off.
+    """
+    from ibkr_mcp.audit.verify import verify_file
+
+    path = _db(db)
+    key = _key(key_file)
+    try:
+        result = verify_file(path, key)
+    except AuditUnavailableError as exc:
+        raise _fail(exc) from None
+    if anchor is not None:
+        from ibkr_mcp.audit.anchor import check_anchors
+
+        try:
+            problems = check_anchors(path, anchor)
+        except AuditUnavailableError as exc:
+            raise _fail(exc) from None
+        except OSError as exc:
+            _err.print(f"[red]✗[/red] cannot read {anchor}: {exc}")
+            raise typer.Exit(2) from None
+        for problem in problems:
+            _out.print(f"[red]✗[/red] {problem}", soft_wrap=True)
+        if problems:
+            raise typer.Exit(1)
     for warning in result.warnings:
         _out.print(f"[yellow]![/yellow] {warning}")
     if result.first_bad is not None:
@@ -64,7 +137,8 @@ def verify_cmd(db: DbOption = None) -> None:
         raise typer.Exit(1)
     if not result.ok:
         _out.print(
-            f"[red]✗[/red] audit trail NOT protected: {len(result.warnings)} append-only "
+            f"[red]✗[/red] audit trail NOT protected: "
+            f"{sum('trigger' in w for w in result.warnings)} append-only "
             f"trigger(s) missing in {path}; rows could be edited or deleted from here on.",
             soft_wrap=True,
         )
@@ -113,9 +187,9 @@ def tail_cmd(
     from ibkr_mcp.audit.ops import tail
 
     try:
-        rows = tail(_db(db), n)
+        rows = tail(_db(db, as_json=as_json), n)
     except AuditUnavailableError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, as_json=as_json) from None
     if as_json:
         for row in rows:
             sys.stdout.write(orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode() + "\n")
@@ -185,7 +259,7 @@ def backup_cmd(
     path = _db(db)
     try:
         backup(path, dest)
-        result = verify_file(dest)
+        result = verify_file(dest, _key(None))
     except AuditUnavailableError as exc:
         raise _fail(exc) from None
     except FileExistsError as exc:

@@ -41,7 +41,10 @@ async def _check(settings: Settings, sim: bool) -> Any:
     from ibkr_mcp.tools import build_registry
 
     registry = build_registry()
-    async with open_runtime(settings, sim=sim, wait_connected=0) as services:
+    from ibkr_mcp.cli.common import cli_client_id
+
+    client_id = cli_client_id(settings)
+    async with open_runtime(settings, sim=sim, wait_connected=0, client_id=client_id) as services:
         # The background connect loop is already trying; this waits for (or makes) a
         # connection and raises the precise reason when there is none.
         with connecting_status(settings, sim=sim):

@@ -23,6 +23,7 @@ from ibkr_mcp.cli.common import (
     out,
     settings_or_exit,
 )
+from ibkr_mcp.cli.control import approvals_app, emergency_stop_command
 from ibkr_mcp.cli.install import install_app
 from ibkr_mcp.cli.simctl import sim_ctl_app
 from ibkr_mcp.cli.tools import register_tool_commands
@@ -42,6 +43,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(audit_app, name="audit")
 app.add_typer(install_app, name="install")
 app.add_typer(sim_ctl_app, name="sim-ctl")
+app.add_typer(approvals_app, name="approvals")
+app.command("emergency-stop")(emergency_stop_command)
 
 __all__ = ["SimOption", "app", "err", "main_gateway", "main_mcp", "out", "settings_or_exit"]
 
@@ -111,6 +114,13 @@ def config_show(
         table.add_row(name, value, sources[name])
     out.print(table)
     out.print(f"Env file: {env_file or '(none: environment and defaults only)'}", soft_wrap=True)
+    from ibkr_mcp.userdirs import ENV_FILE_VAR, user_config_file
+
+    out.print(
+        f"Searched, first found wins: --env-file or ${ENV_FILE_VAR}, {user_config_file()}, ./.env",
+        soft_wrap=True,
+        markup=False,
+    )
     out.print("From: env = environment variable, file = the env file, default = built in.")
 
 
@@ -180,11 +190,15 @@ def sim_command(
             "farm-outage=S, reject-next=N[:CODE], error=CODE (adds to SIM_FAULTS)."
         ),
     ] = None,
+    state_file: Annotated[
+        Path | None,
+        typer.Option(help="Keep accounts, positions and orders in this file (SIM_STATE_FILE)."),
+    ] = None,
 ) -> None:
     """Run the IB Gateway simulator standalone until Ctrl-C (drive drills with `sim-ctl`)."""
     from ibkr_mcp.cli.sim import run_simulator
 
-    run_simulator(host=host, port=port, seed=seed, faults=fault)
+    run_simulator(host=host, port=port, seed=seed, faults=fault, state_file=state_file)
 
 
 register_tool_commands(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -45,14 +46,26 @@ def simulator_options(settings: Settings) -> dict[str, Any]:
         "reject_mkt_remainder": settings.SIM_REJECT_MKT_REMAINDER,
         "reset_refuse_seconds": settings.SIM_RESET_SECONDS,
         "control": settings.SIM_CONTROL_DIR or True,
+        "pacing": settings.SIM_PACING == "ib",
+        "market_data_lines": settings.SIM_MARKET_DATA_LINES,
+        "account_update_seconds": settings.SIM_ACCOUNT_UPDATE_SECONDS,
+        "state_file": settings.resolve(settings.SIM_STATE_FILE)
+        if settings.SIM_STATE_FILE
+        else None,
     }
 
 
 def run_simulator(
-    *, host: str, port: int, seed: int | None, faults: list[str] | None = None
+    *,
+    host: str,
+    port: int,
+    seed: int | None,
+    faults: list[str] | None = None,
+    state_file: Path | None = None,
 ) -> None:
     """Start the simulator on ``host:port``, print how to connect, serve until interrupted."""
-    settings = settings_or_exit()
+    overrides: dict[str, Any] = {"SIM_STATE_FILE": state_file} if state_file else {}
+    settings = settings_or_exit(**overrides)
     configure_cli_logging(settings)
     chosen_seed = settings.SIM_SEED if seed is None else seed
     specs = [*settings.SIM_FAULTS, *(faults or [])]
@@ -88,6 +101,8 @@ def run_simulator(
             )
         for spec in specs:
             out.print(f"Start-up fault: {spec}", markup=False)
+        if simulator.state is not None:
+            out.print(f"State file: {simulator.state.path}", markup=False, soft_wrap=True)
         await task
 
     run_async(main)

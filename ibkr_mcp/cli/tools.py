@@ -251,11 +251,24 @@ async def _preview_then_place(
     return placed
 
 
+def _toolsets() -> frozenset[str]:
+    """The enabled toolsets from the environment (invalid settings: the default two).
+
+    A command then stops on the settings error itself, with its one-line message.
+    """
+    from ibkr_mcp.config import SettingsError, load_settings
+
+    try:
+        return load_settings().enabled_toolsets
+    except SettingsError:
+        return frozenset({"read", "trade"})
+
+
 def register_tool_commands(app: typer.Typer, registry: Registry | None = None) -> Registry:
     """Add one command per registry tool to ``app`` (``cli_name``, arguments from the model)."""
     from ibkr_mcp.tools import build_registry
 
-    registry = registry or build_registry()
+    registry = (registry or build_registry()).enabled(_toolsets(), "cli")
     for spec in registry:
         app.command(
             spec.cli_name,

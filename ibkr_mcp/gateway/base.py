@@ -131,6 +131,10 @@ class Gateway(Protocol):
         """Request cancellation and return the order's state afterwards."""
         ...
 
+    async def global_cancel(self) -> tuple[list[OrderInfo], list[OrderInfo]]:
+        """IB's global cancel: every open order of every client; (working before, still open)."""
+        ...
+
     async def find_orders_by_ref(self, order_ref: str) -> list[OrderInfo]:
         """Open and completed orders whose ``orderRef`` equals ``order_ref`` (reconciliation)."""
         ...

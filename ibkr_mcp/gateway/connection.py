@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -22,6 +21,8 @@ from ibkr_mcp.errors import (
     IbkrMcpError,
 )
 from ibkr_mcp.gateway import ib_errors, notices
+from ibkr_mcp.gateway.ib_logging import configure_ib_logging
+from ibkr_mcp.gateway.liveness import Liveness
 from ibkr_mcp.gateway.notices import ConnectionState, Notice
 from ibkr_mcp.models import BrokerKind
 
@@ -46,40 +47,8 @@ STARTUP_FETCH: Final = (
 BACKOFF_MIN: Final = 0.1
 BACKOFF_FAST: Final = 0.5
 BACKOFF_SLOW: Final = 5.0
-#: Probe again this often while hung (any answer ends the hang).
-HUNG_REPROBE_SECONDS: Final = 1.0
-#: A hang this many liveness periods long drops the socket and reconnects (a half-open TCP
-#: connection after a network cut or a host reboot never recovers by itself).
-HUNG_RECONNECT_PERIODS: Final = 6
 
 ErrorWatcher = Callable[[int, str], None]
-
-
-class _LoguruHandler(logging.Handler):
-    """Forwards ib_async's stdlib log records to loguru (stderr)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        # ib_async logs every request error at ERROR; we translate and report those ourselves,
-        # and its connect failures repeat on every backoff attempt (we log one line per outage).
-        if record.name == "ib_async.client":
-            level = "DEBUG"
-        elif record.levelno >= logging.ERROR:
-            level = "WARNING"
-        else:
-            level = record.levelname
-        if level == "WARN":
-            level = "WARNING"
-        text = record.getMessage()
-        logger.opt(exception=record.exc_info).log(level, "[{}] {}", record.name, text)
-
-
-def configure_ib_logging(log_level: str) -> None:
-    """Keep ib_async quiet (WARNING) unless ``LOG_LEVEL`` is DEBUG/TRACE; route it to loguru."""
-    ib_logger = logging.getLogger("ib_async")
-    ib_logger.setLevel(logging.DEBUG if log_level in ("DEBUG", "TRACE") else logging.WARNING)
-    if not any(isinstance(h, _LoguruHandler) for h in ib_logger.handlers):
-        ib_logger.addHandler(_LoguruHandler())
-    ib_logger.propagate = False
 
 
 class IbConnection:
@@ -114,10 +83,8 @@ class IbConnection:
         #: The last *connection* problem (never one request's error, such as a bad symbol).
         self.last_error: str | None = None
         self.last_notice: Notice | None = None
-        self.upstream_lost = False
-        self.farms_down: dict[tuple[str, str], str] = {}
-        self.hung = False
-        self.hung_since: float | None = None
+        self.notices = notices.NoticeState()
+        self.liveness = Liveness(settings, f"{self.host}:{self.port}", self._set_problem)
         self.reconnects = 0
         self._notice_seen = False
         self._client_id_rejected = False
@@ -128,9 +95,6 @@ class IbConnection:
         self._watch_task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
         self._up = asyncio.Event()
-        self._rx = asyncio.Event()
-        self._hung_event = asyncio.Event()
-        self._last_rx = time.monotonic()
         self._down_since = time.monotonic()
         self._connect_lock = asyncio.Lock()
         self._request_locks: dict[str, asyncio.Lock] = {}
@@ -142,7 +106,7 @@ class IbConnection:
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._on_disconnected
         client: Any = self.ib.client
-        client.conn.hasData += self._on_data  # every byte from the gateway proves it is alive
+        client.conn.hasData += self.liveness.on_data  # every byte from the gateway: alive
         configure_ib_logging(settings.LOG_LEVEL)
 
     # --- state ----------------------------------------------------------------------------
@@ -158,9 +122,14 @@ class IbConnection:
         return self._was_up and self.ib.isConnected()
 
     @property
-    def connectivity_lost(self) -> bool:
+    def upstream_lost(self) -> bool:
         """IB Gateway reported that its link to IB's servers is down (1100 / 2110)."""
-        return self.upstream_lost
+        return self.notices.upstream_lost
+
+    @property
+    def farms_down(self) -> dict[tuple[str, str], str]:
+        """Data farms IB reported broken, ``(kind, name)`` → IB's message."""
+        return self.notices.farms_down
 
     @property
     def state(self) -> ConnectionState:
@@ -180,9 +149,22 @@ class IbConnection:
         """Whether quotes may be stale now (a data farm or IB's servers unreachable)."""
         return self.upstream_lost or any(k == "market-data" for k, _ in self.farms_down)
 
+    @property
+    def hung(self) -> bool:
+        """The gateway's socket is open but it did not answer a liveness probe."""
+        return self.liveness.hung
+
+    @property
+    def hung_since(self) -> float | None:
+        """Monotonic time the hang was detected."""
+        return self.liveness.hung_since
+
     def silence_seconds(self) -> float:
         """Seconds since the gateway last sent anything."""
-        return time.monotonic() - self._last_rx
+        return self.liveness.silence_seconds()
+
+    def _set_problem(self, problem: str | None) -> None:
+        self.last_error = problem
 
     def on_reset(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever session state is lost (disconnect, 1101): drop caches."""
@@ -222,7 +204,8 @@ class IbConnection:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="ibkr-connect")
         if self._watch_task is None or self._watch_task.done():
-            self._watch_task = asyncio.create_task(self._watch(), name="ibkr-liveness")
+            watch = self.liveness.watch(self.ib, self._up, lambda: self._closed)
+            self._watch_task = asyncio.create_task(watch, name="ibkr-liveness")
 
     async def close(self) -> None:
         """Stop reconnecting and disconnect."""
@@ -265,22 +248,9 @@ class IbConnection:
 
     def hung_error(self, what: str | None = None) -> GatewayHungError:
         """The fail-fast error while the gateway does not answer its liveness probe."""
-        since = self.hung_since
-        seconds = round(time.monotonic() - since, 1) if since is not None else 0.0
-        prefix = f"{what}: " if what else ""
-        return GatewayHungError(
-            f"{prefix}IB Gateway at {self.host}:{self.port} is not answering (no reply to a "
-            f"liveness probe; silent for {self.silence_seconds():.0f} s).",
-            remedy="Check that IB Gateway / TWS is responsive (frozen window, dialog waiting, "
-            "machine asleep, network cut) and restart it if needed; the server notices "
-            "recovery by itself and reconnects if the socket was lost.",
-            details={
-                "host": self.host,
-                "port": self.port,
-                "state": "hung",
-                "hung_seconds": seconds,
-            },
-        )
+        error = self.liveness.error(what)
+        error.details.update({"host": self.host, "port": self.port})
+        return error
 
     async def _run(self) -> None:
         backoff = BACKOFF_MIN
@@ -342,7 +312,7 @@ class IbConnection:
                 ) from None
             self.broker = "simulator" if self._notice_seen else "gateway"
             self.last_error = None
-            self._last_rx = time.monotonic()
+            self.liveness.reset()
             if self._ever_up:
                 self.reconnects += 1
             self._ever_up = self._was_up = True
@@ -369,9 +339,8 @@ class IbConnection:
             logger.exception("on-connected callback failed")
 
     def _clear_session_state(self) -> None:
-        self.upstream_lost = False
-        self.farms_down.clear()
-        self._set_hung(False)
+        self.notices.clear()
+        self.liveness.reset()
 
     async def _handshake(self) -> None:
         """``connectAsync``, but fail at once if the peer drops the socket mid-handshake.
@@ -440,75 +409,6 @@ class IbConnection:
         self.last_error = f"{error.message}: {error.remedy}"
         return error
 
-    # --- liveness -------------------------------------------------------------------------
-
-    def _on_data(self, _data: bytes) -> None:
-        self._last_rx = time.monotonic()
-        self._rx.set()
-        if self.hung:
-            self._set_hung(False)
-
-    def _set_hung(self, hung: bool) -> None:
-        if hung == self.hung:
-            return
-        self.hung = hung
-        if hung:
-            self.hung_since = time.monotonic()
-            self._hung_event.set()
-            self.last_error = (
-                f"IB Gateway at {self.host}:{self.port} stopped answering (liveness probe "
-                f"unanswered after {self.settings.IBKR_LIVENESS_PROBE_TIMEOUT:g} s)"
-            )
-            logger.error("{}; calls fail fast with GATEWAY_HUNG until it answers", self.last_error)
-        else:
-            since = self.hung_since
-            self.hung_since = None
-            self._hung_event = asyncio.Event()
-            if since is not None:
-                logger.warning(
-                    "IB Gateway answers again after {:.1f} s hung", time.monotonic() - since
-                )
-                self.last_error = None
-
-    async def _watch(self) -> None:
-        """Probe the gateway after ``IBKR_LIVENESS_SECONDS`` of silence; flag ``hung``."""
-        period = self.settings.IBKR_LIVENESS_SECONDS
-        while not self._closed:
-            if not self.ib.isConnected():
-                self._up.clear()
-                await self._up.wait()
-                continue
-            silent = self.silence_seconds()
-            if not self.hung and silent < period:
-                await asyncio.sleep(period - silent)
-                continue
-            answered = await self.probe()
-            if not answered and self.ib.isConnected():
-                self._set_hung(True)
-                since = self.hung_since or time.monotonic()
-                if time.monotonic() - since >= HUNG_RECONNECT_PERIODS * period:
-                    logger.error(
-                        "IB Gateway hung for {:.0f} s: dropping the socket to reconnect",
-                        time.monotonic() - since,
-                    )
-                    self.ib.disconnect()
-                    continue
-                await asyncio.sleep(HUNG_REPROBE_SECONDS)
-
-    async def probe(self) -> bool:
-        """Ask for the server time; ``True`` if anything arrives within the probe deadline."""
-        self._rx.clear()
-        client: Any = self.ib.client
-        try:
-            client.reqCurrentTime()
-        except (OSError, ConnectionError):
-            return False
-        try:
-            await asyncio.wait_for(self._rx.wait(), self.settings.IBKR_LIVENESS_PROBE_TIMEOUT)
-        except TimeoutError:
-            return False
-        return True
-
     # --- events ---------------------------------------------------------------------------
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
@@ -537,25 +437,8 @@ class IbConnection:
                 logger.exception("error watcher for request {} failed", req_id)
 
     def _apply_notice(self, code: int, message: str) -> None:
-        if code in notices.UPSTREAM_LOST:
-            self.upstream_lost = True
-            logger.warning("IB Gateway lost connectivity to IB ({}): {}", code, message)
-        elif code in notices.UPSTREAM_RESTORED:
-            self.upstream_lost = False
-            logger.info("IB connectivity restored ({}): {}", code, message)
-            if code in notices.SUBSCRIPTIONS_LOST:
-                self._call_all(self._on_resubscribe, "resubscribe")
-        farm = notices.farm_key(code, message)
-        if farm is None:
-            return
-        if code in notices.FARM_BROKEN:
-            self.farms_down[farm] = message
-            logger.warning("IB data farm down ({}): {}", code, message)
-        else:
-            kind, name = farm
-            for key in [k for k in self.farms_down if k[0] == kind and (not name or k[1] == name)]:
-                del self.farms_down[key]
-                logger.info("IB data farm restored ({}): {}", code, message)
+        if self.notices.apply(code, message):
+            self._call_all(self._on_resubscribe, "resubscribe")
 
     def _on_disconnected(self) -> None:
         self._lost.set()
@@ -588,7 +471,7 @@ class IbConnection:
             GatewayHungError: The liveness probe went unanswered meanwhile.
         """
         task = asyncio.ensure_future(awaitable)
-        hung = asyncio.ensure_future(self._hung_event.wait())
+        hung = asyncio.ensure_future(self.liveness.hung_signal())
         try:
             done, _ = await asyncio.wait(
                 {task, hung}, timeout=limit, return_when=asyncio.FIRST_COMPLETED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -129,6 +129,21 @@ class IBGateway:
             reconnects=conn.reconnects,
             queues=self.market_data.queue_depths(),
         )
+
+    def on_connected(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` in the background after every (re)connect (reconciliation)."""
+        self.conn.on_connected(callback)
+
+    def broker_snapshot(self) -> tuple[list[OrderInfo], list[Fill]]:
+        """Orders (open and completed) and today's executions as read at the last connect.
+
+        ib_async fetches them while connecting; executions found that way raise no fill event,
+        so whatever happened while disconnected is only visible here.
+        """
+        ib = self.conn.ib
+        orders = [convert.order_info(t) for t in ib.trades() if not t.order.whatIf]
+        fills = [convert.fill_from_ib(f) for f in ib.fills()]
+        return orders, fills
 
     def _resubscribe(self) -> None:
         """After 1101 IB has dropped every subscription: ask again for each one we keep."""
@@ -320,6 +335,10 @@ class IBGateway:
     async def cancel_order(self, order_id: int) -> OrderInfo:
         """Request cancellation and return the order's state afterwards."""
         return await self.orders.cancel_order(order_id)
+
+    async def global_cancel(self) -> tuple[list[OrderInfo], list[OrderInfo]]:
+        """Cancel every open order of every client (IB's global cancel); (before, still open)."""
+        return await self.orders.global_cancel()
 
     async def find_orders_by_ref(self, order_ref: str) -> list[OrderInfo]:
         """Open and completed orders whose ``orderRef`` equals ``order_ref`` (reconciliation)."""

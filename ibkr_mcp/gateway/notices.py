@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
+
+from loguru import logger
 
 #: The connection states health reports (``halted`` is set above the gateway, by the controls).
 ConnectionState = Literal[
@@ -79,3 +81,39 @@ def farm_key(code: int, message: str) -> tuple[str, str] | None:
         return None
     name = message.rsplit(":", 1)[-1].strip() if ":" in message else ""
     return kind, name
+
+
+@dataclass
+class NoticeState:
+    """What IB's notices say about the session: IB's servers and the data farms."""
+
+    upstream_lost: bool = False
+    farms_down: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        """A new session starts clean."""
+        self.upstream_lost = False
+        self.farms_down.clear()
+
+    def apply(self, code: int, message: str) -> bool:
+        """Update the state from one notice; ``True`` when subscriptions must be re-requested."""
+        resubscribe = False
+        if code in UPSTREAM_LOST:
+            self.upstream_lost = True
+            logger.warning("IB Gateway lost connectivity to IB ({}): {}", code, message)
+        elif code in UPSTREAM_RESTORED:
+            self.upstream_lost = False
+            logger.info("IB connectivity restored ({}): {}", code, message)
+            resubscribe = code in SUBSCRIPTIONS_LOST
+        farm = farm_key(code, message)
+        if farm is None:
+            return resubscribe
+        if code in FARM_BROKEN:
+            self.farms_down[farm] = message
+            logger.warning("IB data farm down ({}): {}", code, message)
+            return resubscribe
+        kind, name = farm
+        for key in [k for k in self.farms_down if k[0] == kind and (not name or k[1] == name)]:
+            del self.farms_down[key]
+            logger.info("IB data farm restored ({}): {}", code, message)
+        return resubscribe

@@ -48,6 +48,7 @@ def build_order(request: OrderRequest) -> Order:
     order.tif = request.tif
     order.account = request.account
     order.orderRef = request.order_ref or ""
+    order.outsideRth = request.outside_rth
     return order
 
 
@@ -237,6 +238,29 @@ class OrderService:
                 error[0], error[1], order_id=order_id, context=what
             )
         return convert.order_info(trade)
+
+    async def global_cancel(self) -> tuple[list[OrderInfo], list[OrderInfo]]:
+        """IB's global cancel (``reqGlobalCancel``): every open order of every client and TWS.
+
+        Returns:
+            The orders that were working before, and those still working after waiting
+            (finitely) for the cancels to be confirmed.
+        """
+        await self.conn.ensure_connected()
+        before = await self.open_orders()
+        try:
+            self.conn.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
+        except ConnectionError as exc:
+            raise self.conn.lost_error("global cancel", exc) from None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.conn.settings.IBKR_REQUEST_TIMEOUT
+        remaining = before
+        while remaining:
+            await asyncio.sleep(0.05)
+            remaining = await self.open_orders()
+            if loop.time() >= deadline:
+                break
+        return before, remaining
 
     # --- queries --------------------------------------------------------------------------
 

@@ -19,9 +19,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ibkr_mcp import __version__, metrics
 from ibkr_mcp.config import Settings
 from ibkr_mcp.errors import IbkrMcpError, InvalidInputError
+from ibkr_mcp.http_api.control import add_control_routes
 from ibkr_mcp.http_api.responses import OrjsonResponse, error_payload, error_response
 from ibkr_mcp.http_api.routes import BEARER, add_tool_routes, install_openapi
 from ibkr_mcp.http_api.security import RequestGuard
+from ibkr_mcp.safety.emergency import current_halt
 from ibkr_mcp.services import Services
 from ibkr_mcp.tools.registry import Registry
 
@@ -70,7 +72,9 @@ def create_app(
     """
     from ibkr_mcp.tools import build_registry
 
-    registry = registry or build_registry()
+    full = registry or build_registry()
+    # A tool outside the enabled toolsets has no route (TOOLSETS, READ_ONLY); MCP filters its own.
+    registry = full.enabled(settings.enabled_toolsets, "http")
     mcp_endpoint = McpEndpoint()
     started = time.monotonic()
 
@@ -84,9 +88,7 @@ def create_app(
             if running is None:
                 running = await stack.enter_async_context(open_runtime(settings, sim=sim))
             app.state.services = running
-            mcp_app = build_mcp(running, registry).http_app(
-                path="/mcp", host_origin_protection=False
-            )
+            mcp_app = build_mcp(running, full).http_app(path="/mcp", host_origin_protection=False)
             # FastMCP's session manager lives in its app's lifespan: run it inside ours.
             await stack.enter_async_context(mcp_app.router.lifespan_context(mcp_app))
             mcp_endpoint.app = mcp_app
@@ -107,6 +109,7 @@ def create_app(
     app.state.settings = settings
     app.state.registry = registry
     add_tool_routes(app, registry)
+    add_control_routes(app, settings)
     install_openapi(app, registry, token_required=settings.API_TOKEN is not None)
     app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint, include_in_schema=False))
     _add_handlers(app)
@@ -164,6 +167,10 @@ class ReadyBody(BaseModel):
     #: connected, hung, reconnecting, upstream-lost, farm-down or halted (see the runbook).
     state: str
     summary: str
+    #: Trading halted (emergency stop, kill switch, rejection breaker); see ``halt``.
+    halted: bool
+    #: The halt's reason, time and who engaged it, when halted.
+    halt: dict[str, Any] | None
     connected: bool
     broker: str | None
     host: str
@@ -218,16 +225,20 @@ def _add_probes(app: FastAPI, settings: Settings, started: float) -> None:
     )
     async def ready(request: Request) -> Response:
         """Readiness: 200 while the broker connection is up, 503 otherwise."""
-        from ibkr_mcp.tools.health import halted, health_state, notice_dict, readiness_summary
+        from ibkr_mcp.tools.health import health_state, notice_dict, readiness_summary
 
         services: Services = request.app.state.services
         status = await services.gateway.status()
-        state = health_state(status, halted(services.settings))
+        halt = current_halt(services.settings)
+        state = health_state(status, halt.halted)
         metrics.observe_gateway(status, state)
         body = ReadyBody(
             ready=status.connected,
             state=state,
             summary=readiness_summary(services.settings, status, state),
+            # Still 200 while halted (the gateway is usable: reads, cancels); it says so.
+            halted=halt.halted,
+            halt=halt.to_dict() if halt.halted else None,
             connected=status.connected,
             broker=status.broker,
             host=status.host,

@@ -1,4 +1,4 @@
-"""MCP resources: account, positions, open orders, safety policy, recent audit, contracts."""
+"""MCP resources: account, positions, orders, safety policy, approvals, audit, contracts."""
 
 from __future__ import annotations
 
@@ -68,6 +68,23 @@ def register_resources(mcp: FastMCP[Any], registry: Registry, handle: ServicesHa
         except IbkrMcpError as exc:
             raise ResourceError(str(exc)) from None
         return _json(rows)
+
+    @mcp.resource(
+        "ibkr://approvals/pending",
+        mime_type=JSON,
+        description="Orders waiting for a human's approval (and their expiry).",
+    )
+    async def approvals_pending() -> str:
+        from ibkr_mcp.safety.approvals import list_approvals
+
+        try:
+            services = handle.current or await handle.get()
+            found = await list_approvals(
+                services.audit, services.now(), states=frozenset({"pending", "approved"})
+            )
+        except IbkrMcpError as exc:
+            raise ResourceError(str(exc)) from None
+        return _json({"approvals": [a.to_dict() for a in found]})
 
     @mcp.resource(
         "ibkr://contract/{symbol}", mime_type=JSON, description="Contract details of a symbol."

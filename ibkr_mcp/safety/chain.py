@@ -11,30 +11,53 @@ from ibkr_mcp.errors import GateRefusedError
 from ibkr_mcp.safety.context import GateContext
 from ibkr_mcp.safety.gates import (
     AllowlistGate,
+    ApprovalGate,
+    ConcentrationGate,
     ConfirmationGate,
+    DailyLossGate,
+    DailyNotionalGate,
+    DuplicateOrderGate,
+    EmergencyStopGate,
     Gate,
     KillSwitchGate,
     LiveOverrideGate,
     NotionalGate,
+    OrderRateGate,
     OrdersEnabledGate,
     PriceBandGate,
     QuantityGate,
+    RejectionBreakerGate,
+    ShortSaleGate,
+    TradingHoursGate,
     TradingModeGate,
     Verdict,
 )
 
-#: The gates, in the order they run. Risk limits: kill switch first, then allowlists,
-#: quantity, notional, price band.
+#: The gates, in the order they run. Halts first (kill switch, emergency stop, rejection
+#: breaker), then what the order is (allowlists, session, size, value, price), what it does to
+#: the account (short sale, concentration, daily loss), the flow (duplicates, rate, daily
+#: value), the agent's confirmation token (so a refusal names the limit, not the missing token
+#: of a refused preview), and last the human approval (which holds, never refuses).
 GATES: tuple[Gate, ...] = (
     TradingModeGate(),
     OrdersEnabledGate(),
     LiveOverrideGate(),
     KillSwitchGate(),
+    EmergencyStopGate(),
+    RejectionBreakerGate(),
     AllowlistGate(),
+    TradingHoursGate(),
     QuantityGate(),
     NotionalGate(),
     PriceBandGate(),
+    ShortSaleGate(),
+    ConcentrationGate(),
+    DailyLossGate(),
+    DuplicateOrderGate(),
+    OrderRateGate(),
+    DailyNotionalGate(),
     ConfirmationGate(),
+    ApprovalGate(),
 )
 
 
@@ -46,13 +69,15 @@ class ChainResult:
         verdicts: Every verdict reported, in gate order (place mode stops at the first refusal).
         refused: The first refusal, else ``None``.
         dry_run: Whether ORDERS_ENABLED=false made this a dry run (nothing may be sent).
-        allowed: Whether the order may be sent: no refusal and not a dry run.
+        allowed: Whether the order may be sent: no refusal, not a dry run, not held.
+        held: The ``hold`` verdict of a gate that queues the order for a human, else ``None``.
     """
 
     verdicts: tuple[Verdict, ...]
     refused: Verdict | None
     dry_run: bool
     allowed: bool
+    held: Verdict | None = None
 
     @property
     def passed(self) -> bool:
@@ -65,6 +90,7 @@ class ChainResult:
             "allowed": self.allowed,
             "dry_run": self.dry_run,
             "refused": None if self.refused is None else self.refused.to_dict(),
+            "held": None if self.held is None else self.held.to_dict(),
             "verdicts": [v.to_dict() for v in self.verdicts],
         }
 
@@ -106,11 +132,13 @@ def evaluate(ctx: GateContext, gates: tuple[Gate, ...] = GATES) -> ChainResult:
             if ctx.mode == "place":
                 break
     dry_run = any(v.outcome == "dry_run" for v in verdicts)
+    held = next((v for v in verdicts if v.outcome == "hold"), None)
     return ChainResult(
         verdicts=tuple(verdicts),
         refused=refused,
         dry_run=dry_run,
-        allowed=refused is None and not dry_run,
+        allowed=refused is None and not dry_run and held is None,
+        held=None if refused is not None or dry_run else held,
     )
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import orjson
+
+from ibkr_mcp.safety.halt import NOT_HALTED, HaltState
 
 if TYPE_CHECKING:
     from ibkr_mcp.config import Settings
@@ -62,6 +64,7 @@ class OrderIntent:
     limit_price: Decimal | None
     tif: str
     min_tick: Decimal
+    outside_rth: bool = False
 
     @classmethod
     def from_request(cls, request: OrderRequest) -> OrderIntent:
@@ -80,6 +83,7 @@ class OrderIntent:
             limit_price=request.limit_price,
             tif=request.tif,
             min_tick=contract.min_tick,
+            outside_rth=request.outside_rth,
         )
 
     def fingerprint_fields(self) -> dict[str, object]:
@@ -196,6 +200,8 @@ class GateContext:
         kill_switch_active: Whether the kill switch file exists.
         override: The override file as read (``None`` when not applicable: paper trading).
         token: The confirmation token check.
+        flow: The flow facts (counters, halt, positions, session, approval) for the
+            flow-limit gates; the empty default lets those gates skip (unit tests).
     """
 
     settings: Settings
@@ -207,8 +213,60 @@ class GateContext:
     kill_switch_active: bool
     override: OverrideFile | None
     token: TokenCheck
+    flow: FlowFacts = field(default_factory=lambda: FlowFacts())
 
     @property
     def live_applies(self) -> bool:
         """Whether live-trading rules apply: live mode, or a live account."""
         return self.settings.TRADING_MODE == "live" or self.intent.is_live_account
+
+
+@dataclass(frozen=True, slots=True)
+class FlowFacts:
+    """What the flow-limit gates decide on, read from durable state (audit, halt file, broker).
+
+    ``None`` means "not collected" (the gate that needs it is off, or the facts could not be
+    read: the gates that are on refuse then, failing closed).
+
+    Attributes:
+        collected: Whether the collector ran (False: unit-test contexts; flow gates skip).
+        halt: The persisted halt state (emergency stop / rejection breaker).
+        orders_last_minute: Orders sent in the last 60 s (every process on the audit DB).
+        orders_today: Orders sent since the start of the New York trading day.
+        notional_today: Value sent today for this account and currency.
+        duplicate_of: Idempotency key of the same order sent within the duplicate window.
+        duplicate_age_seconds: How long ago that order was sent.
+        rejections_in_window: Broker rejections in the breaker's window (since the last reset).
+        position: The account's position in this contract (signed), if collected.
+        daily_pnl: Realized plus unrealized PnL of the day, if collected.
+        net_liquidation: The account's net liquidation value, if collected.
+        session_open: Whether the instrument's session is open now (``None``: unknown).
+        session_note: The session checked, in words.
+        approval_required: Whether this order needs a human approval (REQUIRE_APPROVAL).
+        approval_granted: Whether a human approved it (the approval executor's re-run).
+        errors: Facts that could not be read, by name (the gates needing them refuse).
+    """
+
+    collected: bool = False
+    halt: HaltState = NOT_HALTED
+    orders_last_minute: int | None = None
+    orders_today: int | None = None
+    notional_today: Decimal | None = None
+    duplicate_of: str | None = None
+    duplicate_age_seconds: float | None = None
+    rejections_in_window: int | None = None
+    position: Decimal | None = None
+    daily_pnl: Decimal | None = None
+    net_liquidation: Decimal | None = None
+    session_open: bool | None = None
+    session_note: str | None = None
+    approval_required: bool = False
+    approval_granted: bool = False
+    errors: tuple[tuple[str, str], ...] = ()
+
+    def error(self, name: str) -> str | None:
+        """Why the fact ``name`` could not be read, else ``None``."""
+        return next((why for key, why in self.errors if key == name), None)
+
+
+NO_FLOW = FlowFacts()

@@ -10,16 +10,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ibkr_mcp.safety.context import (
+    NO_FLOW,
     ChainMode,
+    FlowFacts,
     GateContext,
     OrderIntent,
     OverrideFile,
     ReferenceQuote,
+    TokenCheck,
 )
+from ibkr_mcp.safety.flow_facts import gather_flow
 
 if TYPE_CHECKING:
     from ibkr_mcp.config import Settings
     from ibkr_mcp.safety.tokens import TokenStore
+
+__all__ = ["collect_facts", "gather_flow", "kill_switch_active", "read_override_file"]
 
 #: An override file is a few lines; anything bigger is not one.
 MAX_OVERRIDE_BYTES = 64 * 1024
@@ -192,6 +198,8 @@ def collect_facts(
     token: str | None,
     now: datetime | None = None,
     uid: int | None = None,
+    flow: FlowFacts = NO_FLOW,
+    token_check: TokenCheck | None = None,
 ) -> GateContext:
     """Gather everything the gates decide on into a frozen ``GateContext``.
 
@@ -205,6 +213,9 @@ def collect_facts(
         token: The token the caller passed, if any.
         now: The decision time (default: now, UTC).
         uid: The user the override file must belong to (default: the current user).
+        flow: The flow facts (``gather_flow``) for the flow-limit gates.
+        token_check: A token verdict decided elsewhere (an approved order's token was spent
+            when it was queued); default: peek ``tokens``.
 
     Returns:
         The context for ``chain.evaluate``.
@@ -221,5 +232,6 @@ def collect_facts(
         now=now,
         kill_switch_active=kill_switch_active(settings.kill_switch_path),
         override=override,
-        token=tokens.check(token, intent.fingerprint()),
+        token=token_check or tokens.check(token, intent.fingerprint()),
+        flow=flow,
     )

@@ -74,8 +74,16 @@ def describe_policy(
     """
     if kill_switch_active is None:
         kill_switch_active = _kill_switch_file_exists(settings.kill_switch_path)
+    from ibkr_mcp.safety.emergency import current_halt
+
+    halt = current_halt(settings)
+    summary = _summary(settings, kill_switch_active)
+    if halt.halted and halt.source != "kill_switch":
+        summary = f"HALTED ({halt.source}: {halt.reason}): every order refused; " + summary
     return {
-        "summary": _summary(settings, kill_switch_active),
+        "summary": summary,
+        "state": "halted" if halt.halted else "trading",
+        "halt": halt.to_dict(),
         "mode": settings.TRADING_MODE,
         "orders_enabled": settings.ORDERS_ENABLED,
         "gates": [{"name": g.name, "description": g.description} for g in GATES],
@@ -84,7 +92,26 @@ def describe_policy(
             "max_order_notional": str(settings.MAX_ORDER_NOTIONAL),
             "notional_currency": "the order's currency (FX: the quote currency)",
             "price_band_pct": str(settings.PRICE_BAND_PCT),
+            "max_orders_per_minute": settings.MAX_ORDERS_PER_MINUTE,
+            "max_orders_per_day": settings.MAX_ORDERS_PER_DAY,
+            "max_daily_notional": str(settings.MAX_DAILY_NOTIONAL),
+            "duplicate_order_window_seconds": settings.DUPLICATE_ORDER_WINDOW_SECONDS,
+            "max_rejections": settings.MAX_REJECTIONS,
+            "rejection_window_minutes": settings.REJECTION_WINDOW_MINUTES,
+            "max_daily_loss": None
+            if settings.MAX_DAILY_LOSS is None
+            else str(settings.MAX_DAILY_LOSS),
+            "max_position_pct_of_net_liq": None
+            if settings.MAX_POSITION_PCT_OF_NET_LIQ is None
+            else str(settings.MAX_POSITION_PCT_OF_NET_LIQ),
+            "allow_short": settings.ALLOW_SHORT,
+            "trading_hours_only": settings.trading_hours_only,
         },
+        "approval": {
+            "require_approval": settings.REQUIRE_APPROVAL,
+            "ttl_seconds": settings.APPROVAL_TTL_SECONDS,
+        },
+        "toolsets": sorted(settings.enabled_toolsets),
         "allowlists": {
             "all_symbols": not settings.ALLOWED_SYMBOLS,
             "symbols": list(settings.ALLOWED_SYMBOLS),

@@ -1,7 +1,8 @@
 """Trading calendar of the simulated market: sessions, anchors and IB hours strings.
 
 All instants are integer epoch seconds (UTC). Weekdays are trading days; there is no holiday
-calendar. Stocks trade 04:00-20:00 US/Eastern with regular hours 09:30-16:00; IDEALPRO forex
+calendar. Stocks (and options) trade 04:00-20:00 US/Eastern with regular hours 09:30-16:00;
+indices 09:30-16:00; futures 18:00 the evening before to 17:00 (CME Globex); IDEALPRO forex
 trades from 17:15 ET on the previous day to 17:00 ET on the trade date (so Sunday 17:15 to
 Friday 17:00 with a daily 15-minute break). Every trade date has one *anchor*: the last second
 before 16:00 ET (stocks, the official close) or 17:00 ET (forex, the session end).
@@ -16,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 ET = ZoneInfo("America/New_York")
 FX = "CASH"
+FUT = "FUT"
+IND = "IND"
 _ONE_DAY = timedelta(days=1)
 
 
@@ -78,6 +81,12 @@ def session(kind: str, day: date) -> Session | None:
         end = et_epoch(day, 17, 0)
         return Session(day, start, end, start, end, end - 1)
     rth_end = et_epoch(day, 16, 0)
+    if kind == FUT:  # CME Globex: 18:00 the evening before to 17:00, settling at 16:00
+        start = et_epoch(day - _ONE_DAY, 18, 0)
+        return Session(day, start, et_epoch(day, 17, 0), et_epoch(day, 9, 30), rth_end, rth_end - 1)
+    if kind == IND:  # an index is computed in regular hours only
+        start = et_epoch(day, 9, 30)
+        return Session(day, start, rth_end, start, rth_end, rth_end - 1)
     return Session(
         day, et_epoch(day, 4, 0), et_epoch(day, 20, 0), et_epoch(day, 9, 30), rth_end, rth_end - 1
     )
@@ -144,13 +153,15 @@ def is_open(kind: str, k: int) -> bool:
     return found.start <= k < found.end
 
 
+@lru_cache(maxsize=256)  # option chains ask for the same week thousands of times
 def hours_string(kind: str, day: date, *, liquid: bool, days: int = 7) -> str:
     """IB-style ``tradingHours``/``liquidHours`` for ``days`` calendar days from ``day``.
 
     Stocks: ``20261125:0400-20261125:2000;20261128:CLOSED;...``. Forex sessions start the
     evening before their trade date (``20261124:1715-20261125:1700``); Saturday is CLOSED and
-    Sunday has no entry of its own because Monday's session opens on it. Futures trade CME
-    Globex hours (``20261124:1800-20261125:1700``); indices and options regular hours only.
+    Sunday has no entry of its own because Monday's session opens on it. Futures and indices
+    are written in their exchange's zone, US/Central (``20261124:1700-20261125:1600`` for
+    Globex, ``0830-1500`` regular hours); options trade regular hours only.
     """
     parts: list[str] = []
     for offset in range(days):
@@ -167,11 +178,13 @@ def hours_string(kind: str, day: date, *, liquid: bool, days: int = 7) -> str:
             continue
         if not is_trading_day(current):
             parts.append(f"{stamp}:CLOSED")
-        elif kind == "FUT" and not liquid:
-            # CME Globex: from 18:00 ET the evening before to 17:00 ET.
+        elif kind == FUT and not liquid:
+            # CME Globex in the exchange's zone (US/Central): 17:00 the evening before to 16:00.
             before = (current - _ONE_DAY).strftime("%Y%m%d")
-            parts.append(f"{before}:1800-{stamp}:1700")
-        elif liquid or kind in ("IND", "OPT"):
+            parts.append(f"{before}:1700-{stamp}:1600")
+        elif kind in (FUT, IND):
+            parts.append(f"{stamp}:0830-{stamp}:1500")  # 09:30-16:00 New York, in US/Central
+        elif liquid or kind == "OPT":
             parts.append(f"{stamp}:0930-{stamp}:1600")
         else:
             parts.append(f"{stamp}:0400-{stamp}:2000")

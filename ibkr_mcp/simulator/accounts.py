@@ -105,7 +105,7 @@ class Account:
             return
         self.day = today
         for pos in self.positions.values():
-            pos.day_basis = pos.quantity * prior_close(pos.instrument)
+            pos.day_basis = pos.quantity * prior_close(pos.instrument) * pos.instrument.multiplier
 
     def apply_fill(
         self,

@@ -227,31 +227,35 @@ class Book:
                 year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         return sorted(d for d in days if d >= today)[: data.WEEKLY_COUNT + data.MONTHLY_COUNT]
 
+    def _strike_range(self, root: OptionRoot, expiry: date, spot: Decimal, now: datetime) -> range:
+        """Grid indices (strike = step * n) listed for one expiry: wider for later expiries."""
+        years = max((expiry - _today(now)).days, 1) / 365
+        width = min(0.5, max(0.1, 0.08 + 0.3 * math.sqrt(years)))
+        step = float(root.step)
+        first = max(1, math.ceil(float(spot) * (1 - width) / step))
+        last = math.floor(float(spot) * (1 + width) / step)
+        # Strike slots (strike / unit) must fit the conId encoding.
+        last = min(last, int(_MAX_SLOT * root.unit / root.step))
+        return range(first, last + 1)
+
     def strikes(
         self, root: OptionRoot, expiry: date, spot: Decimal, now: datetime
     ) -> list[Decimal]:
         """Strikes listed for one expiry: the grid around ``spot``, wider for later expiries."""
-        years = max((expiry - _today(now)).days, 1) / 365
-        width = min(0.5, max(0.1, 0.08 + 0.3 * math.sqrt(years)))
-        step = root.step
-        low = max(step, Decimal(math.ceil(float(spot) * (1 - width) / float(step))) * step)
-        high = Decimal(math.floor(float(spot) * (1 + width) / float(step))) * step
-        out: list[Decimal] = []
-        strike = low
-        while strike <= high and strike / root.unit <= _MAX_SLOT:
-            out.append(strike)
-            strike += step
-        return out
+        return [root.step * n for n in self._strike_range(root, expiry, spot, now)]
 
     def chain(
         self, root: OptionRoot, now: datetime, spot: Decimal
     ) -> tuple[list[date], list[Decimal]]:
         """All listed expiries of a trading class and the union of their strikes."""
         expiries = self.expiries(root, now)
-        strikes: set[Decimal] = set()
-        for expiry in expiries:
-            strikes.update(self.strikes(root, expiry, spot, now))
-        return expiries, sorted(strikes)
+        ranges = [self._strike_range(root, expiry, spot, now) for expiry in expiries]
+        if not ranges:
+            return expiries, []
+        # Every range is centred on the same spot, so their union is one contiguous range.
+        first = min(r.start for r in ranges)
+        stop = max(r.stop for r in ranges)
+        return expiries, [root.step * n for n in range(first, stop)]
 
     def resolve(
         self, spec: ContractSpec, now: datetime | None, spot: SpotSource | None

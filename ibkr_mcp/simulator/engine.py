@@ -36,6 +36,12 @@ __all__ = ["DONE", "Engine", "OrderEvent", "SimFill", "SimOrder", "WhatIfResult"
 #: permIds are large unique increasing integers in IB; derived from a counter here.
 PERM_ID_BASE = 1_100_000_000
 CENT = Decimal("0.01")
+#: IB's warning when outsideRth cannot apply (market orders wait for regular hours).
+OUTSIDE_RTH_IGNORED = (
+    2109,
+    "Order Event Warning:Attribute 'Outside Regular Trading Hours' is ignored based on the order "
+    "type and destination. PlaceOrder is now being processed.",
+)
 #: Text of the paper-account quirk (``reject_mkt_remainder``).
 MKT_REMAINDER_TEXT = (
     "Order Canceled - reason:The remainder of this partially filled market order was cancelled "
@@ -155,14 +161,21 @@ class Engine:
         else:
             order.fields = self.links.attach(order, parent)
             order.held = parent.status != "Filled"
+        if f.outside_rth and f.order_type == "MKT" and self.market.trading_hours:
+            self._emit("error", order, code=OUTSIDE_RTH_IGNORED[0], text=OUTSIDE_RTH_IGNORED[1])
         if not f.transmit:
             order.transmitted = False
             self.links.hold(order)
             return
+        self._transmit(order)
+
+    def _transmit(self, order: SimOrder) -> None:
+        """Send ``order`` live, with the held orders of its chain first (IB's transmit)."""
         for queued in self.links.release(order):
             queued.transmitted = True
             if not queued.is_done:
                 self._accept(queued)
+        order.transmitted = True
         self._accept(order)
 
     def _accept(self, order: SimOrder) -> None:
@@ -200,11 +213,16 @@ class Engine:
             transmit=True,
         )
         if not order.transmitted:
+            if f.transmit:  # the modification transmits what was held
+                self.links.drop(order)
+                self._transmit(order)
             return
         if order.fields.trail_stop_price is not None and not order.triggered:
             order.trail_stop = None  # restart the trail from the new parameters
         self._announce(order)
-        self._work(order, arriving=False)
+        # A modification is a new arrival at the exchange: if it is marketable now it takes
+        # the touch, like a new order would.
+        self._work(order, arriving=True)
 
     # -- margin --------------------------------------------------------------------------------
     def what_if(self, order: SimOrder) -> WhatIfResult:
@@ -382,9 +400,9 @@ class Engine:
 
     def evaluate(self) -> None:
         """Re-check every working order against the market at ``clock.now()``."""
+        self.roll_day()  # daily PnL restarts at the New York date change, orders or not
         if not self._live:
             return
-        self.roll_day()
         now = self.now()
         for order in sorted(self._live.values(), key=lambda o: o.perm_id):
             if not order.is_live:

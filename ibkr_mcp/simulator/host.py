@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from ibkr_mcp.simulator.clock import Clock
     from ibkr_mcp.simulator.engine import Engine
     from ibkr_mcp.simulator.incoming import ContractSpec
+    from ibkr_mcp.simulator.limits import Limits
     from ibkr_mcp.simulator.market import MarketModel
     from ibkr_mcp.simulator.wire import Field
 
@@ -51,6 +52,15 @@ class SimHost(Protocol):
 
     def note_order_id(self, client_id: int, order_id: int) -> None:
         """Remember an order id a client used."""
+        ...
+
+    @property
+    def limits(self) -> Limits:
+        """IB's pacing, market data lines and message rate (shared by every client)."""
+        ...
+
+    def streams_in_use(self) -> int:
+        """Streaming market data subscriptions of every client."""
         ...
 
     def sees_all(self, client_id: int) -> bool:

@@ -39,7 +39,7 @@ from ibkr_mcp.simulator._market_path import InstrumentPath, make_key, volume_fra
 from ibkr_mcp.simulator._market_types import BarData, Tick
 from ibkr_mcp.simulator.catalogue import Catalogue, Instrument
 from ibkr_mcp.simulator.clock import Clock
-from ibkr_mcp.simulator.options_market import option_quote
+from ibkr_mcp.simulator.options_market import option_bars, option_quote
 
 __all__ = [
     "MAX_BARS",
@@ -268,6 +268,15 @@ class MarketModel:
         # Long bars are built from daily sessions, so those count against the limit too.
         if span / size > MAX_BARS or (size.days >= 1 and span.days > MAX_BARS):
             raise MarketDataRequestError(162, f"{HMDS}Time length exceed max.")
+        if instrument.sec_type == "OPT":
+            und = self.catalogue.by_con_id(instrument.under_con_id)
+            if und is None:
+                raise MarketDataRequestError(162, f"{HMDS}No data for this option.")
+            under = self.bars(
+                und, end=end, duration=duration, bar_size=bar_size, use_rth=use_rth,
+                what_to_show="TRADES" if und.sec_type != "CASH" else "MIDPOINT",
+            )  # fmt: skip
+            return option_bars(self, instrument, under, what)
         st = self._state(instrument)
         builder = BarBuilder(st.path, st.grid, what, fx=fx, use_rth=use_rth)
         end_k = min(_second(end), _second(self.clock.now()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -10,7 +11,7 @@ from hashlib import blake2b
 from typing import TYPE_CHECKING, Protocol
 
 from ibkr_mcp.simulator import _catalogue_derivs as data
-from ibkr_mcp.simulator._market_types import Tick
+from ibkr_mcp.simulator._market_types import BarData, Tick
 from ibkr_mcp.simulator._options_pricing import Greeks, black_scholes, implied_vol, surface
 from ibkr_mcp.simulator.derivatives import expiry_instant, last_day
 
@@ -160,4 +161,37 @@ def computations(
     out.append(
         (ids["model"], (p.vol, g.delta, g.price, g.pv_dividend, g.gamma, g.vega, g.theta, p.spot))
     )
+    return out
+
+
+def option_bars(
+    market: MarketModel, inst: Instrument, under: Sequence[BarData], what: str
+) -> list[BarData]:
+    """Option bars from the underlying's: each price mapped through the model at the bar time.
+
+    A call's value rises with the underlying and a put's falls, so a put's high comes from the
+    underlying's low. TRADES bars get a small seeded volume; other kinds carry -1 like IB's.
+    """
+    und = market.catalogue.by_con_id(inst.under_con_id)
+    assert und is not None
+    tick = inst.min_tick
+    out: list[BarData] = []
+    for bar in under:
+        t = years_to_expiry(inst, bar.time)
+
+        def value(spot: Decimal, t: float = t) -> Decimal:
+            price = _point(market.seed, und, inst, float(spot), t).model.price
+            return (Decimal(repr(price)) / tick).to_integral_value() * tick
+
+        o, hi, lo, c = value(bar.open), value(bar.high), value(bar.low), value(bar.close)
+        if inst.right == "P":
+            hi, lo = lo, hi
+        if what == "TRADES":
+            raw = _draws(market.seed, inst.con_id, int(bar.time.timestamp()))
+            volume = Decimal(1 + raw[0] % 40)
+            wap = ((hi + lo + c) / 3).quantize(Decimal("0.0001"))
+            count = 1 + raw[1] % 10
+        else:
+            volume, wap, count = Decimal(-1), Decimal(-1), -1
+        out.append(BarData(bar.time, o, hi, lo, c, volume, wap, count))
     return out

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ibkr_mcp.simulator._market_calendar import ET, is_trading_day, next_trading_day
+from ibkr_mcp.simulator.derivatives import expiry_instant, last_day
 
 if TYPE_CHECKING:
     from ibkr_mcp.simulator.order_model import SimOrder
@@ -66,14 +67,27 @@ def parse_good_till(text: str) -> datetime | None:
         return None
 
 
-def expiry(order: SimOrder) -> datetime | None:
-    """When the order expires unfilled (DAY and GTD), else ``None``."""
+def _tif_expiry(order: SimOrder) -> datetime | None:
     tif = order.fields.tif
     if tif == "DAY":
         return day_order_expiry(order)
     if tif == "GTD":
         return parse_good_till(order.fields.good_till_date)
     return None
+
+
+def contract_expiry(order: SimOrder) -> datetime | None:
+    """When the order's future or option stops trading (its working orders are cancelled)."""
+    inst = order.instrument
+    if inst is None or inst.sec_type not in ("OPT", "FUT") or len(inst.last_trade) < 8:
+        return None
+    return expiry_instant(last_day(inst))
+
+
+def expiry(order: SimOrder) -> datetime | None:
+    """When the order expires unfilled: DAY, GTD, or its contract's last trading day."""
+    ends = [t for t in (_tif_expiry(order), contract_expiry(order)) if t is not None]
+    return min(ends) if ends else None
 
 
 def in_regular_hours(sec_type: str, at: datetime) -> bool:

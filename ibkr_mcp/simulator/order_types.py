@@ -39,8 +39,8 @@ class OrderType:
     trigger: Trigger = "none"
     limit: LimitKind = "none"
     at_close: bool = False
-    #: Security types IB accepts it for (others get error 387).
-    sec_types: frozenset[str] = frozenset({"STK", "CASH", "OPT", "FUT", "FOP", "IND"})
+    #: Security types IB accepts it for (others, indices included, get error 387).
+    sec_types: frozenset[str] = frozenset({"STK", "CASH", "OPT", "FUT", "FOP"})
 
     @property
     def conditional(self) -> bool:

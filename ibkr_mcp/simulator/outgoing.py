@@ -159,7 +159,7 @@ def symbol_samples(req_id: int, insts: Sequence[Instrument], server_version: int
     out: Fields = [Msg.SYMBOL_SAMPLES, req_id, len(insts)]
     for inst in insts:
         out += [inst.con_id, inst.symbol, inst.sec_type, inst.primary_exchange, inst.currency]
-        derivatives = ["OPT", "WAR"] if inst.sec_type == "STK" else []
+        derivatives = {"STK": ["OPT", "WAR"], "IND": ["FUT", "OPT"]}.get(inst.sec_type, [])
         out.append(len(derivatives))
         out += derivatives
         if server_version >= 176:

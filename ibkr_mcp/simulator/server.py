@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -23,9 +24,11 @@ from ibkr_mcp.simulator.engine import Engine, OrderEvent, SimOrder
 from ibkr_mcp.simulator.expiry import expire_options
 from ibkr_mcp.simulator.faults import DEFAULT_RESET_REFUSE_SECONDS, Drills
 from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
+from ibkr_mcp.simulator.limits import MESSAGE_RATE, RATE_CODE, RATE_TEXT, Limits
 from ibkr_mcp.simulator.market import MarketModel
 from ibkr_mcp.simulator.msgids import Req, req_name
 from ibkr_mcp.simulator.session import Session
+from ibkr_mcp.simulator.state import StateStore
 from ibkr_mcp.simulator.wire import (
     API_SIGN,
     MalformedMessageError,
@@ -46,6 +49,8 @@ FARM_NOTICES = (
     (2106, "HMDS data farm connection is OK:ushmds"),
     (2158, "Sec-def data farm connection is OK:secdefnj"),
 )
+#: IB sends account values and summaries every three minutes (portfolio rows at once).
+ACCOUNT_UPDATE_SECONDS = 180.0
 #: Re-evaluation period of resting orders and streaming subscriptions (seconds).
 TICK_INTERVAL = 0.1
 LOG_LIMIT = 200_000
@@ -96,6 +101,7 @@ class _Connection(asyncio.Protocol):
             self.session.closed = True
             if self.sim._sessions.get(self.session.client_id) is self.session:
                 del self.sim._sessions[self.session.client_id]
+                self.sim.limits.forget_client(self.session.client_id)
 
     def write(self, data: bytes) -> None:
         self.sim.drills.send(self, data)
@@ -145,8 +151,19 @@ class _Connection(asyncio.Protocol):
             if self.stage == "closed":
                 return
         for fields, msg_id, req_id in ready:
-            if self.session is not None:
+            if self.session is None:
+                break
+            verdict = self.sim.limits.message(self.session.client_id)
+            if verdict == "ok":
                 self.sim._dispatch(self.session, fields, msg_id, req_id)
+            elif verdict == "reject":
+                self.session.error(-1, RATE_CODE, RATE_TEXT)
+            else:  # over the rate for too long: IB drops the client
+                logger.warning("simulator: client {} kept over 50 msg/s", self.session.client_id)
+                self.session.flush()
+                self.stage = "closed"
+                self.close()
+                return
 
     def _handshake(self, frame: bytes) -> None:
         _low, high, _options = parse_version_range(frame)
@@ -204,6 +221,12 @@ class Simulator:
         reject_mkt_remainder: bool = False,
         reset_refuse_seconds: float = DEFAULT_RESET_REFUSE_SECONDS,
         control: bool | str | Path = False,
+        pacing: bool = True,
+        market_data_lines: int = 100,
+        message_rate: int = MESSAGE_RATE,
+        monotonic: Callable[[], float] = time.monotonic,
+        state_file: str | Path | None = None,
+        account_update_seconds: float = ACCOUNT_UPDATE_SECONDS,
     ) -> None:
         if not accounts:
             raise ValueError("at least one account is required")
@@ -242,6 +265,18 @@ class Simulator:
         self._pause_on: str | None = None
         self._held: list[tuple[Session, list[str], int, int | None]] = []
         self.drills = Drills(self, reset_refuse_seconds=reset_refuse_seconds)
+        #: IB's account value update cycle (seconds of ``monotonic`` time).
+        self.account_update_seconds = account_update_seconds
+        self._last_account_cycle = monotonic()
+        #: The state file kept across restarts (``None``: nothing is kept).
+        self.state: StateStore | None = StateStore(state_file) if state_file else None
+        #: IB's pacing, market data lines and message rate (``monotonic`` is injectable).
+        self.limits = Limits(
+            pacing=pacing,
+            market_data_lines=market_data_lines,
+            message_rate=message_rate,
+            monotonic=monotonic,
+        )
         self.engine.reject_hook = self.drills.forced_rejection
         #: The control channel (``True``: in the system temp dir; a path: in that directory).
         self.control: ControlServer | None = None
@@ -251,6 +286,8 @@ class Simulator:
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 picks a free port); returns the bound port."""
+        if self.state is not None:
+            self.state.load(self)  # StateFileError stops start-up, naming the file
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), host, port)
         self.host = host
@@ -279,6 +316,8 @@ class Simulator:
             await self._server.wait_closed()
             self._server = None
         self._sessions.clear()
+        if self.state is not None:
+            self.state.save_if_dirty(self)
 
     def _stop_listening(self) -> None:
         # Existing connections stay open (asyncio's Server.close leaves them alone).
@@ -297,6 +336,12 @@ class Simulator:
         """The nightly restart forgets sessions and queued requests (accounts/orders stay)."""
         self._held.clear()
         self._paused = False
+        self.limits.reset()
+        self._changed()  # expired DAY orders
+
+    def streams_in_use(self) -> int:
+        """Streaming market data subscriptions of every client (the lines in use)."""
+        return sum(len(s.market_data.streams) for s in self._sessions.values())
 
     async def __aenter__(self) -> Simulator:
         await self.start(self.host, self.port)
@@ -363,6 +408,15 @@ class Simulator:
             if not self.drills.data_frozen:
                 session.stream_updates()
             session.refresh_pnl()
+        if self.limits.now() - self._last_account_cycle >= self.account_update_seconds:
+            self.push_account_updates()
+        self.flush()
+
+    def push_account_updates(self) -> None:
+        """Run IB's account update cycle now: changed account values and summaries go out."""
+        self._last_account_cycle = self.limits.now()
+        for session in list(self._sessions.values()):
+            session.account.account_cycle()
         self.flush()
 
     async def _tick_forever(self) -> None:
@@ -389,7 +443,9 @@ class Simulator:
         self._sent.append(SentMessage(self._seq, client_id, msg_id, name, req_id))
 
     def flush(self) -> None:
-        """Write out every session's queued messages."""
+        """Write out every session's queued messages (and the state file, if it changed)."""
+        if self.state is not None:
+            self.state.save_if_dirty(self)
         if self.drills.hung:
             return
         for session in list(self._sessions.values()):
@@ -406,6 +462,11 @@ class Simulator:
     def note_order_id(self, client_id: int, order_id: int) -> None:
         """Remember an order id a client used."""
         self._next_ids[client_id] = max(self._next_ids.get(client_id, 1), order_id + 1)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.state is not None:
+            self.state.dirty = True
 
     def _log_request(
         self, session: Session, fields: list[str]
@@ -445,12 +506,14 @@ class Simulator:
         # As at IB: the owner hears everything about its order; client 0 and the master client
         # also receive the order, status and execution messages of other clients' orders, but
         # never their errors.
+        self._changed()
         owner = event.order.client_id
         for client_id, session in list(self._sessions.items()):
             if client_id == owner or (event.kind != "error" and self.sees_all(client_id)):
                 session.on_order_event(event)
 
     def _on_account(self, account: str, con_id: int) -> None:
+        self._changed()
         for session in list(self._sessions.values()):
             session.on_account_changed(account, con_id)
 

@@ -7,10 +7,18 @@ from ibkr_mcp.tools.registry import CallContext, CallResult, Registry, ToolSpec
 
 def build_registry() -> Registry:
     """The registry with every tool, in a stable order (the tool list order)."""
-    from ibkr_mcp.tools import account, contracts, health, market_data, orders, trading
+    from ibkr_mcp.tools import (
+        account,
+        approvals,
+        contracts,
+        health,
+        market_data,
+        orders,
+        trading,
+    )
 
     registry = Registry()
-    for module in (health, market_data, contracts, account, orders, trading):
+    for module in (health, market_data, contracts, account, orders, trading, approvals):
         for spec in module.SPECS:
             registry.register(spec)
     return registry

@@ -10,7 +10,8 @@ from pydantic import Field
 from ibkr_mcp import __version__, metrics
 from ibkr_mcp.config import Settings
 from ibkr_mcp.models import BrokerKind, GatewayStatus
-from ibkr_mcp.safety.facts import kill_switch_active
+from ibkr_mcp.safety.emergency import current_halt
+from ibkr_mcp.safety.halt import HaltState
 from ibkr_mcp.safety.policy import describe_policy
 from ibkr_mcp.tools.common import ToolInput, ToolOutput
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
@@ -48,11 +49,25 @@ class Health(ToolOutput):
     queues: dict[str, int] = Field(default_factory=dict)
     farms_down: list[str] = Field(default_factory=list)
     reconnects: int = 0
+    #: Whether trading is halted (emergency stop, rejection breaker, kill-switch file) and how.
+    halted: bool = False
+    #: The halt in force: source, reason, since, by (``None`` when not halted).
+    halt: dict[str, Any] | None = None
 
 
 def halted(settings: Settings) -> bool:
-    """Whether new orders are stopped by the operator (the seam the emergency stop sets)."""
-    return kill_switch_active(settings.kill_switch_path)
+    """Whether new orders are stopped (emergency stop, rejection breaker, kill-switch file)."""
+    return current_halt(settings).halted
+
+
+def halt_summary(halt: HaltState) -> str:
+    """The one line saying who halted trading, when and why (never "System ready")."""
+    since = "" if halt.since is None else f" since {halt.since.isoformat()}"
+    return (
+        f"HALTED ({halt.source}){since} by {halt.by or 'unknown'}: "
+        f"{halt.reason or 'no reason given'}; new orders are refused until a human clears it "
+        "(`ibkr-mcp emergency-stop --clear`)"
+    )
 
 
 def health_state(status: GatewayStatus, is_halted: bool) -> str:
@@ -87,7 +102,7 @@ def readiness_summary(settings: Settings, status: GatewayStatus, state: str | No
     if state == "farm-down":
         extra = f"; degraded: data farm down ({', '.join(status.farms_down)}), quotes stale"
     elif state == "halted":
-        extra = "; HALTED: new orders are refused"
+        return f"{halt_summary(current_halt(settings))} ({mode}, {orders})"
     return f"System ready ({mode}, {orders}{extra})"
 
 
@@ -111,7 +126,8 @@ async def get_health(params: HealthInput, ctx: CallContext) -> Health:
     settings = ctx.services.settings
     status = await ctx.services.gateway.status()
     policy = describe_policy(settings)
-    state = health_state(status, halted(settings))
+    halt = current_halt(settings)
+    state = health_state(status, halt.halted)
     metrics.observe_gateway(status, state)
     return Health(
         ready=status.connected,
@@ -136,6 +152,8 @@ async def get_health(params: HealthInput, ctx: CallContext) -> Health:
         queues=dict(status.queues),
         farms_down=list(status.farms_down),
         reconnects=status.reconnects,
+        halted=halt.halted,
+        halt=halt.to_dict() if halt.halted else None,
     )
 
 

@@ -44,6 +44,9 @@ class OrderInput(ContractInput):
     limit_price: LimitPrice | None = Field(None, description="Required for LMT; not for MKT.")
     tif: TimeInForce = "DAY"
     account: Account = None
+    outside_rth: bool = Field(
+        False, description="Allow filling outside regular trading hours (extended session)."
+    )
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> OrderInput:
@@ -61,6 +64,9 @@ class OrderInput(ContractInput):
         for key in ("quantity", "limit_price"):
             if data.get(key) is not None:
                 data[key] = str(Decimal(str(data[key])).normalize())
+        if not data.get("outside_rth"):
+            # Absent and false hash alike: keys recorded before the field existed still match.
+            data.pop("outside_rth", None)
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -87,7 +93,7 @@ class GateVerdict(ToolOutput):
     """One gate's decision."""
 
     gate: str
-    outcome: Literal["allow", "refuse", "dry_run", "skip"]
+    outcome: Literal["allow", "refuse", "dry_run", "skip", "hold"]
     reason: str
     remedy: str | None = None
 
@@ -139,6 +145,10 @@ class PlaceResult(ToolOutput):
     order: OrderSummary | None = None
     verdicts: list[GateVerdict] = Field(default_factory=list)
     what_if: WhatIf | None = None
+    approval_id: str | None = Field(
+        None, description="Set when status is PENDING_APPROVAL: the id a human approves."
+    )
+    approval_expires_at: AwareDatetime | None = None
 
 
 class CancelResult(ToolOutput):

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from ibkr_mcp import metrics
 from ibkr_mcp.errors import IbkrMcpError, InvalidInputError
 from ibkr_mcp.logs import correlation_id, new_correlation_id
+from ibkr_mcp.origin import call_origin
 
 if TYPE_CHECKING:
     from ibkr_mcp.services import Services
@@ -39,6 +40,7 @@ class CallContext:
     correlation_id: str
     surface: Surface
     tool: str
+    origin: Mapping[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[In, CallContext], Awaitable[Out]]
@@ -64,6 +66,19 @@ class ToolSpec(Generic[In, Out]):
     cli_arguments: tuple[str, ...] = ()
     title: str | None = None
     tags: frozenset[str] = field(default_factory=frozenset)
+    #: ``read``, ``trade`` or ``admin`` (TOOLSETS); default: read-only tools ``read``, else
+    #: ``trade``. A tool outside the enabled toolsets is absent from every surface.
+    toolset: Literal["read", "trade", "admin"] | None = None
+    #: Surfaces the tool is generated for (admin tools: MCP only; HTTP and CLI have their own
+    #: human-only control routes and commands).
+    surfaces: frozenset[str] = frozenset({"mcp", "http", "cli"})
+
+    @property
+    def effective_toolset(self) -> str:
+        """The toolset this tool belongs to."""
+        if self.toolset is not None:
+            return self.toolset
+        return "read" if self.read_only else "trade"
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,14 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return name in self._specs
 
+    def enabled(self, toolsets: frozenset[str], surface: str) -> Registry:
+        """A registry with only the tools of ``toolsets`` generated for ``surface``."""
+        out = Registry()
+        for spec in self:
+            if spec.effective_toolset in toolsets and surface in spec.surfaces:
+                out.register(spec)
+        return out
+
     def get(self, name: str) -> ToolSpec[Any, Any]:
         """The spec named ``name``; ``InvalidInputError`` if there is none."""
         try:
@@ -140,6 +163,7 @@ class Registry:
         services: Services,
         surface: Surface,
         cid: str | None = None,
+        origin: Mapping[str, Any] | None = None,
     ) -> CallResult[Any]:
         """Run one tool call through the pipeline.
 
@@ -149,6 +173,8 @@ class Registry:
             services: Injected services.
             surface: Which surface the call came from (recorded in the audit trail).
             cid: A correlation id supplied by the caller (HTTP ``X-Correlation-ID``).
+            origin: Who is calling beyond the surface (MCP client name/version, session);
+                recorded on every order row of the call.
 
         Returns:
             The output model with the call's correlation id.
@@ -159,6 +185,8 @@ class Registry:
         spec = self.get(name)
         call_id = cid or new_correlation_id()
         token = correlation_id.set(call_id)
+        who = {"surface": surface, "correlation_id": call_id, **(origin or {})}
+        origin_token = call_origin.set(who)
         started = time.perf_counter()
         raw_args: dict[str, Any] = {}
         outcome = "ok"
@@ -172,7 +200,9 @@ class Registry:
                     params = spec.input_model.model_validate(raw_args)
                 except ValidationError as exc:
                     raise validation_error(name, exc) from None
-            ctx = CallContext(services=services, correlation_id=call_id, surface=surface, tool=name)
+            ctx = CallContext(
+                services=services, correlation_id=call_id, surface=surface, tool=name, origin=who
+            )
             output = await spec.handler(params, ctx)
             duration_ms = (time.perf_counter() - started) * 1000
             return CallResult(output=output, correlation_id=call_id, duration_ms=duration_ms)
@@ -199,6 +229,7 @@ class Registry:
             schedule_audit(
                 _audit_call(services, spec, call_id, surface, raw_args, outcome, elapsed)
             )
+            call_origin.reset(origin_token)
             correlation_id.reset(token)
 
 

@@ -12,6 +12,7 @@ from ibkr_mcp.errors import (
     AuditUnavailableError,
     GateRefusedError,
     GatewayError,
+    GatewayUnavailableError,
     IbkrMcpError,
     IdempotencyConflictError,
     InvalidInputError,
@@ -24,9 +25,10 @@ from ibkr_mcp.models import (
     WhatIf,
 )
 from ibkr_mcp.safety.chain import ChainResult, evaluate, refusal_error
-from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote
-from ibkr_mcp.safety.facts import collect_facts
+from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote, TokenCheck
+from ibkr_mcp.safety.facts import collect_facts, gather_flow
 from ibkr_mcp.safety.pricing import Notional, order_notional
+from ibkr_mcp.tools.approvals import after_rejection, approval_replay, queue_for_approval
 from ibkr_mcp.tools.common import (
     contract_ref,
 )
@@ -47,6 +49,9 @@ from ibkr_mcp.tools.registry import CallContext, ToolSpec, schedule_audit
 
 # --- helpers -------------------------------------------------------------------------------
 
+#: The token verdict of an order a human approved (its token was spent when it was queued).
+APPROVED_TOKEN = TokenCheck(present=True, valid=True, reason=None)
+
 
 def _verdicts(result: ChainResult) -> list[GateVerdict]:
     return [
@@ -55,16 +60,26 @@ def _verdicts(result: ChainResult) -> list[GateVerdict]:
     ]
 
 
-def _run_chain(
+async def _run_chain(
     ctx: CallContext,
     intent: OrderIntent,
     quote: Quote | None,
     *,
     mode: Literal["preview", "place"],
     token: str | None,
+    idempotency_key: str | None = None,
+    approved: bool = False,
 ) -> ChainResult:
-    """Collect the facts (the chain's only I/O) and evaluate every gate in order."""
+    """Collect the facts (the chain's only I/O) and evaluate every gate in order.
+
+    ``approved``: a human approved this queued order; its confirmation token was spent when it
+    was queued, so the token check passes, and the approval gate allows.
+    """
     services = ctx.services
+    now = services.now()
+    flow = await gather_flow(
+        services, intent, idempotency_key=idempotency_key, now=now, approval_granted=approved
+    )
     facts = collect_facts(
         services.settings,
         intent,
@@ -73,7 +88,9 @@ def _run_chain(
         quote=None if quote is None else ReferenceQuote.from_quote(quote),
         tokens=services.tokens,
         token=token,
-        now=services.now(),
+        now=now,
+        flow=flow,
+        token_check=APPROVED_TOKEN if approved else None,
     )
     return evaluate(facts)
 
@@ -105,6 +122,8 @@ async def _prepare(
             )
     try:
         quote: Quote | None = await gateway.quote(ref)
+    except GatewayUnavailableError:
+        raise  # hung / disconnected / upstream lost: name that cause, not "no usable quote"
     except IbkrMcpError as exc:
         logger.warning("no reference quote for {}: {}", contract.symbol, exc)
         quote = None
@@ -121,6 +140,7 @@ async def _prepare(
         limit_price=params.limit_price,
         tif=params.tif,
         min_tick=contract.min_tick,
+        outside_rth=params.outside_rth,
     )
     return account, contract, intent, quote
 
@@ -151,6 +171,7 @@ def _request(intent: OrderIntent, contract: Contract, order_ref: str | None) -> 
         limit_price=intent.limit_price,
         tif=intent.tif,
         order_ref=order_ref,
+        outside_rth=intent.outside_rth,
     )
 
 
@@ -201,7 +222,7 @@ async def preview_order(params: PreviewInput, ctx: CallContext) -> PreviewResult
     """Handler of preview_order: gates in preview mode, what-if, and a confirmation token."""
     services = ctx.services
     _, contract, intent, quote = await _prepare(params, ctx)
-    result = _run_chain(ctx, intent, quote, mode="preview", token=None)
+    result = await _run_chain(ctx, intent, quote, mode="preview", token=None)
     await _record_chain(ctx, intent, result)
     what_if, what_if_error = await _what_if(ctx, _request(intent, contract, None))
     refusals = [v for v in _verdicts(result) if v.outcome == "refuse"]
@@ -249,7 +270,7 @@ async def preview_order(params: PreviewInput, ctx: CallContext) -> PreviewResult
 async def place_order(params: PlaceInput, ctx: CallContext) -> PlaceResult:
     """Handler of place_order: idempotency first, then every gate, audit intent, then send."""
     async with KeyLock(params.idempotency_key):
-        replay = await replay_key(params, ctx)
+        replay = await replay_key(params, ctx) or await approval_replay(params, ctx)
         if replay is not None:
             return replay
         try:
@@ -264,7 +285,7 @@ async def place_order(params: PlaceInput, ctx: CallContext) -> PlaceResult:
             return replay
 
 
-async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
+async def _place(params: PlaceInput, ctx: CallContext, *, approved: bool = False) -> PlaceResult:
     services = ctx.services
     key = params.idempotency_key
     _, contract, intent, quote = await _prepare(params, ctx)
@@ -272,7 +293,15 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
     adopted = await broker_replay(params, ctx, intent)
     if adopted is not None:
         return adopted
-    result = _run_chain(ctx, intent, quote, mode="place", token=params.confirmation_token)
+    result = await _run_chain(
+        ctx,
+        intent,
+        quote,
+        mode="place",
+        token=params.confirmation_token,
+        idempotency_key=key,
+        approved=approved,
+    )
     if result.allowed:
         # Queued ahead of the intent on the single writer thread, and flushed by the intent's
         # durable commit; the intent row also carries the verdicts itself.
@@ -318,9 +347,13 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
             verdicts=verdicts,
             what_if=what_if,
         )
+    if result.held is not None:
+        services.tokens.consume(params.confirmation_token, fingerprint)
+        return await queue_for_approval(ctx, params, intent, summary, result)
     # Connected right now, so that a failure below means "in flight", not "never left".
     await services.gateway.ensure_connected()
-    services.tokens.consume(params.confirmation_token, fingerprint)
+    if not approved:
+        services.tokens.consume(params.confirmation_token, fingerprint)
     # The intent must be durable before anything is sent: if this raises, nothing is sent.
     try:
         await services.audit.record_order_event(
@@ -332,6 +365,10 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
             detail={
                 "request_fingerprint": params.request_fingerprint(),
                 "verdicts": [f"{v.gate}:{v.outcome}" for v in result.verdicts],
+                # What daily_notional counts (working or filled, every process).
+                "notional": _estimated_notional(intent, quote),
+                "currency": intent.currency,
+                "approved": approved or None,
             },
             **fields,
         )
@@ -354,6 +391,7 @@ async def _place(params: PlaceInput, ctx: CallContext) -> PlaceResult:
             **fields,
         )
         metrics.ORDERS.labels("Rejected").inc()
+        await after_rejection(services)
         raise
     except GatewayError as exc:
         await best_effort(
@@ -445,6 +483,7 @@ SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
         cli_arguments=("symbol", "side", "quantity"),
         read_only=True,
         idempotent=False,
+        toolset="trade",  # it issues the token that trades: absent from a read-only server
     ),
     ToolSpec(
         name="place_order",

@@ -172,3 +172,11 @@ def test_usage_errors_with_json_are_json_too(tmp_path: Path) -> None:
         assert needle in result.stderr
     plain = _run(tmp_path, "quote")
     assert plain.returncode == 2 and plain.stdout == ""  # without --json: Typer's usage text
+
+
+def test_audit_tail_json_failure_is_json(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.db"
+    broken.write_text("not a database")
+    result = CliRunner().invoke(app, ["audit", "tail", "--json", "--db", str(broken)])
+    assert result.exit_code == 9, result.output
+    assert json.loads(result.stdout)["error"]["code"] == "AUDIT_UNAVAILABLE"

@@ -26,9 +26,12 @@ def run(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_one_command_per_tool() -> None:
     group = get_command(app)
     names = set(group.commands)  # type: ignore[attr-defined]
-    cli_names = {spec.cli_name for spec in build_registry()}
+    cli_names = {spec.cli_name for spec in build_registry().enabled({"read", "trade"}, "cli")}
     assert len(cli_names) == 15
     assert cli_names <= names
+    # Admin tools are MCP-only; the CLI has its own human commands for them.
+    assert not {n for n in names if n.startswith("admin-")}
+    assert {"emergency-stop", "approvals"} <= names
     for extra in ("healthcheck", "demo", "sim", "serve", "start-api", "audit", "install"):
         assert extra in names
 

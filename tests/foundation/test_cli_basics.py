@@ -111,6 +111,7 @@ def test_env_file_option_and_config_show_sources(tmp_path: Path) -> None:
     assert data["sources"]["IBKR_PORT"] == "default"
     table = runner.invoke(app, ["--env-file", str(env_file), "config", "show"])
     assert f"Env file: {env_file}" in table.stdout
+    assert "mm-ibkr-gateway/.env, ./.env" in table.stdout
     missing = runner.invoke(app, ["--env-file", str(tmp_path / "nope.env"), "config", "show"])
     assert missing.exit_code == 2
     assert "nope.env (from --env-file) does not exist" in missing.stderr

@@ -121,3 +121,20 @@ def test_cli_logging_drops_ib_async_lines_unless_debugging() -> None:
         text = buf.getvalue()
         assert ("Error 200" in text) is kept, text
         assert "our own warning" in text
+
+
+def test_exception_text_is_escaped_and_the_exception_untouched() -> None:
+    from loguru import logger
+
+    buf = io.StringIO()
+    configure_logging(load_settings(), stream=buf)
+    error = ValueError("bad symbol AAPL\n2026-01-01T00:00:00.000+00:00 CRITICAL forged\x1b[2J")
+    try:
+        raise error
+    except ValueError:
+        logger.exception("call failed")
+    text = buf.getvalue()
+    assert "\x1b" not in text
+    assert not any(line.startswith("2026-01-01") for line in text.splitlines()), text
+    assert "ValueError: bad symbol AAPL\\n2026-01-01T00:00:00.000+00:00 CRITICAL forged" in text
+    assert str(error).count("\n") == 1  # the caller's exception keeps its text

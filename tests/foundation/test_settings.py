@@ -184,3 +184,14 @@ def test_relative_data_dir_in_an_env_file_is_relative_to_that_file(
     monkeypatch.setenv("IBKR_MCP_ENV_FILE", str(project / "my.env"))
     monkeypatch.chdir("/")
     assert load_settings().audit_db_path == project / "state" / "data" / "audit.db"
+
+
+def test_home_relative_paths_follow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Path resolution is cached for speed; `~` must still follow HOME (each test has its own).
+    first = load_settings().live_override_path
+    assert first == Path.home() / "ibkr_override.txt"
+    other = tmp_path / "other-home"
+    other.mkdir()
+    monkeypatch.setenv("HOME", str(other))
+    assert load_settings().live_override_path == other / "ibkr_override.txt"
+    assert load_settings(DATA_DIR="~/d").audit_db_path == other / "d" / "data" / "audit.db"

@@ -38,7 +38,16 @@ async def test_same_key_different_order_conflicts(enabled: Any, sim: Any) -> Non
     assert len(sent_orders(sim)) == 1
 
 
-async def test_token_is_single_use_and_bound_to_the_order(enabled: Any, sim: Any) -> None:
+async def test_token_is_single_use_and_bound_to_the_order(enabled_settings: Any, sim: Any) -> None:
+    from ibkr_mcp.runtime import open_runtime
+
+    # The same order under a second key would be a probable duplicate: switch that gate off.
+    settings = enabled_settings.model_copy(update={"DUPLICATE_ORDER_WINDOW_SECONDS": 0})
+    async with open_runtime(settings, wait_connected=5.0) as enabled:
+        await _token_single_use(enabled, sim)
+
+
+async def _token_single_use(enabled: Any, sim: Any) -> None:
     preview = await call(enabled, "preview_order", MKT10)
     args = {**MKT10, "confirmation_token": preview.confirmation_token}
     await call(enabled, "place_order", {**args, "idempotency_key": "key-00000004"})

@@ -6,9 +6,9 @@ import asyncio
 import time
 from typing import Any
 
-from conftest import FAST, count, notify, wait_until
 from fastmcp import Client
 from http_helpers import http_client
+from resilience_helpers import FAST, count, notify, wait_until
 
 from ibkr_mcp.gateway.ib_gateway import IBGateway
 from ibkr_mcp.mcp_server import build_mcp
@@ -18,7 +18,7 @@ from ibkr_mcp.runtime import open_runtime
 async def test_hang_is_detected_fails_fast_and_recovers(fast_services: Any, sim: Any) -> None:
     gw = fast_services.gateway
     async with Client(build_mcp(fast_services)) as client:
-        sim.pause(True)
+        sim.drills.hang(30)
         await wait_until(lambda: gw.conn.state == "hung", timeout=5)
         health = (await client.call_tool("get_health", {})).structured_content
         assert (health["ready"], health["state"]) == (False, "hung")
@@ -35,7 +35,7 @@ async def test_hang_is_detected_fails_fast_and_recovers(fast_services: Any, sim:
             refused = await http.get("/api/market/quote", params={"symbol": "IBM"})
             assert refused.status_code == 503
             assert refused.json()["error"]["code"] == "GATEWAY_HUNG"
-            sim.pause(False)  # the gateway answers its held probes: recovery without a call
+            sim.drills.end_hang()  # the gateway answers its held probes: recovery by itself
             await wait_until(lambda: gw.conn.state == "connected", timeout=3)
             assert (await http.get("/ready")).status_code == 200
         ok = await client.call_tool("get_quote", {"symbol": "IBM"})
@@ -49,7 +49,7 @@ async def test_in_flight_request_fails_when_the_hang_is_detected(
     from ibkr_mcp.models import ContractRef
 
     gw = fast_services.gateway
-    sim.pause(True)
+    sim.drills.hang(30)
     started = time.monotonic()
     try:
         await gw.quote(ContractRef(symbol="MSFT"))
@@ -59,7 +59,7 @@ async def test_in_flight_request_fails_when_the_hang_is_detected(
         raise AssertionError("expected GATEWAY_HUNG")
     # Detected after ~1 s of silence + 0.3 s probe, well before the 5 s request timeout.
     assert time.monotonic() - started < 3.0
-    sim.pause(False)
+    sim.drills.end_hang()
     await wait_until(lambda: gw.conn.state == "connected", timeout=3)
 
 
@@ -85,18 +85,25 @@ async def test_background_reconnect_within_a_second(settings_for: Any, unused_po
             await second.stop()
 
 
-async def test_refused_then_accepted(settings_for: Any, sim: Any) -> None:
-    async with open_runtime(settings_for(sim.port, **FAST), wait_connected=5.0) as services:
-        gw = services.gateway
-        sim.set_connection_refused(True)
-        for conn in list(sim._connections):  # drop the live socket (drill: drop + refuse)
-            conn.close()
-        await wait_until(lambda: gw.conn.state == "reconnecting", timeout=3)
-        health = await services.gateway.status()
-        assert not health.connected
-        sim.set_connection_refused(False)
-        took = await wait_until(lambda: gw.connected, timeout=3)
-        assert took < 1.0
+async def test_drop_and_refuse_then_accepted(fast_services: Any, sim: Any) -> None:
+    gw = fast_services.gateway
+    sim.drills.refuse(1.0)
+    sim.drills.drop()
+    await wait_until(lambda: gw.conn.state == "reconnecting", timeout=3)
+    assert not (await gw.status()).connected
+    await wait_until(lambda: not sim.drills.refusing, timeout=3)
+    took = await wait_until(lambda: gw.connected, timeout=3)
+    assert took < 1.0, took
+
+
+async def test_nightly_reset_reconnects_by_itself(fast_services: Any, sim: Any) -> None:
+    gw = fast_services.gateway
+    sim.drills.reset(refuse_seconds=1.5)
+    await wait_until(lambda: gw.conn.state == "reconnecting", timeout=3)
+    await wait_until(lambda: not sim.drills.refusing, timeout=4)
+    took = await wait_until(lambda: gw.connected, timeout=3)
+    assert took < 1.0, took
+    assert (await gw.status()).reconnects == 1
 
 
 async def test_client_id_clash_names_the_id_and_remedy(
@@ -133,7 +140,7 @@ async def test_bad_symbol_is_not_the_gateways_last_error(services: Any, sim: Any
 
 async def test_upstream_lost_and_restored(fast_services: Any, sim: Any) -> None:
     gw = fast_services.gateway
-    notify(sim, 1100, "Connectivity between IB and Trader Workstation has been lost.")
+    notify(sim, 1100)
     await wait_until(lambda: gw.conn.state == "upstream-lost")
     async with http_client(fast_services.settings, fast_services) as http:
         ready = await http.get("/ready")
@@ -143,7 +150,7 @@ async def test_upstream_lost_and_restored(fast_services: Any, sim: Any) -> None:
         assert body["last_notice"]["age_seconds"] >= 0
         quote = await http.get("/api/market/quote", params={"symbol": "IBM"})
         assert quote.json()["error"]["code"] == "GATEWAY_UNAVAILABLE"
-        notify(sim, 1102, "Connectivity between IB and TWS has been restored - data maintained.")
+        notify(sim, 1102)
         await wait_until(lambda: gw.conn.state == "connected")
         assert (await http.get("/ready")).status_code == 200
 
@@ -161,7 +168,7 @@ async def test_data_lost_1101_re_requests_subscriptions(fast_services: Any, sim:
         await client.call_tool("get_pnl", {"account": "DU1234567"})
         pnl_before = count(sim, "REQ_PNL")
         updates_before = count(sim, "REQ_ACCT_DATA")
-        notify(sim, 1101, "Connectivity between IB and TWS has been restored - data lost.")
+        notify(sim, 1101)
         await wait_until(lambda: count(sim, "REQ_PNL") == pnl_before + 1)
         assert count(sim, "REQ_ACCT_DATA") == updates_before + 1
         pnl = await client.call_tool("get_pnl", {"account": "DU1234567"})
@@ -171,17 +178,19 @@ async def test_data_lost_1101_re_requests_subscriptions(fast_services: Any, sim:
 async def test_farm_down_flags_quotes_stale(fast_services: Any, sim: Any) -> None:
     gw = fast_services.gateway
     async with Client(build_mcp(fast_services)) as client:
-        notify(sim, 2103, "Market data farm connection is broken:usfarm")
+        sim.drills.farm_outage(30)  # 2103 + 2105
         await wait_until(lambda: gw.conn.state == "farm-down")
         health = (await client.call_tool("get_health", {})).structured_content
         assert health["state"] == "farm-down" and health["ready"] is True
-        assert health["farms_down"] == ["market-data:usfarm"]
+        assert any(f.startswith("market-data:") for f in health["farms_down"])
         assert "degraded" in health["summary"]
         quote = (await client.call_tool("get_quote", {"symbol": "IBM"})).structured_content
         assert quote["stale"] is True
         quotes = await client.call_tool("get_quotes", {"symbols": ["IBM", "AAPL"]})
         assert all(q["stale"] for q in quotes.structured_content["quotes"])
-        notify(sim, 2104, "Market data farm connection is OK:usfarm")
+        sim.drills.clear()
+        notify(sim, 2104)
+        notify(sim, 2106)
         await wait_until(lambda: gw.conn.state == "connected")
         quote = (await client.call_tool("get_quote", {"symbol": "IBM"})).structured_content
         assert quote["stale"] is False
@@ -206,3 +215,20 @@ async def test_metrics_report_state_notice_and_queues(fast_services: Any, sim: A
     assert "ibkr_gateway_last_notice_code 2103.0" in text
     assert 'ibkr_queue_depth{queue="market_data_waiting"} 0.0' in text
     assert FAST  # settings used by the fixture
+
+
+async def test_mkt_preview_while_hung_names_the_hang(settings_for: Any, sim: Any) -> None:
+    settings = settings_for(sim.port, ORDERS_ENABLED=True, **FAST)
+    async with (
+        open_runtime(settings, wait_connected=5.0) as services,
+        Client(build_mcp(services)) as client,
+    ):
+        order = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "order_type": "MKT"}
+        await client.call_tool("get_quote", {"symbol": "AAPL"})  # contract cached
+        sim.drills.hang(30)
+        await wait_until(lambda: services.gateway.conn.state == "hung")
+        preview = await client.call_tool("preview_order", order, raise_on_error=False)
+        assert preview.is_error
+        assert preview.content[0].text.startswith("GATEWAY_HUNG:"), preview.content[0].text
+        sim.drills.end_hang()
+    assert not [o for o in sim.orders() if not o.what_if]

@@ -20,12 +20,33 @@ ORDER = [
     "orders_enabled",
     "live_override",
     "kill_switch",
+    "emergency_stop",
+    "rejection_breaker",
     "allowlists",
+    "trading_hours",
     "quantity",
     "notional",
     "price_band",
+    "short_sale",
+    "concentration",
+    "daily_loss",
+    "duplicate_order",
+    "order_rate",
+    "daily_notional",
     "confirmation",
+    "approval",
 ]
+FLOW_GATES = {
+    "emergency_stop",
+    "rejection_breaker",
+    "trading_hours",
+    "short_sale",
+    "concentration",
+    "daily_loss",
+    "duplicate_order",
+    "order_rate",
+    "daily_notional",
+}
 NO_TOKEN = TokenCheck(False, False, "no confirmation token given")
 
 
@@ -43,7 +64,11 @@ def test_valid_paper_order_is_allowed_when_enabled(make_ctx: Any) -> None:
     assert result.allowed and not result.dry_run and result.refused is None
     assert [v.gate for v in result.verdicts] == ORDER
     assert outcomes(result)["live_override"] == "skip"
-    assert {o for g, o in outcomes(result).items() if g != "live_override"} == {"allow"}
+    assert outcomes(result)["approval"] == "skip"  # paper: REQUIRE_APPROVAL=live skips
+    # Without collected flow facts (a hand-built context) the flow gates skip, never allow.
+    assert {o for g, o in outcomes(result).items() if g in FLOW_GATES} == {"skip"}
+    base = {g: o for g, o in outcomes(result).items() if g not in {*FLOW_GATES, "approval"}}
+    assert {o for g, o in base.items() if g != "live_override"} == {"allow"}
 
 
 def test_dry_run_continues_and_is_not_allowed(make_ctx: Any) -> None:

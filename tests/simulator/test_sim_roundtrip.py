@@ -91,7 +91,7 @@ async def test_historical_bars_and_errors(ib: IB, ib_logs: Any) -> None:
     assert head.year < 2020
 
 
-async def test_account_summary_updates_positions_pnl(ib: IB) -> None:
+async def test_account_summary_updates_positions_pnl(ib: IB, fsim: Simulator) -> None:
     summary = await ib.accountSummaryAsync()
     tags = {v.tag: v.value for v in summary}
     assert float(tags["NetLiquidation"]) == 1_000_000
@@ -114,8 +114,16 @@ async def test_account_summary_updates_positions_pnl(ib: IB) -> None:
     assert single.value > 0
     ib.cancelPnL("DU1234567")
     ib.cancelPnLSingle("DU1234567", "", aapl.conId)
-    summary = await ib.accountSummaryAsync()
-    assert float(next(v.value for v in summary if v.tag == "GrossPositionValue")) > 0
+    fsim.push_account_updates()  # summaries follow IB's 3-minute cycle, not each fill
+
+    gross = 0.0
+    for _ in range(200):  # poll the cached subscription until the cycle's update arrived
+        summary = await ib.accountSummaryAsync()
+        gross = float(next(v.value for v in summary if v.tag == "GrossPositionValue"))
+        if gross > 0:
+            break
+        await asyncio.sleep(0.01)
+    assert gross > 0
 
 
 async def test_market_order_fill_sequence_and_commission(ib: IB, fsim: Simulator) -> None:

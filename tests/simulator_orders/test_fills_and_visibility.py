@@ -171,8 +171,9 @@ async def test_each_client_sees_its_own_orders_master_and_zero_see_all(
         assert other.trades() == [] and other.fills() == []
         assert [x.order.permId for x in await other.reqOpenOrdersAsync()] == []
         assert [x.order.permId for x in await master.reqOpenOrdersAsync()] == [resting.order.permId]
-        assert await other.reqExecutionsAsync() == []
-        assert len(await master.reqExecutionsAsync()) == 1
+        # reqExecutions is a query: every client may ask, narrowed by the filter's clientId.
+        assert len(await other.reqExecutionsAsync()) == 1
+        assert await other.reqExecutionsAsync(lib.ExecutionFilter(clientId=2)) == []
         owner.cancelOrder(resting.order)
         await wait_for(lambda: status(resting) == "Cancelled")
         await asyncio.sleep(0.05)

@@ -55,6 +55,7 @@ async def test_bracket_transmit_chain_activation_and_oca(msim: Sim, lib: ModuleT
         parent.lmtPrice = round(t.ask + 1, 2)
         ib.placeOrder(aapl, parent)
         await wait_for(lambda: status(p) == "Filled" and status(tp) == "Submitted")
+        assert p.orderStatus.avgFillPrice == t.ask  # a modification arrives anew: the touch
         assert s_stop.is_live and not s_stop.held
         # make the take-profit marketable: the stop is cancelled by the OCA group
         take.lmtPrice = round(t.bid - 1, 2)
@@ -128,3 +129,59 @@ async def test_modification_and_ib_errors(msim: Sim, lib: ModuleType, ib_logs: A
         assert s_order.is_live  # the refused modification left it working
     finally:
         ib.disconnect()
+
+
+async def test_parent_cancel_takes_its_children_and_held_chain_transmits_on_modify(
+    msim: Sim, lib: ModuleType, ib_logs: Any
+) -> None:
+    sim, _clock = msim
+    ib_logs.allow("Error 202", "Canceled order")
+    ib = await connect(lib, sim, 4)
+    try:
+        aapl = await stock(lib, ib, "AAPL")
+        [t] = await ib.reqTickersAsync(aapl)
+        parent, take, stop = ib.bracketOrder(
+            "BUY", 3, round(t.bid - 4, 2), round(t.ask + 30, 2), round(t.bid - 30, 2)
+        )
+        stop.transmit = False  # hold the whole chain …
+        trades = [ib.placeOrder(aapl, leg) for leg in (parent, take, stop)]
+        await ib.reqCurrentTimeAsync()
+        assert all(o.status == "PendingSubmit" for o in sim.orders())  # nothing transmitted
+        stop.transmit = True  # … until a modification of the last leg transmits it
+        ib.placeOrder(aapl, stop)
+        await wait_for(lambda: status(trades[0]) == "Submitted")
+        await wait_for(lambda: status(trades[2]) == "PreSubmitted")
+        ib.cancelOrder(parent)
+        await wait_for(lambda: all(status(x) == "Cancelled" for x in trades))
+        assert not sim.engine.live_orders()
+    finally:
+        ib.disconnect()
+
+
+async def test_unsupported_type_and_outside_rth_market_warning(
+    lib: ModuleType, ib_logs: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    ib_logs.allow("Error 387", "Canceled order", "2109")
+    clock = ManualClock(datetime(2026, 11, 25, 13, 0, tzinfo=UTC))  # 08:00 New York
+    sim = Simulator(seed=42, clock=clock, trading_hours=True)
+    await sim.start()
+    ib = await connect(lib, sim, 5)
+    codes: list[int] = []
+    ib.errorEvent += lambda *args: codes.append(int(args[1]))
+    try:
+        aapl = await stock(lib, ib, "AAPL")
+        rel = ib.placeOrder(aapl, order(lib, action="BUY", totalQuantity=1, orderType="REL"))
+        mkt = ib.placeOrder(aapl, order(lib, action="BUY", totalQuantity=1, orderType="MKT",
+                                        outsideRth=True))  # fmt: skip
+        await wait_for(lambda: status(rel) == "Cancelled" and 2109 in codes)
+        assert 387 in codes
+        await ib.reqCurrentTimeAsync()
+        assert status(mkt) == "PreSubmitted" and not mkt.fills  # waits for regular hours
+        clock.set(datetime(2026, 11, 25, 14, 30, 1, tzinfo=UTC))
+        sim.tick()
+        await wait_for(lambda: status(mkt) == "Filled")
+    finally:
+        ib.disconnect()
+        await sim.stop()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from ibkr_mcp.safety.context import GateContext
 
-Outcome = Literal["allow", "refuse", "dry_run", "skip"]
+Outcome = Literal["allow", "refuse", "dry_run", "skip", "hold"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,8 +17,8 @@ class Verdict:
 
     Attributes:
         gate: The gate's name.
-        outcome: ``allow``, ``refuse``, ``dry_run`` (nothing will be sent) or ``skip``
-            (the gate does not apply).
+        outcome: ``allow``, ``refuse``, ``dry_run`` (nothing will be sent), ``skip``
+            (the gate does not apply) or ``hold`` (queued for a human's approval, not sent).
         reason: Why, in words an agent cannot misread.
         remedy: What to do about a refusal (or dry run), else ``None``.
     """
@@ -62,3 +62,8 @@ def refuse(gate: str, reason: str, remedy: str | None) -> Verdict:
 def skip(gate: str, reason: str) -> Verdict:
     """A ``skip`` verdict (the gate does not apply)."""
     return Verdict(gate, "skip", reason)
+
+
+def hold(gate: str, reason: str, remedy: str | None) -> Verdict:
+    """A ``hold`` verdict: the order waits for a human's approval (nothing is sent)."""
+    return Verdict(gate, "hold", reason, remedy)

@@ -37,6 +37,8 @@ class AccountsHandler(Handler):
     def __init__(self, host: SimHost, out: Outbox) -> None:
         super().__init__(host, out)
         self.subs = Subscriptions()
+        #: Accounts changed since the last account update cycle.
+        self.stale: set[str] = set()
 
     def _account(self, code: str) -> str | None:
         if not code:
@@ -137,15 +139,36 @@ class AccountsHandler(Handler):
         self.subs.positions = False
 
     def on_account_changed(self, account: str, con_id: int) -> None:
-        """A fill changed ``account``: push position and portfolio updates to subscribers."""
+        """A fill changed ``account``: the position and its portfolio row go out at once.
+
+        Account values and summaries follow on IB's update cycle (``account_cycle``), not on
+        every fill: IB sends them every few minutes, and resending the whole account to every
+        client on each fill is what made many clients slow.
+        """
         acct = self.host.engine.accounts[account]
         pos = acct.positions.get(con_id)
         if self.subs.positions and pos is not None:
             self.out.send(out.position(account, pos.instrument, pos.quantity, pos.avg_cost))
-        if self.subs.account_updates == account:
-            self.push_account(account, con_id)
-        for req_id, tags in self.subs.account_summary.items():
-            self._send_summary(req_id, tags, [account])
+        if self.subs.account_updates == account and pos is not None:
+            mark = self.host.engine.mark(pos.instrument) if pos.quantity else ZERO
+            self.out.send(out.portfolio_value(acct.value(pos, mark), account))
+            self.out.send(out.account_update_time(self.host.clock.now()))
+        self.stale.add(account)
+
+    def account_cycle(self) -> None:
+        """IB's periodic account update: values and summaries of accounts that changed."""
+        if not self.stale:
+            return
+        stale, self.stale = self.stale, set()
+        engine = self.host.engine
+        for account in sorted(stale):
+            if self.subs.account_updates == account:
+                snap = engine.accounts[account].snapshot(engine.mark, engine.fx)
+                for key, value, ccy in update_values(snap):
+                    self.out.send(out.account_value(key, value, ccy, account))
+                self.out.send(out.account_update_time(self.host.clock.now()))
+            for req_id, tags in self.subs.account_summary.items():
+                self._send_summary(req_id, tags, [account])
 
     def on_pnl(self, r: FieldReader) -> None:
         """reqPnL: the account's daily/unrealized/realized PnL now and whenever it changes."""

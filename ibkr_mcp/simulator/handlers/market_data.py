@@ -16,6 +16,7 @@ from ibkr_mcp.simulator.incoming import (
     parse_mkt_data,
 )
 from ibkr_mcp.simulator.instruments_md import option_ticks
+from ibkr_mcp.simulator.limits import LINES_CODE, LINES_TEXT
 from ibkr_mcp.simulator.market import MarketDataRequestError
 from ibkr_mcp.simulator.wire import FieldReader
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 #: How far behind "delayed" market data runs, as at IB.
 DELAY = timedelta(minutes=15)
+#: IB's answer to a reqMktData whose ticker id is already streaming.
+DUPLICATE_TICKER = "Error processing request.-'bW' : cause - Duplicate ticker id"
 #: (price tick, size source) for live and delayed feeds: bid, ask, last, high, low, close, open.
 LIVE_TICKS = {"bid": 1, "ask": 2, "last": 4, "high": 6, "low": 7, "close": 9, "open": 14}
 DELAYED_TICKS = {"bid": 66, "ask": 67, "last": 68, "high": 72, "low": 73, "close": 75, "open": 76}
@@ -76,13 +79,20 @@ class MarketDataHandler(Handler):
             self.out.error(req.req_id, 200, "No security definition has been found for the request")
             return
         inst = matches[0]
+        snapshot = req.snapshot or req.regulatory_snapshot
+        if req.req_id in self.streams:
+            self.out.error(req.req_id, 322, DUPLICATE_TICKER)
+            return
+        if not snapshot and not self.host.limits.line_available(self.host.streams_in_use()):
+            self.out.error(req.req_id, LINES_CODE, LINES_TEXT)
+            return
         served = self._served_type(inst)
         bbo = "" if inst.sec_type == "CASH" else "9c0001"
         self.out.send(out.tick_req_params(req.req_id, inst.min_tick, bbo), req.req_id)
         self.out.send(out.market_data_type(req.req_id, served), req.req_id)
         sub = Subscription(req.req_id, inst, served)
         self._send_ticks(sub)
-        if req.snapshot or req.regulatory_snapshot:
+        if snapshot:
             self.out.send(out.tick_snapshot_end(req.req_id), req.req_id)
         else:
             self.streams[req.req_id] = sub
@@ -143,6 +153,17 @@ class MarketDataHandler(Handler):
             self.out.error(req.req_id, 200, "No security definition has been found for the request")
             return
         inst = matches[0]
+        exchange = req.contract.exchange.upper()
+        paced = self.host.limits.historical(
+            (inst.con_id, exchange, req.end, req.duration, req.bar_size, req.what_to_show,
+             req.use_rth),
+            (inst.con_id, exchange, req.what_to_show),
+            req.bar_size,
+            req.what_to_show or "TRADES",
+        )  # fmt: skip
+        if paced is not None:
+            self.out.error(req.req_id, *paced)
+            return
         try:
             end = parse_end(req.end, self.host.clock.now())
             bars = self.host.market.bars(

@@ -92,8 +92,6 @@ class OrdersHandler(Handler):
             assert inst is not None
             if flt.client_id and order.client_id != flt.client_id:
                 continue
-            if order.client_id != self.out.client_id and not self.host.sees_all(self.out.client_id):
-                continue  # as at IB: a client sees its own executions only
             if flt.account and order.account != flt.account:
                 continue
             if flt.symbol and inst.symbol != flt.symbol.upper():

@@ -1,0 +1,53 @@
+"""Flow limit 2: the value sent per account and currency per day stays within MAX_DAILY_NOTIONAL."""
+
+from __future__ import annotations
+
+from ibkr_mcp.safety.context import GateContext
+from ibkr_mcp.safety.gates.base import Verdict, allow, refuse, skip
+from ibkr_mcp.safety.pricing import Notional, order_notional
+
+
+class DailyNotionalGate:
+    """Refuses an order that would take today's sent value past MAX_DAILY_NOTIONAL."""
+
+    name = "daily_notional"
+    description = (
+        "The value of every order sent today (working or filled) for the account and currency, "
+        "plus this order's bounded value, must be at most MAX_DAILY_NOTIONAL."
+    )
+
+    def check(self, ctx: GateContext) -> Verdict:
+        """Decide on the day's sent value."""
+        s, flow, intent = ctx.settings, ctx.flow, ctx.intent
+        if not flow.collected:
+            return skip(self.name, "flow facts not collected")
+        sent = flow.notional_today
+        if sent is None:
+            return refuse(
+                self.name,
+                f"today's sent value cannot be read ({flow.error('counters')})",
+                "Fix the audit database, then retry.",
+            )
+        notional = order_notional(intent, ctx.quote, s.PRICE_BAND_PCT)
+        if not isinstance(notional, Notional):
+            return refuse(
+                self.name,
+                f"the order's value cannot be bounded: {notional}",
+                "Use a LMT order, or retry when a quote is available.",
+            )
+        total = sent + notional.value
+        where = f"{intent.account} in {intent.currency}"
+        if total > s.MAX_DAILY_NOTIONAL:
+            return refuse(
+                self.name,
+                f"{sent:,.2f} already sent today for {where}; this order (up to "
+                f"{notional.value:,.2f}) would reach {total:,.2f} > "
+                f"MAX_DAILY_NOTIONAL={s.MAX_DAILY_NOTIONAL}",
+                "Reduce the order, or wait for the next trading day; a human may raise "
+                "MAX_DAILY_NOTIONAL and restart.",
+            )
+        return allow(
+            self.name,
+            f"{total:,.2f} sent today for {where} with this order ≤ "
+            f"MAX_DAILY_NOTIONAL={s.MAX_DAILY_NOTIONAL}",
+        )

@@ -1,0 +1,46 @@
+"""Short sales: unless ALLOW_SHORT, a SELL may not exceed the long position held."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ibkr_mcp.safety.context import GateContext
+from ibkr_mcp.safety.gates.base import Verdict, allow, refuse, skip
+
+
+class ShortSaleGate:
+    """Refuses selling more than is held (a short sale) unless ALLOW_SHORT=true."""
+
+    name = "short_sale"
+    description = (
+        "Unless ALLOW_SHORT=true, a SELL of more than the long position held is refused "
+        "(FX is a currency exchange, not a short sale)."
+    )
+
+    def check(self, ctx: GateContext) -> Verdict:
+        """Decide on short selling."""
+        s, flow, intent = ctx.settings, ctx.flow, ctx.intent
+        if intent.side != "SELL":
+            return skip(self.name, "not a sell")
+        if intent.sec_type.upper() == "CASH":
+            return skip(self.name, "FX: selling a currency pair is not a short sale")
+        if s.ALLOW_SHORT:
+            return allow(self.name, "ALLOW_SHORT=true")
+        if not flow.collected:
+            return skip(self.name, "flow facts not collected")
+        if flow.position is None:
+            return refuse(
+                self.name,
+                f"the position cannot be read ({flow.error('position') or 'no data'}), so a "
+                "short sale cannot be ruled out",
+                "Retry when the broker reports positions.",
+            )
+        held = flow.position if flow.position > 0 else Decimal(0)
+        if intent.quantity > held:
+            return refuse(
+                self.name,
+                f"selling {intent.quantity} {intent.symbol} with {flow.position} held would be a "
+                "short sale (ALLOW_SHORT=false)",
+                f"Sell at most {held}; a human may set ALLOW_SHORT=true.",
+            )
+        return allow(self.name, f"selling {intent.quantity} of {flow.position} held")

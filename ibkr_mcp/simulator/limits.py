@@ -1,0 +1,155 @@
+"""IB's limits as IB enforces them: historical pacing, market data lines, client message rate.
+
+Time here is a monotonic clock in seconds (injectable), not the simulated market clock: a
+gateway's pacing counts real requests in real time, also while the market clock is frozen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ibkr_mcp.simulator._error_texts import ib_text
+
+PACING_CODE = 162
+PACING_TEXT = ib_text(PACING_CODE) or ""
+LINES_CODE = 101
+LINES_TEXT = ib_text(LINES_CODE) or ""
+RATE_CODE = 100
+RATE_TEXT = ib_text(RATE_CODE) or ""
+#: Bar sizes IB calls "small" (30 seconds or less): the hard pacing rules apply to them only.
+SMALL_BARS = frozenset({"1 secs", "5 secs", "10 secs", "15 secs", "30 secs"})
+#: IB: no identical request within 15 s; not 6+ for one contract/exchange/tick type in 2 s;
+#: not more than 60 requests in any 10 minutes (BID_ASK counts twice).
+IDENTICAL_WINDOW = 15.0
+SAME_CONTRACT_WINDOW, SAME_CONTRACT_MAX = 2.0, 5
+TEN_MINUTES, TEN_MINUTE_MAX = 600.0, 60
+#: Simultaneous open historical requests per gateway.
+MAX_OPEN_HISTORICAL = 50
+#: Messages a client may send per second (and in one burst); beyond it IB answers error 100.
+MESSAGE_RATE = 50
+#: A client still over the rate this long after its first violation is disconnected.
+RATE_DISCONNECT_AFTER = 2.0
+
+Verdict = Literal["ok", "reject", "disconnect"]
+
+
+@dataclass
+class _Rate:
+    """A token bucket: ``rate`` tokens per second, at most ``rate`` saved up (one second's worth).
+
+    A bucket rather than a strict sliding window because the gateway sees arrival times: a
+    client pacing its sends at 45 per second (ib_async) may see two of its batches arrive a
+    little closer than one second apart, and IB does not punish that.
+    """
+
+    tokens: float
+    last: float
+    first_violation: float | None = None
+    last_violation: float = field(default=float("-inf"))
+
+
+class Limits:
+    """The limits of one simulated gateway (shared by all its clients)."""
+
+    def __init__(
+        self,
+        *,
+        pacing: bool = True,
+        market_data_lines: int = 100,
+        message_rate: int = MESSAGE_RATE,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.pacing = pacing
+        self.market_data_lines = market_data_lines
+        self.message_rate = message_rate
+        self.now = monotonic
+        self._identical: dict[Hashable, float] = {}
+        self._same: dict[Hashable, deque[float]] = {}
+        self._all: deque[float] = deque()
+        self._rates: dict[int, _Rate] = {}
+        self.open_historical = 0
+
+    def reset(self) -> None:
+        """Forget every counter (a gateway restart)."""
+        self._identical.clear()
+        self._same.clear()
+        self._all.clear()
+        self._rates.clear()
+        self.open_historical = 0
+
+    # -- historical pacing -----------------------------------------------------------------------
+    def historical(
+        self, identity: Hashable, contract_key: Hashable, bar_size: str, what_to_show: str
+    ) -> tuple[int, str] | None:
+        """Admit one historical request, or IB's error (code, text) for breaking a rule.
+
+        Args:
+            identity: everything that makes two requests identical (contract, end, duration,
+                bar size, what to show, RTH).
+            contract_key: contract, exchange and tick type (what_to_show).
+            bar_size: the request's bar size ("1 secs" … "1 month").
+            what_to_show: TRADES, MIDPOINT, BID_ASK …
+        """
+        if self.open_historical >= MAX_OPEN_HISTORICAL:
+            return PACING_CODE, PACING_TEXT
+        if not self.pacing or bar_size.strip().lower() not in SMALL_BARS:
+            return None
+        now = self.now()
+        last = self._identical.get(identity)
+        if last is not None and now - last < IDENTICAL_WINDOW:
+            return PACING_CODE, PACING_TEXT
+        same = self._same.setdefault(contract_key, deque())
+        _expire(same, now, SAME_CONTRACT_WINDOW)
+        if len(same) >= SAME_CONTRACT_MAX:
+            return PACING_CODE, PACING_TEXT
+        _expire(self._all, now, TEN_MINUTES)
+        weight = 2 if what_to_show.upper() == "BID_ASK" else 1
+        if len(self._all) + weight > TEN_MINUTE_MAX:
+            return PACING_CODE, PACING_TEXT
+        self._identical[identity] = now
+        same.append(now)
+        self._all.extend([now] * weight)
+        if len(self._identical) > 4 * TEN_MINUTE_MAX:
+            cutoff = now - IDENTICAL_WINDOW
+            self._identical = {k: t for k, t in self._identical.items() if t >= cutoff}
+        return None
+
+    # -- market data lines -----------------------------------------------------------------------
+    def line_available(self, in_use: int) -> bool:
+        """Whether one more streaming subscription fits (snapshots never hold a line)."""
+        return in_use < self.market_data_lines
+
+    # -- message rate ------------------------------------------------------------------------------
+    def message(self, client_id: int) -> Verdict:
+        """Count one incoming message of ``client_id``: ok, reject (error 100) or disconnect."""
+        if self.message_rate <= 0:
+            return "ok"
+        now = self.now()
+        cap = float(self.message_rate)
+        rate = self._rates.setdefault(client_id, _Rate(tokens=cap, last=now))
+        rate.tokens = min(cap, rate.tokens + (now - rate.last) * cap)
+        rate.last = now
+        if rate.first_violation is not None and now - rate.last_violation > 1.0:
+            rate.first_violation = None  # a quiet second ends an episode
+        if rate.tokens >= 1.0:
+            rate.tokens -= 1.0
+            return "ok"
+        rate.last_violation = now
+        if rate.first_violation is None:
+            rate.first_violation = now
+        elif now - rate.first_violation > RATE_DISCONNECT_AFTER:
+            return "disconnect"
+        return "reject"
+
+    def forget_client(self, client_id: int) -> None:
+        """A client disconnected: its rate window goes with it."""
+        self._rates.pop(client_id, None)
+
+
+def _expire(times: deque[float], now: float, window: float) -> None:
+    while times and now - times[0] >= window:
+        times.popleft()

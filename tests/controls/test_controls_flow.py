@@ -1,0 +1,178 @@
+"""Flow limits proven at the broker: the simulator never receives what a gate refused."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from controls_helpers import call, place, resting, runtime, sent_orders
+
+from ibkr_mcp.errors import GateRefusedError
+
+MKT = {"symbol": "AAPL", "side": "BUY", "quantity": 10, "order_type": "MKT"}
+
+
+async def refused_everywhere(services: Any, order: dict[str, Any], key: str, gate: str) -> None:
+    """The preview names ``gate``, and place_order (with no token to be had) sends nothing."""
+    preview = await call(services, "preview_order", order)
+    assert [r.gate for r in preview.refusals][:1] == [gate]
+    assert gate in next(r.reason for r in preview.refusals) or preview.refusals[0].reason
+    with pytest.raises(GateRefusedError):
+        await place(services, order, key)
+
+
+async def test_order_rate_survives_a_restart_and_is_shared(
+    controls_settings: Any, sim: Any
+) -> None:
+    settings = controls_settings(MAX_ORDERS_PER_MINUTE=3)
+    async with runtime(settings) as first:
+        for n in (1, 2):
+            assert (await place(first, resting(n), f"rate-000{n}")).sent
+    # A "restart": a new runtime (new memory) on the same audit database.
+    async with runtime(settings) as second:
+        assert (await place(second, resting(3), "rate-0003")).sent
+        with pytest.raises(GateRefusedError) as refused:
+            await place(second, resting(4), "rate-0004")
+    assert refused.value.details["gate"] == "order_rate"
+    assert "MAX_ORDERS_PER_MINUTE=3" in refused.value.message
+    assert len(sent_orders(sim)) == 3
+
+
+async def test_two_processes_share_the_daily_count(controls_settings: Any, sim: Any) -> None:
+    a = controls_settings(MAX_ORDERS_PER_DAY=2)
+    b = controls_settings(MAX_ORDERS_PER_DAY=2, IBKR_CLIENT_ID=7)
+    async with runtime(a) as one, runtime(b) as two:
+        assert (await place(one, resting(1), "day-0001")).sent
+        assert (await place(two, resting(2), "day-0002")).sent
+        with pytest.raises(GateRefusedError) as refused:
+            await place(one, resting(3), "day-0003")
+    assert refused.value.details["gate"] == "order_rate"
+    assert "MAX_ORDERS_PER_DAY=2" in refused.value.message
+    assert len(sent_orders(sim)) == 2
+
+
+async def test_daily_notional_counts_every_sent_order(controls_settings: Any, sim: Any) -> None:
+    settings = controls_settings(MAX_DAILY_NOTIONAL=450)
+    async with runtime(settings) as services:
+        assert (await place(services, resting(1), "notional-1")).sent  # 100
+        assert (await place(services, resting(2), "notional-2")).sent  # 200
+    async with runtime(settings) as services:  # a restart: the day's value is still known
+        with pytest.raises(GateRefusedError) as refused:
+            await place(services, resting(3), "notional-3")  # 300 more > 450
+    assert refused.value.details["gate"] == "daily_notional"
+    assert "300.00 already sent" in refused.value.message
+    assert len(sent_orders(sim)) == 2
+
+
+async def test_duplicate_under_another_key_is_refused(controls_settings: Any, sim: Any) -> None:
+    async with runtime(controls_settings()) as services:
+        first = await place(services, resting(1), "dup-00001")
+        with pytest.raises(GateRefusedError) as refused:
+            await place(services, resting(1), "dup-00002")
+        # The same key is a retry: it replays, never re-sends.
+        again = await place(services, resting(1), "dup-00001")
+    assert refused.value.details["gate"] == "duplicate_order"
+    assert "dup-00001" in (refused.value.remedy or "") and "wait" in (refused.value.remedy or "")
+    assert again.replayed and again.order_id == first.order_id
+    assert len(sent_orders(sim)) == 1
+
+
+async def test_short_sale_refused_unless_held(controls_settings: Any, sim: Any) -> None:
+    sell = {**MKT, "side": "SELL"}
+    async with runtime(controls_settings()) as services:
+        await refused_everywhere(services, sell, "short-0001", "short_sale")
+        assert sent_orders(sim) == []
+        assert (await place(services, MKT, "short-0002")).sent  # now 10 held
+        assert (await place(services, sell, "short-0003")).sent
+    assert [o.fields.action for o in sent_orders(sim)] == ["BUY", "SELL"]
+
+
+async def test_short_allowed_when_configured(controls_settings: Any, sim: Any) -> None:
+    async with runtime(controls_settings(ALLOW_SHORT=True)) as services:
+        assert (await place(services, {**MKT, "side": "SELL"}, "short-ok-01")).sent
+    assert len(sent_orders(sim)) == 1
+
+
+async def test_concentration_limit(controls_settings: Any, sim: Any) -> None:
+    # 0.1 % of 1,000,000 net liq = 1,000; a MKT buy is valued at ask × 1.6 (the 60 % band):
+    # ten AAPL (~3,300) are too much, two (~670) fit.
+    async with runtime(controls_settings(MAX_POSITION_PCT_OF_NET_LIQ="0.1")) as services:
+        await refused_everywhere(services, MKT, "conc-0001", "concentration")
+        assert (await place(services, {**MKT, "quantity": 2}, "conc-0002")).sent
+    assert len(sent_orders(sim)) == 1
+
+
+async def test_daily_loss_blocks_new_exposure_but_not_closing(settings_for: Any) -> None:
+    from ibkr_mcp.simulator import Simulator
+    from ibkr_mcp.simulator.clock import ManualClock
+
+    clock = ManualClock(datetime(2026, 11, 25, 15, 0, tzinfo=UTC))
+    moving = Simulator(seed=42, accounts=("DU1234567",), clock=clock)
+    port = await moving.start("127.0.0.1", 0)
+    try:
+        settings = settings_for(port, ORDERS_ENABLED=True, MAX_DAILY_LOSS="1", PRICE_BAND_PCT=60)
+        async with runtime(settings) as services:
+            assert (await place(services, {**MKT, "quantity": 100}, "loss-0001")).sent
+            # Let the (seeded) market move until the position has lost more than 1 USD today.
+            for _ in range(60):
+                clock.advance(600)
+                moving.tick()
+                await asyncio.sleep(0.05)  # the PnL stream reaches the client
+                pnl = (await call(services, "get_pnl", {})).daily_pnl
+                if pnl is not None and pnl < -1:
+                    break
+            assert pnl is not None and pnl < -1, pnl
+            await refused_everywhere(services, {**MKT, "quantity": 5}, "loss-0002", "daily_loss")
+            closing = await place(services, {**MKT, "side": "SELL", "quantity": 5}, "loss-0003")
+            assert closing.sent
+        assert [o.fields.action for o in moving.orders() if not o.what_if] == ["BUY", "SELL"]
+    finally:
+        await moving.stop()
+
+
+async def test_trading_hours_refuse_outside_the_session(controls_settings: Any, sim: Any) -> None:
+    saturday = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+    async with runtime(controls_settings(TRADING_HOURS_ONLY=True)) as services:
+        services.now = lambda: saturday
+        with pytest.raises(GateRefusedError) as refused:
+            await place(services, resting(1), "hours-0001")
+        assert refused.value.details["gate"] == "trading_hours"
+        assert "outside regular trading hours" in refused.value.message
+        wednesday = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # 10:00 New York
+        services.now = lambda: wednesday
+        assert (await place(services, resting(2), "hours-0002")).sent
+    assert len(sent_orders(sim)) == 1
+
+
+async def test_rejection_breaker_halts_until_a_human_resets(settings_for: Any, sim: Any) -> None:
+    from ibkr_mcp.errors import OrderRejectedError
+    from ibkr_mcp.safety.emergency import clear_emergency_stop
+    from ibkr_mcp.simulator import Simulator
+
+    poor = Simulator(seed=42, accounts=("DU1234567",), starting_cash=Decimal(50))
+    port = await poor.start("127.0.0.1", 0)
+    try:
+        settings = settings_for(port, ORDERS_ENABLED=True, MAX_REJECTIONS=2, PRICE_BAND_PCT=60)
+        async with runtime(settings) as services:
+            for n in (1, 2):
+                with pytest.raises(OrderRejectedError):
+                    await place(services, {**MKT, "quantity": n}, f"rej-0000{n}")
+        async with runtime(settings) as services:  # a restart keeps the halt
+            with pytest.raises(GateRefusedError) as refused:
+                await place(services, resting(1), "rej-00003")
+            assert refused.value.details["gate"] == "rejection_breaker"
+            health = await call(services, "get_health", {})
+            assert health.state == "halted" and "System ready" not in health.summary
+            await clear_emergency_stop(
+                services.audit, settings, by="test-human", now=datetime.now(UTC)
+            )
+            # Cleared: the next order passes every gate again and reaches the broker (which,
+            # with 50 USD of cash, rejects it on margin).
+            with pytest.raises(OrderRejectedError):
+                await place(services, resting(1), "rej-00004")
+        assert len([o for o in poor.orders() if not o.what_if]) == 3
+    finally:
+        await poor.stop()

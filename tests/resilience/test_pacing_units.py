@@ -1,0 +1,85 @@
+"""Pure units: IB's historical pacing plan and the market-data limiter, on an injected clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from ibkr_mcp.errors import OverloadedError
+from ibkr_mcp.gateway import pacing
+from ibkr_mcp.gateway.bar_params import bar_seconds
+from ibkr_mcp.gateway.load import MarketDataLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_identical_small_request_waits_15_seconds() -> None:
+    clock = Clock()
+    pacer = pacing.HistoricalPacer(clock=clock)
+    assert pacer.plan("k", "s", small=True) == 0
+    pacer.reserve("k", "s", small=True, wait=0)
+    clock.now += 4
+    assert pacer.plan("k", "s", small=True) == pytest.approx(11)
+    clock.now += 11
+    assert pacer.plan("k", "s", small=True) == 0
+
+
+def test_sixth_request_for_one_series_in_two_seconds_waits() -> None:
+    clock = Clock()
+    pacer = pacing.HistoricalPacer(clock=clock)
+    for i in range(5):
+        assert pacer.plan(i, "AAPL/TRADES", small=True) == 0
+        pacer.reserve(i, "AAPL/TRADES", small=True, wait=0)
+        clock.now += 0.1
+    assert pacer.plan(5, "AAPL/TRADES", small=True) == pytest.approx(1.5)
+    assert pacer.plan(5, "MSFT/TRADES", small=True) == 0  # another contract is unaffected
+
+
+def test_sixty_per_ten_minutes() -> None:
+    clock = Clock()
+    pacer = pacing.HistoricalPacer(clock=clock)
+    for i in range(60):
+        pacer.reserve(i, i, small=True, wait=0)
+        clock.now += 1
+    assert pacer.plan("61st", "x", small=True) == pytest.approx(600 - 60)
+
+
+def test_large_bars_are_not_paced() -> None:
+    clock = Clock()
+    pacer = pacing.HistoricalPacer(clock=clock)
+    for _ in range(100):
+        assert pacer.plan("same", "s", small=False) == 0
+        pacer.reserve("same", "s", small=False, wait=0)
+
+
+def test_bar_seconds() -> None:
+    assert (bar_seconds("30 secs"), bar_seconds("1 min"), bar_seconds("1 day")) == (30, 60, 86400)
+    assert bar_seconds("1 week") is None
+
+
+def test_limiter_sheds_at_once_with_retry_after() -> None:
+    clock = Clock()
+    limiter = MarketDataLimiter(rate=10, max_inflight=5, clock=clock)
+    limiter.waiting = 100  # 100 ahead at 10 per second: ~10 s, over a 2 s timeout
+    with pytest.raises(OverloadedError) as info:
+        limiter.admit(2.0, "quote for AAPL")
+    assert info.value.details["retry_after_seconds"] >= 9
+    assert limiter.shed == 1
+    limiter.waiting = 3
+    limiter.admit(2.0, "quote for AAPL")  # a short queue is admitted
+
+
+async def test_limiter_keeps_the_message_rate() -> None:
+    clock = Clock()
+    limiter = MarketDataLimiter(rate=3, max_inflight=10, clock=clock)
+    for _ in range(3):
+        async with limiter.slot(10, "q"):
+            pass
+    assert limiter.estimate_wait() == pytest.approx(1 / 3)  # the window is full
+    clock.now += 1.01
+    assert limiter.estimate_wait() == 0
