@@ -56,6 +56,9 @@ async def main() -> None:
     settings = load_settings(
         _env_file=None, DATA_DIR=tempfile.mkdtemp(), IBKR_PORT=port, ORDERS_ENABLED=True,
         LOG_LEVEL="ERROR", MAX_ORDER_QUANTITY=10, CONFIRMATION_TOKEN_TTL_SECONDS=3600,
+        # 120 identical orders in two minutes: lift the flow limits (their facts still run).
+        MAX_ORDERS_PER_MINUTE=10_000, MAX_ORDERS_PER_DAY=10_000, DUPLICATE_ORDER_WINDOW_SECONDS=0,
+        ALLOW_SHORT=True,
     )  # fmt: skip
     configure_logging(settings)
     registry = build_registry()

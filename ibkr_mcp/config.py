@@ -145,14 +145,14 @@ class Settings(BaseSettings):
     IBKR_RECONNECT_FAST_WINDOW_SECONDS: float = Field(
         600.0, ge=0, le=86400, description="Retry every 0.5 s this long after a loss, then 5 s."
     )
-    IBKR_CLI_CLIENT_ID_OFFSET: int = Field(
-        100, ge=0, le=2**30, description="CLI commands connect as IBKR_CLIENT_ID plus this."
-    )
     MARKET_DATA_MAX_INFLIGHT: int = Field(
         50, ge=1, le=1000, description="Snapshot quote requests open at the gateway at once."
     )
+    MARKET_DATA_MAX_CALLS: int = Field(
+        100, ge=1, le=100_000, description="Quote calls served at once; more get OVERLOADED."
+    )
     MARKET_DATA_MESSAGES_PER_SECOND: float = Field(
-        30.0, gt=0, le=45, description="Market-data requests per second (orders keep the rest)."
+        40.0, gt=0, le=45, description="Market-data requests per second (orders keep the rest)."
     )
 
     # --- HTTP API ---------------------------------------------------------------------------
@@ -224,6 +224,9 @@ class Settings(BaseSettings):
     SIM_STATE_FILE: Path | None = Field(
         None, description="Simulator state file kept across restarts (empty: nothing kept)."
     )
+    SIM_NO_MARKET_DATA: CsvList = Field(
+        (), description="Symbols without a live data subscription in the simulator (354/10167)."
+    )
 
     # --- Where the values came from (config resolution; set by load_settings) -------------
     _env_file: Path | None = PrivateAttr(None)
@@ -254,6 +257,7 @@ class Settings(BaseSettings):
         "SIM_ACCOUNTS",
         "TOOLSETS",
         "SIM_FAULTS",
+        "SIM_NO_MARKET_DATA",
         mode="before",
     )
     @classmethod

@@ -77,7 +77,13 @@ _NOT_NULL: Final[dict[str, tuple[str, ...]]] = {
 
 _INDEXES: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     "events": (("correlation_id",), ("ts",)),
-    "order_events": (("idempotency_key", "seq"), ("order_id", "seq"), ("correlation_id",)),
+    "order_events": (
+        ("idempotency_key", "seq"),
+        ("order_id", "seq"),
+        ("correlation_id",),
+        # Flow counters and approvals read by event and time (issue 14).
+        ("event", "ts"),
+    ),
     "fills": (("exec_id",), ("order_id",), ("correlation_id",)),
 }
 

@@ -39,6 +39,7 @@ class FlowCounts:
     duplicate_of: str | None
     duplicate_age_seconds: float | None
     rejections_in_window: int
+    keys_today: frozenset[str] = frozenset()
 
 
 def _dec(value: object) -> Decimal | None:
@@ -123,6 +124,7 @@ async def flow_counts(
         rejected_window = rejections_since
     rejections = await rejection_count(audit, rejected_window)
     rejected_keys = {r["k"] for r in await audit.query(_REJECTED_SINCE, (utc_iso(since),))}
+    keys: set[str] = set()
     last_minute = today = 0
     notional = Decimal(0)
     dup_key: str | None = None
@@ -134,6 +136,8 @@ async def flow_counts(
         if ts < day_start:
             continue
         today += 1
+        if row.get("idempotency_key"):
+            keys.add(row["idempotency_key"])
         if row.get("account") == account and row.get("idempotency_key") not in rejected_keys:
             value, row_currency = intent_notional(row)
             if value is not None and row_currency in (None, currency):
@@ -157,4 +161,5 @@ async def flow_counts(
         duplicate_of=dup_key,
         duplicate_age_seconds=dup_age,
         rejections_in_window=rejections,
+        keys_today=frozenset(keys),
     )

@@ -190,9 +190,12 @@ async def _call_all(
 ) -> list[BaseModel]:
     async def body(services: Any) -> list[BaseModel]:
         if spec.name == PLACE and "confirmation_token" not in batches[0]:
-            return [await _preview_then_place(registry, services, batches[0], as_json, yes)]
+            placed = await _preview_then_place(registry, services, batches[0], as_json, yes)
+            return [await _await_approval(registry, services, batches[0], placed)]
         if len(batches) == 1:
             result = await registry.call(spec.name, batches[0], services=services, surface="cli")
+            if spec.name == PLACE:
+                return [await _await_approval(registry, services, batches[0], result.output)]
             return [result.output]
         from rich.progress import Progress
 
@@ -249,6 +252,42 @@ async def _preview_then_place(
     )
     placed: BaseModel = result.output
     return placed
+
+
+async def _await_approval(
+    registry: Registry, services: Any, args: dict[str, Any], placed: BaseModel
+) -> BaseModel:
+    """A CLI-queued order is sent by this process: keep it running until a human decides.
+
+    Ctrl-C stops waiting; the approval then expires unsent (nobody else may send it).
+    """
+    import asyncio
+
+    from ibkr_mcp.safety.approvals import get_approval
+
+    approval_id = getattr(placed, "approval_id", None)
+    if getattr(placed, "status", None) != "PENDING_APPROVAL" or approval_id is None:
+        return placed
+    err.print(
+        f"Queued for approval as {approval_id}. In another terminal a human runs "
+        f"`ibkr-mcp approvals approve {approval_id}` (or deny); this command sends it then. "
+        "Ctrl-C stops waiting (the approval then expires unsent).",
+        soft_wrap=True,
+    )
+    while True:
+        approval = await get_approval(services.audit, approval_id, services.now())
+        if approval.state not in ("pending", "approved"):
+            break
+        await asyncio.sleep(0.25)
+    # The same key replays the outcome (sent, denied, expired, refused); nothing is re-sent.
+    result = await registry.call(
+        PLACE,
+        {**args, "confirmation_token": args.get("confirmation_token") or "replay-after-approval"},
+        services=services,
+        surface="cli",
+    )
+    output: BaseModel = result.output
+    return output
 
 
 def _toolsets() -> frozenset[str]:

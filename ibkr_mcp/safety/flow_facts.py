@@ -6,21 +6,25 @@ pure, and every counter comes from the audit database or the broker, never from 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from loguru import logger
 
 from ibkr_mcp.audit.flow import flow_counts
 from ibkr_mcp.errors import IbkrMcpError
-from ibkr_mcp.models import ContractRef
+from ibkr_mcp.models import ContractRef, OrderInfo
 from ibkr_mcp.safety.context import FlowFacts, OrderIntent
 from ibkr_mcp.safety.halt import HaltState, engage_halt, read_halt
 from ibkr_mcp.safety.sessions import is_open, trading_day_start
 
 if TYPE_CHECKING:
     from ibkr_mcp.services import Services
+
+T = TypeVar("T")
 
 
 def _why(exc: BaseException) -> str:
@@ -66,9 +70,53 @@ async def trip_breaker_if_needed(services: Services, count: int, now: datetime) 
     return halt
 
 
+async def _broker_orders(services: Services) -> list[OrderInfo] | None:
+    """Open and completed orders of every client, or ``None`` when the broker cannot say."""
+    gateway = services.gateway
+    try:
+        return [*await gateway.open_orders(), *await gateway.completed_orders()]
+    except Exception as exc:  # noqa: BLE001 - the audit's counters remain authoritative
+        logger.debug("broker orders of the day unavailable: {}", exc)
+        return None
+
+
+def broker_orders_today(
+    orders: list[OrderInfo], intent: OrderIntent, day_start: datetime, keys_today: frozenset[str]
+) -> tuple[int, Decimal]:
+    """(orders of the account today at the broker, value of those the audit does not know)."""
+    seen: dict[object, OrderInfo] = {}
+    for order in orders:
+        if order.account != intent.account:
+            continue
+        if order.updated_at is not None and order.updated_at < day_start:
+            continue
+        seen[order.perm_id or (order.client_id, order.order_id)] = order
+    unknown = Decimal(0)
+    for order in seen.values():
+        if order.order_ref and order.order_ref in keys_today:
+            continue  # already counted from its intent row
+        price = order.avg_fill_price or order.limit_price
+        if price is not None:
+            # Currency is not on the order: counted whatever it is (errs on the safe side).
+            unknown += order.quantity * price
+    return len(seen), unknown
+
+
 async def _position(services: Services, intent: OrderIntent) -> Decimal:
     positions = await services.gateway.positions(intent.account)
     return sum((p.quantity for p in positions if p.con_id == intent.con_id), Decimal(0))
+
+
+async def _fact(name: str, coro: Awaitable[T], errors: list[tuple[str, str]]) -> T | None:
+    try:
+        return await coro
+    except Exception as exc:  # noqa: BLE001 - reported as a fact; the gates fail closed on it
+        errors.append((name, _why(exc)))
+        return None
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def gather_flow(
@@ -81,69 +129,67 @@ async def gather_flow(
 ) -> FlowFacts:
     """Read every fact the flow-limit gates need for ``intent`` (never raises).
 
-    Facts that cannot be read are reported in ``errors``; the gate needing them refuses.
+    The reads are independent and run concurrently (audit, broker orders, positions, PnL, net
+    liquidation, session hours). Facts that cannot be read are reported in ``errors``; the gate
+    needing them refuses.
     """
-    settings = services.settings
+    settings, gateway = services.settings, services.gateway
     errors: list[tuple[str, str]] = []
     halt = read_halt(settings.halt_state_path)
-    minute = day = rejections = None
-    notional: Decimal | None = None
-    dup_key: str | None = None
-    dup_age: float | None = None
-    try:
-        counts = await flow_counts(
-            services.audit,
-            now=now,
-            day_start=trading_day_start(now),
-            account=intent.account,
-            currency=intent.currency,
-            con_id=intent.con_id,
-            side=intent.side,
-            quantity=intent.quantity,
-            order_type=intent.order_type,
-            idempotency_key=idempotency_key,
-            duplicate_window_seconds=settings.DUPLICATE_ORDER_WINDOW_SECONDS,
-            rejection_window_minutes=settings.REJECTION_WINDOW_MINUTES,
-            rejections_since=halt.cleared_at,
-        )
-    except Exception as exc:  # noqa: BLE001 - reported as a fact; the gates fail closed on it
-        errors += [("counters", _why(exc)), ("rejections", _why(exc))]
-    else:
-        minute, day = counts.orders_last_minute, counts.orders_today
-        notional = counts.notional_today
-        dup_key, dup_age = counts.duplicate_of, counts.duplicate_age_seconds
-        rejections = counts.rejections_in_window
-        if not halt.halted and rejections >= settings.MAX_REJECTIONS:
-            halt = await trip_breaker_if_needed(services, rejections, now)
-    position: Decimal | None = None
+    day_start = trading_day_start(now)
     needs_position = (
         intent.side == "SELL"
         or settings.MAX_DAILY_LOSS is not None
         or settings.MAX_POSITION_PCT_OF_NET_LIQ is not None
     )
-    if needs_position:
-        try:
-            position = await _position(services, intent)
-        except Exception as exc:  # noqa: BLE001 - see above
-            errors.append(("position", _why(exc)))
-    daily_pnl: Decimal | None = None
-    if settings.MAX_DAILY_LOSS is not None:
-        try:
-            pnl = await services.gateway.pnl(intent.account)
-            daily_pnl = pnl.daily_pnl
-        except Exception as exc:  # noqa: BLE001 - see above
-            errors.append(("pnl", _why(exc)))
-    net_liq: Decimal | None = None
-    if settings.MAX_POSITION_PCT_OF_NET_LIQ is not None:
-        try:
-            summary = await services.gateway.account_summary(intent.account)
-            net_liq = summary.net_liquidation
-        except Exception as exc:  # noqa: BLE001 - see above
-            errors.append(("net_liquidation", _why(exc)))
-    session_open: bool | None = None
-    session_note: str | None = None
-    if settings.trading_hours_only:
-        session_open, session_note = await _session(services, intent, now, errors)
+    counts_read = flow_counts(
+        services.audit,
+        now=now,
+        day_start=day_start,
+        account=intent.account,
+        currency=intent.currency,
+        con_id=intent.con_id,
+        side=intent.side,
+        quantity=intent.quantity,
+        order_type=intent.order_type,
+        idempotency_key=idempotency_key,
+        duplicate_window_seconds=settings.DUPLICATE_ORDER_WINDOW_SECONDS,
+        rejection_window_minutes=settings.REJECTION_WINDOW_MINUTES,
+        rejections_since=halt.cleared_at,
+    )
+    counts, orders, position, pnl, summary, session = await asyncio.gather(
+        _fact("counters", counts_read, errors),
+        _broker_orders(services),
+        _fact("position", _position(services, intent), errors) if needs_position else _nothing(),
+        _fact("pnl", gateway.pnl(intent.account), errors)
+        if settings.MAX_DAILY_LOSS is not None
+        else _nothing(),
+        _fact("net_liquidation", gateway.account_summary(intent.account), errors)
+        if settings.MAX_POSITION_PCT_OF_NET_LIQ is not None
+        else _nothing(),
+        _session(services, intent, now, errors) if settings.trading_hours_only else _nothing(),
+    )
+    minute = day = rejections = None
+    notional: Decimal | None = None
+    dup_key: str | None = None
+    dup_age: float | None = None
+    if counts is None:
+        errors.append(("rejections", dict(errors).get("counters", "unreadable")))
+    else:
+        minute, day = counts.orders_last_minute, counts.orders_today
+        notional = counts.notional_today
+        dup_key, dup_age = counts.duplicate_of, counts.duplicate_age_seconds
+        rejections = counts.rejections_in_window
+        if orders is not None:
+            # The broker's own orders of the day count too (other clients, TWS, other audits).
+            broker_day, broker_value = broker_orders_today(
+                orders, intent, day_start, counts.keys_today
+            )
+            day = max(day, broker_day)
+            notional += broker_value
+        if not halt.halted and rejections >= settings.MAX_REJECTIONS:
+            halt = await trip_breaker_if_needed(services, rejections, now)
+    session_open, session_note = session if session is not None else (None, None)
     return FlowFacts(
         collected=True,
         halt=halt,
@@ -154,8 +200,8 @@ async def gather_flow(
         duplicate_age_seconds=dup_age,
         rejections_in_window=rejections,
         position=position,
-        daily_pnl=daily_pnl,
-        net_liquidation=net_liq,
+        daily_pnl=None if pnl is None else pnl.daily_pnl,
+        net_liquidation=None if summary is None else summary.net_liquidation,
         session_open=session_open,
         session_note=session_note,
         approval_required=settings.approval_required(

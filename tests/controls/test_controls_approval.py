@@ -145,3 +145,70 @@ async def test_paper_default_needs_no_approval(controls_settings: Any, sim: Any)
         preview = await call(server, "preview_order", resting(2))
     assert result.sent and result.approval_id is None
     assert next(v for v in preview.verdicts if v.gate == "approval").outcome == "skip"
+
+
+@pytest.mark.parametrize("answer", [False, True])
+async def test_elicitation_is_an_extra_layer_only(
+    controls_settings: Any, sim: Any, answer: bool
+) -> None:
+    from fastmcp.client.elicitation import ElicitResult
+
+    asked: list[str] = []
+
+    async def human(message: str, response_type: Any, params: Any, context: Any) -> Any:
+        asked.append(message)
+        return ElicitResult(action="accept", content={"value": answer})
+
+    settings = controls_settings(REQUIRE_APPROVAL="always")
+    async with runtime(settings) as server:
+        preview = await call(server, "preview_order", resting(1))
+        args = {
+            **resting(1),
+            "confirmation_token": preview.confirmation_token,
+            "idempotency_key": f"elicit-{int(answer)}-001",
+        }
+        async with Client(build_mcp(server), mode="legacy", elicitation_handler=human) as client:
+            result = await client.call_tool("place_order", args)
+        data = result.structured_content
+        assert asked and "AAPL" in asked[0]
+        state = (await list_approvals(server.audit, server.now()))[0]
+        if answer:  # a yes sends nothing: the out-of-band approval is still required
+            assert data["status"] == "PENDING_APPROVAL" and state.state == "pending"
+        else:  # a no denies it at once
+            assert data["status"] == "DENIED" and state.state == "denied"
+            assert (state.decided_by or "").startswith("mcp-elicitation:")
+    assert sent_orders(sim) == []
+
+
+async def test_cli_place_waits_for_the_human_and_sends_once(tmp_path: Any) -> None:
+    import os
+    import sys
+
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "ORDERS_ENABLED": "true",
+           "REQUIRE_APPROVAL": "always", "PRICE_BAND_PCT": "60"}  # fmt: skip
+    place_proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ibkr_mcp", "place", "AAPL", "BUY", "1", "--order-type", "LMT",
+        "--limit-price", "100", "--idempotency-key", "cli-appr-001", "--yes", "--sim", "--json",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        approval_id = None
+        for _ in range(200):
+            code, listed = await cli(tmp_path, "approvals", "list", "--json")
+            if code == 0 and json.loads(listed):
+                approval_id = json.loads(listed)[0]["approval_id"]
+                break
+            await asyncio.sleep(0.2)
+        assert approval_id, "the CLI never queued the order"
+        code, output = await cli(
+            tmp_path, "approvals", "approve", approval_id, "--yes", IBKR_CONNECT_TIMEOUT="1"
+        )
+        assert code == 0, output
+        stdout, stderr = await asyncio.wait_for(place_proc.communicate(), 60)
+    finally:
+        if place_proc.returncode is None:
+            place_proc.kill()
+    assert place_proc.returncode == 0, stderr.decode()
+    result = json.loads(stdout)
+    assert result["sent"] is True and result["replayed"] is True, result
+    assert approval_id in stderr.decode()

@@ -176,3 +176,17 @@ async def test_rejection_breaker_halts_until_a_human_resets(settings_for: Any, s
         assert len([o for o in poor.orders() if not o.what_if]) == 3
     finally:
         await poor.stop()
+
+
+async def test_broker_orders_of_the_day_count_too(
+    controls_settings: Any, sim: Any, tmp_path: Any
+) -> None:
+    # Another client with another audit file (or TWS) placed an order today: the broker knows.
+    other = controls_settings(DATA_DIR=tmp_path / "other", IBKR_CLIENT_ID=9)
+    async with runtime(other) as elsewhere:
+        assert (await place(elsewhere, resting(1), "elsewhere-01")).sent
+    async with runtime(controls_settings(MAX_ORDERS_PER_DAY=1)) as services:
+        with pytest.raises(GateRefusedError) as refused:
+            await place(services, resting(2), "here-000001")
+    assert refused.value.details["gate"] == "order_rate"
+    assert len(sent_orders(sim)) == 1
