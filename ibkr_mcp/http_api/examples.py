@@ -33,4 +33,7 @@ EXAMPLES: Final[dict[str, dict[str, Any]]] = {
         "idempotency_key": "my-order-0001",
     },
     "cancel_order": {"order_id": 1},
+    "emergency_stop": {"reason": "Unexpected fills: stop everything while I look."},
+    "approve_order": {"approval_id": "apr_0123abcd"},
+    "deny_order": {"approval_id": "apr_0123abcd", "reason": "Not this size today."},
 }
