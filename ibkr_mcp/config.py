@@ -145,14 +145,14 @@ class Settings(BaseSettings):
     IBKR_RECONNECT_FAST_WINDOW_SECONDS: float = Field(
         600.0, ge=0, le=86400, description="Retry every 0.5 s this long after a loss, then 5 s."
     )
-    IBKR_CLI_CLIENT_ID_OFFSET: int = Field(
-        100, ge=0, le=2**30, description="CLI commands connect as IBKR_CLIENT_ID plus this."
-    )
     MARKET_DATA_MAX_INFLIGHT: int = Field(
         50, ge=1, le=1000, description="Snapshot quote requests open at the gateway at once."
     )
+    MARKET_DATA_MAX_CALLS: int = Field(
+        100, ge=1, le=100_000, description="Quote calls served at once; more get OVERLOADED."
+    )
     MARKET_DATA_MESSAGES_PER_SECOND: float = Field(
-        30.0, gt=0, le=45, description="Market-data requests per second (orders keep the rest)."
+        40.0, gt=0, le=45, description="Market-data requests per second (orders keep the rest)."
     )
 
     # --- HTTP API ---------------------------------------------------------------------------

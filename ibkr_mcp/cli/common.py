@@ -150,21 +150,9 @@ async def with_runtime(
         # The spinner stops before the body runs: its progress bar or prompt owns the terminal.
         with connecting_status(settings, sim=sim):
             services = await stack.enter_async_context(
-                open_runtime(
-                    settings, sim=sim, wait_connected=wait, client_id=cli_client_id(settings)
-                )
+                open_runtime(settings, sim=sim, wait_connected=wait)
             )
         return await body(services)
-
-
-def cli_client_id(settings: Settings) -> int:
-    """The CLI's API client id: ``IBKR_CLIENT_ID + IBKR_CLI_CLIENT_ID_OFFSET``.
-
-    A CLI command run while the server is connected must not clash with it (IB 326); using
-    one fixed id per install also lets a later CLI command cancel the orders the CLI placed
-    (IB lets only the placing client id cancel an order).
-    """
-    return min(settings.IBKR_CLIENT_ID + settings.IBKR_CLI_CLIENT_ID_OFFSET, 2**31 - 1)
 
 
 def connecting_status(settings: Settings, *, sim: bool) -> Any:

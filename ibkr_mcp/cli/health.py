@@ -41,9 +41,8 @@ async def _check(settings: Settings, sim: bool) -> Any:
     from ibkr_mcp.tools import build_registry
 
     registry = build_registry()
-    from ibkr_mcp.cli.common import cli_client_id
-
-    client_id = cli_client_id(settings)
+    # The CLI's own client id (never the running server's: IB would answer 326).
+    client_id = settings.cli_client_id
     async with open_runtime(settings, sim=sim, wait_connected=0, client_id=client_id) as services:
         # The background connect loop is already trying; this waits for (or makes) a
         # connection and raises the precise reason when there is none.

@@ -404,7 +404,7 @@ class IbConnection:
         error.remedy = (
             f"Another API client is connected to {self.host}:{self.port} as client id "
             f"{self.client_id}: stop it, or set IBKR_CLIENT_ID to an unused number (CLI commands "
-            f"connect as IBKR_CLIENT_ID + IBKR_CLI_CLIENT_ID_OFFSET)."
+            f"connect as IBKR_CLIENT_ID + CLI_CLIENT_ID_OFFSET)."
         )
         self.last_error = f"{error.message}: {error.remedy}"
         return error

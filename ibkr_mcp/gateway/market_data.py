@@ -21,7 +21,7 @@ from ibkr_mcp.errors import IbkrMcpError, InvalidInputError, MarketDataError, Pa
 from ibkr_mcp.gateway import bar_params, convert, ib_errors, pacing
 from ibkr_mcp.gateway.connection import IbConnection
 from ibkr_mcp.gateway.contracts import ContractResolver
-from ibkr_mcp.gateway.load import MarketDataLimiter
+from ibkr_mcp.gateway.load import MarketDataLimiter, is_bulk
 from ibkr_mcp.models import Bar, Contract, ContractRef, Quote
 
 #: IB's market data type ids.
@@ -59,6 +59,7 @@ class MarketData:
         self.limiter = MarketDataLimiter(
             rate=settings.MARKET_DATA_MESSAGES_PER_SECOND,
             max_inflight=settings.MARKET_DATA_MAX_INFLIGHT,
+            max_calls=settings.MARKET_DATA_MAX_CALLS,
         )
         self.pacer = pacing.HistoricalPacer()
         self._bars_open = asyncio.Semaphore(pacing.MAX_OPEN)
@@ -76,6 +77,7 @@ class MarketData:
     def queue_depths(self) -> dict[str, int]:
         """Requests waiting and open per queue (for health and metrics)."""
         return {
+            "market_data_calls": self.limiter.callers,
             "market_data_waiting": self.limiter.waiting,
             "market_data_open": self.limiter.inflight,
             "market_data_shed_total": self.limiter.shed,
@@ -198,6 +200,10 @@ class MarketData:
         cached = self._cached(contract.con_id)
         if cached is not None:
             return self._flag(cached)
+        if not is_bulk():
+            # An order's reference quote never waits behind a queued market-data request.
+            await self.conn.ensure_connected()
+            return self._flag(await self._fetch(contract))
         if contract.con_id not in self._quoting:
             # Fail fast (hung, upstream lost, overloaded) before anything is queued.
             await self.conn.ensure_connected()
@@ -231,7 +237,9 @@ class MarketData:
 
     async def quote(self, ref: ContractRef) -> Quote:
         """One snapshot quote for ``ref``."""
-        return await self._quote_contract(await self._resolve(ref))
+        limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
+        async with self.limiter.caller(limit, f"quote for {ref.symbol}"):
+            return await self._quote_contract(await self._resolve(ref))
 
     async def quotes(self, refs: Sequence[ContractRef]) -> list[Quote | Exception]:
         """Snapshot quotes for ``refs`` in order; failures come back as exceptions in place.
@@ -243,7 +251,9 @@ class MarketData:
         async def one(ref: ContractRef) -> Quote:
             return await self._quote_contract(await self._resolve(ref))
 
-        outcomes = await asyncio.gather(*(one(ref) for ref in refs), return_exceptions=True)
+        limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
+        async with self.limiter.caller(limit, f"quotes for {len(refs)} symbols"):
+            outcomes = await asyncio.gather(*(one(ref) for ref in refs), return_exceptions=True)
         return [o if isinstance(o, Quote) else _as_error(o) for o in outcomes]
 
     # --- bars -----------------------------------------------------------------------------

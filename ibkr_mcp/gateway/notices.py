@@ -44,7 +44,7 @@ NOTICE_CODES: Final[frozenset[int]] = frozenset(
 #: What an operator does about each notice (shown in health next to the notice).
 NOTICE_REMEDIES: Final[dict[int, str]] = {
     326: "Another API client uses this client id: set IBKR_CLIENT_ID to an unused number "
-    "(the CLI adds IBKR_CLI_CLIENT_ID_OFFSET to it).",
+    "(the CLI adds CLI_CLIENT_ID_OFFSET to it).",
     1100: "IB Gateway lost its link to IB's servers: wait (it reconnects by itself) and check "
     "its window and the network; orders are refused meanwhile.",
     1101: "Link restored, market data subscriptions were lost: they are re-requested "

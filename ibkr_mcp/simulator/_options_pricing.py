@@ -94,9 +94,20 @@ def black_scholes(
 
 
 def implied_vol(
-    price: float, spot: float, strike: float, t: float, rate: float, div: float, call: bool
+    price: float,
+    spot: float,
+    strike: float,
+    t: float,
+    rate: float,
+    div: float,
+    call: bool,
+    guess: float = 0.3,
 ) -> float | None:
-    """The volatility reproducing ``price`` (bisection), or None below intrinsic/at expiry."""
+    """The volatility reproducing ``price``, or None below intrinsic value or at expiry.
+
+    Newton steps from ``guess`` (the surface's volatility converges in a few), falling back to
+    bisection where vega is too small for Newton to be safe (far from the money).
+    """
     if t <= MIN_T or price <= 0:
         return None
     lo, hi = 0.001, 5.0
@@ -104,12 +115,23 @@ def implied_vol(
         return None
     if black_scholes(spot, strike, t, hi, rate, div, call).price < price:
         return None
-    for _ in range(50):
+    vol = min(max(guess, lo), hi)
+    for _ in range(8):
+        g = black_scholes(spot, strike, t, vol, rate, div, call)
+        diff = g.price - price
+        if abs(diff) < 1e-7:
+            return vol
+        if g.vega * 100 < 1e-8:
+            break
+        vol -= diff / (g.vega * 100)
+        if not lo < vol < hi:
+            break
+    for _ in range(60):
         mid = (lo + hi) / 2
         if black_scholes(spot, strike, t, mid, rate, div, call).price < price:
             lo = mid
         else:
             hi = mid
-        if hi - lo < 1e-6:
+        if hi - lo < 1e-7:
             break
     return (lo + hi) / 2

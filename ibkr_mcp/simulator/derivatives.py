@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
@@ -105,6 +105,14 @@ def _strike_step(price: Decimal) -> Decimal:
     return Decimal(50)
 
 
+def _decimal(text: str) -> Decimal | None:
+    """A client's numeric text as a Decimal (None when it is not a number)."""
+    try:
+        return Decimal(text.strip())
+    except InvalidOperation:
+        return None
+
+
 def _occ_root(trading_class: str) -> str:
     return trading_class.replace(" ", "")
 
@@ -146,7 +154,7 @@ class Book:
         self, und: Instrument, cls: str, step: Decimal, *, weekly: bool, monthly: bool
     ) -> None:
         if len(self.options) > 255:
-            return
+            raise ValueError("more than 256 option trading classes do not fit the conId encoding")
         index_like = und.sec_type == "IND"
         unit = Decimal("0.5") if step in (Decimal("0.5"), Decimal("2.5")) else step
         self.options.append(
@@ -281,17 +289,13 @@ class Book:
             return listed[:1]
         wanted = spec.last_trade.strip()
         if wanted:
-            expired = [
-                self.future(root, int(wanted[:4]), int(wanted[4:6]))
-                for _ in (0,)
-                if len(wanted) >= 6 and wanted[:6].isdigit() and int(wanted[4:6]) in root.months
+            # Only listed months can match: an expired month matches nothing (IB: error 200).
+            listed = [
+                i for i in listed if i.last_trade.startswith(wanted) or i.contract_month == wanted
             ]
-            listed = [i for i in listed if i.last_trade.startswith(wanted) or
-                      i.contract_month == wanted]  # fmt: skip
-            del expired  # expired months are not tradable: IB answers 200 for them
         if spec.local_symbol:
             listed = [i for i in listed if i.local_symbol == spec.local_symbol.upper()]
-        if spec.multiplier and Decimal(spec.multiplier) != root.multiplier:
+        if spec.multiplier and _decimal(spec.multiplier) != root.multiplier:
             return []
         return listed
 
@@ -308,7 +312,7 @@ class Book:
             roots = [r for r in roots if r.trading_class == spec.trading_class.upper()]
         if spec.exchange:
             roots = [r for r in roots if spec.exchange in r.exchanges.split(",")]
-        if spec.multiplier and spec.multiplier != "100":
+        if spec.multiplier and _decimal(spec.multiplier) != 100:
             return []
         right = spec.right.upper()[:1] if spec.right else ""
         if right and right not in "CP":

@@ -1,4 +1,4 @@
-"""Option expiry under the simulated clock: ITM options are exercised, OTM expire worthless."""
+"""Expiry under the simulated clock: options exercised or worthless, futures settled in cash."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ EXERCISE_THRESHOLD = Decimal("0.01")
 
 @dataclass(frozen=True, slots=True)
 class Expiry:
-    """What happened to one expiring option position."""
+    """What happened to one expiring position (``settlement``: intrinsic value or final price)."""
 
     account: str
-    option: Instrument
+    instrument: Instrument
     quantity: Decimal
     settlement: Decimal
     exercised: bool
@@ -44,13 +44,14 @@ def expire_options(
     now: datetime,
     notify: Callable[[str, int], None] | None = None,
 ) -> list[Expiry]:
-    """Settle every option position whose 16:00 New York expiry has passed at ``now``.
+    """Settle every option and future position whose 16:00 New York expiry passed at ``now``.
 
     The underlying's last price at the expiry instant settles it. ITM by at least a cent:
     stock options deliver ``quantity * multiplier`` shares at the strike (calls bought, puts
     sold; short positions are assigned the other way), index options settle in cash at the
     intrinsic value; otherwise the option expires worthless. The option position is closed
     either way (at the intrinsic value for cash settlement, else at zero), without commission.
+    A future is closed at its last price at expiry (its final settlement).
 
     Args:
         accounts: The simulated accounts, by id.
@@ -65,10 +66,20 @@ def expire_options(
     for account in accounts.values():
         for con_id, pos in list(account.positions.items()):
             inst = pos.instrument
-            if inst.sec_type != "OPT" or not pos.quantity:
+            if inst.sec_type not in ("OPT", "FUT") or not pos.quantity:
                 continue
             at = expiry_instant(last_day(inst))
             if now < at:
+                continue
+            if inst.sec_type == "FUT":
+                # Closed at the final settlement (the last price at expiry), as IB's forced
+                # close-out or a cash settlement ends it; no delivery is modelled.
+                settlement = market.quote_at(inst, at).last
+                qty = pos.quantity
+                account.apply_fill(inst, -qty, settlement, ZERO, Decimal(1))
+                if notify is not None:
+                    notify(account.account_id, con_id)
+                done.append(Expiry(account.account_id, inst, qty, settlement, False))
                 continue
             und = market.catalogue.by_con_id(inst.under_con_id)
             if und is None:

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
+from hashlib import blake2b
 from typing import TYPE_CHECKING, Protocol
 
+from ibkr_mcp.simulator import outgoing as out_md
 from ibkr_mcp.simulator import outgoing_instruments as oi
+from ibkr_mcp.simulator._options_pricing import surface
 from ibkr_mcp.simulator.contracts import by_con_id
 from ibkr_mcp.simulator.derivatives import book_for
 from ibkr_mcp.simulator.options_market import computations
 from ibkr_mcp.simulator.wire import Field, FieldReader
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
     from ibkr_mcp.simulator.catalogue import Instrument
     from ibkr_mcp.simulator.market import MarketModel
 
-__all__ = ["SecDefReq", "option_ticks", "parse_sec_def_opt_params", "sec_def_opt_params"]
+#: Key under which a stream remembers the second its option ticks were last computed.
+_COMPUTED_AT = -21
+
+__all__ = [
+    "SecDefReq",
+    "generic_ticks",
+    "generic_values",
+    "option_ticks",
+    "parse_sec_def_opt_params",
+    "sec_def_opt_params",
+]
 
 
 class _Stream(Protocol):
@@ -25,6 +37,7 @@ class _Stream(Protocol):
     inst: Instrument
     data_type: int
     sent: dict[int, tuple[Decimal, Decimal] | str]
+    generic: frozenset[str]
 
 
 class SecDefReq:
@@ -82,6 +95,11 @@ def sec_def_opt_params(market: MarketModel, req: SecDefReq) -> list[list[Field]]
 def option_ticks(market: MarketModel, sub: _Stream, at: datetime) -> list[list[Field]]:
     """Option computation ticks (10-13, delayed 80-83) that changed since last sent."""
     out: list[list[Field]] = []
+    # Prices move at most once a second: skip the model until the second changes.
+    second = str(int(at.timestamp()))
+    if sub.sent.get(_COMPUTED_AT) == second:
+        return out
+    sub.sent[_COMPUTED_AT] = second
     delayed = sub.data_type in (3, 4)
     for tick_type, values in computations(market, sub.inst, at, delayed):
         fields = oi.tick_option_computation(sub.req_id, tick_type, values)
@@ -91,3 +109,57 @@ def option_ticks(market: MarketModel, sub: _Stream, at: datetime) -> list[list[F
         sub.sent[tick_type] = text
         out.append(fields)
     return out
+
+
+def generic_ticks(market: MarketModel, sub: _Stream, at: datetime) -> list[list[Field]]:
+    """Generic option ticks a stream asked for, sent when they change.
+
+    100: option volume (29 calls, 30 puts), 101: open interest (27 calls, 28 puts),
+    104: historical volatility (23), 106: implied volatility (24). On an option they describe
+    that contract (its right picks the call or put tick); on a stock or index, its chain
+    (seeded daily figures) and its 30-day at-the-money volatility.
+    """
+    inst = sub.inst
+    day = int(at.timestamp()) // 86_400
+    values = generic_values(market, inst, day)
+    out: list[list[Field]] = []
+    for code, tick_type, value, as_size in values:
+        if code not in sub.generic:
+            continue
+        text = str(value)
+        if sub.sent.get(tick_type) == text:
+            continue
+        sub.sent[tick_type] = text
+        if as_size:
+            out.append(out_md.tick_size(sub.req_id, tick_type, Decimal(value)))
+        else:
+            out.append(out_md.tick_generic(sub.req_id, tick_type, Decimal(value)))
+    return out
+
+
+def generic_values(
+    market: MarketModel, inst: Instrument, day: int
+) -> list[tuple[str, int, str, bool]]:
+    """(generic code, tick type, value text, sent as a size) for one instrument and day."""
+    raw = blake2b(f"ibkr-mcp-gen\x00{market.seed}\x00{inst.con_id}\x00{day}".encode(),
+                  digest_size=8).digest()  # fmt: skip
+    scale = 1 if inst.sec_type == "OPT" else 200
+    volume = [scale * (1 + int.from_bytes(raw[i : i + 2], "little") % 3000) for i in (0, 2)]
+    interest = [scale * (5 + int.from_bytes(raw[i : i + 2], "little") % 20000) for i in (4, 6)]
+    if inst.sec_type == "OPT":
+        call = inst.right == "C"
+        rows = [("100", 29 if call else 30, str(volume[0]), True),
+                ("101", 27 if call else 28, str(interest[0]), True)]  # fmt: skip
+    else:
+        rows = [
+            ("100", 29, str(volume[0]), True),
+            ("100", 30, str(volume[1]), True),
+            ("101", 27, str(interest[0]), True),
+            ("101", 28, str(interest[1]), True),
+        ]
+    base = inst.annual_volatility
+    if inst.sec_type != "OPT":
+        surf = surface(market.seed, inst.con_id, base, inst.sec_type == "IND")
+        rows.append(("106", 24, f"{surf.atm(30 / 365):.6f}", False))
+    rows.append(("104", 23, f"{base:.6f}", False))
+    return rows

@@ -150,7 +150,9 @@ def computations(
     out: list[tuple[int, tuple[float, ...]]] = []
     for name in ("bid", "ask", "last"):
         price = float(getattr(quote, name))
-        iv = implied_vol(price, p.spot, p.strike, p.years, data.RATE, p.dividend, p.call)
+        iv = implied_vol(
+            price, p.spot, p.strike, p.years, data.RATE, p.dividend, p.call, guess=p.vol
+        )
         if iv is None:
             out.append((ids[name], _not_computed(p.spot)))
             continue

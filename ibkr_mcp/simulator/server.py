@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple
 
 from loguru import logger
 
@@ -27,6 +26,7 @@ from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
 from ibkr_mcp.simulator.limits import MESSAGE_RATE, RATE_CODE, RATE_TEXT, Limits
 from ibkr_mcp.simulator.market import MarketModel
 from ibkr_mcp.simulator.msgids import Req, req_name
+from ibkr_mcp.simulator.msglog import ReceivedMessage, SentMessage
 from ibkr_mcp.simulator.session import Session
 from ibkr_mcp.simulator.state import StateStore
 from ibkr_mcp.simulator.wire import (
@@ -54,26 +54,6 @@ ACCOUNT_UPDATE_SECONDS = 180.0
 #: Re-evaluation period of resting orders and streaming subscriptions (seconds).
 TICK_INTERVAL = 0.1
 LOG_LIMIT = 200_000
-
-
-class ReceivedMessage(NamedTuple):
-    """One request the simulator received."""
-
-    seq: int
-    client_id: int
-    msg_id: int
-    name: str
-    req_id: int | None
-
-
-class SentMessage(NamedTuple):
-    """One message the simulator sent."""
-
-    seq: int
-    client_id: int
-    msg_id: int
-    name: str
-    req_id: int | None
 
 
 class _Connection(asyncio.Protocol):
@@ -516,44 +496,3 @@ class Simulator:
         self._changed()
         for session in list(self._sessions.values()):
             session.on_account_changed(account, con_id)
-
-
-async def serve_forever(
-    host: str = "127.0.0.1",
-    port: int = 4002,
-    seed: int = 42,
-    accounts: Sequence[str] = ("DU1234567",),
-    starting_cash: Decimal = Decimal(1_000_000),
-    *,
-    trading_hours: bool = False,
-    clock: Clock | None = None,
-    started: asyncio.Future[int] | None = None,
-    master_client_id: int | None = None,
-    reject_mkt_remainder: bool = False,
-    simulator: Simulator | None = None,
-    faults: Sequence[str] = (),
-) -> None:
-    """Run a simulator until cancelled (prints nothing; ``started`` receives the bound port).
-
-    ``simulator`` replaces the one built from the other arguments; ``faults`` are start-up
-    drills (``latency=200:50``, see ``control.parse_fault``) applied once it listens.
-    """
-    from ibkr_mcp.simulator.control import apply_faults
-
-    sim = simulator or Simulator(
-        seed=seed,
-        accounts=accounts,
-        starting_cash=starting_cash,
-        clock=clock,
-        trading_hours=trading_hours,
-        master_client_id=master_client_id,
-        reject_mkt_remainder=reject_mkt_remainder,
-    )
-    bound = await sim.start(host, port)
-    try:
-        apply_faults(sim.drills, faults)
-        if started is not None and not started.done():
-            started.set_result(bound)
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()

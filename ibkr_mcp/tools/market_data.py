@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, field_validator
 
 from ibkr_mcp.errors import IbkrMcpError
+from ibkr_mcp.gateway.load import market_data_call
 from ibkr_mcp.models import Bar, Quote, SecType
 from ibkr_mcp.tools.common import (
     ContractInput,
@@ -99,7 +100,8 @@ class BarsResult(ToolOutput):
 
 async def get_quote(params: QuoteInput, ctx: CallContext) -> Quote:
     """Handler of get_quote."""
-    return await ctx.services.gateway.quote(params.to_ref())
+    with market_data_call():
+        return await ctx.services.gateway.quote(params.to_ref())
 
 
 async def get_quotes(params: QuotesInput, ctx: CallContext) -> QuotesResult:
@@ -107,7 +109,8 @@ async def get_quotes(params: QuotesInput, ctx: CallContext) -> QuotesResult:
     refs = [
         contract_ref(s, params.sec_type, params.exchange, params.currency) for s in params.symbols
     ]
-    results = await ctx.services.gateway.quotes(refs)
+    with market_data_call():
+        results = await ctx.services.gateway.quotes(refs)
     quotes: list[Quote] = []
     errors: list[QuoteError] = []
     for symbol, result in zip(params.symbols, results, strict=True):
@@ -133,15 +136,16 @@ async def get_bars(params: BarsInput, ctx: CallContext) -> BarsResult:
     """Handler of get_bars."""
     gateway = ctx.services.gateway
     ref = params.to_ref()
-    contract = await gateway.resolve_contract(ref)
-    bars = await gateway.bars(
-        ref,
-        duration=params.duration,
-        bar_size=params.bar_size,
-        what_to_show=params.what_to_show,
-        use_rth=params.use_rth,
-        end=params.end,
-    )
+    with market_data_call():
+        contract = await gateway.resolve_contract(ref)
+        bars = await gateway.bars(
+            ref,
+            duration=params.duration,
+            bar_size=params.bar_size,
+            what_to_show=params.what_to_show,
+            use_rth=params.use_rth,
+            end=params.end,
+        )
     return BarsResult(
         symbol=contract.symbol,
         con_id=contract.con_id,

@@ -63,8 +63,8 @@ async def replay_key(params: PlaceInput, ctx: CallContext) -> PlaceResult | None
         if order_id is None:
             current = await _current_info(ctx, key)
             order_id = current.order_id if current else None
-        raise _conflict(key, f"{first.get('side')} {first.get('quantity')} {first.get('symbol')}",
-                        order_id)  # fmt: skip
+        original_order = f"{first.get('side')} {first.get('quantity')} {first.get('symbol')}"
+        raise _conflict(key, original_order, order_id)
     rejected = [r for r in rows if r.get("event") == "rejected"]
     if rejected:
         stored = (orjson.loads(rejected[-1]["detail"]) if rejected[-1].get("detail") else {}) or {}
@@ -256,11 +256,17 @@ async def broker_replay(
     found = {"found_at_broker": True, "order_id": info.order_id, "status": info.status}
     diffs = _mismatch(info, intent)
     if diffs:
-        await best_effort(ctx, "duplicate", event="duplicate", idempotency_key=key,
-                          order_id=info.order_id, perm_id=info.perm_id,
-                          detail={**found, "differs_in": diffs})  # fmt: skip
-        raise _conflict(key, f"{info.side} {info.quantity} {info.symbol} at the broker",
-                        info.order_id)  # fmt: skip
+        await best_effort(
+            ctx,
+            "duplicate",
+            event="duplicate",
+            idempotency_key=key,
+            order_id=info.order_id,
+            perm_id=info.perm_id,
+            detail={**found, "differs_in": diffs},
+        )
+        at_broker = f"{info.side} {info.quantity} {info.symbol} at the broker"
+        raise _conflict(key, at_broker, info.order_id)
     fields: dict[str, Any] = {
         "account": intent.account,
         "symbol": intent.symbol,
@@ -285,11 +291,22 @@ async def broker_replay(
     except AuditUnavailableError as exc:
         logger.critical("audit could not record the broker's order for key {}: {}", key, exc)
     else:
-        await best_effort(ctx, "found at broker", event="sent", idempotency_key=key,
-                          order_id=info.order_id, perm_id=info.perm_id, status=info.status,
-                          detail=found, **fields)  # fmt: skip
-    logger.warning("idempotency key {} was unknown here but the broker has order {}: replayed",
-                   key, info.order_id)  # fmt: skip
+        await best_effort(
+            ctx,
+            "found at broker",
+            event="sent",
+            idempotency_key=key,
+            order_id=info.order_id,
+            perm_id=info.perm_id,
+            status=info.status,
+            detail=found,
+            **fields,
+        )
+    logger.warning(
+        "idempotency key {} was unknown here but the broker has order {}: replayed",
+        key,
+        info.order_id,
+    )
     return _replayed_result(params, ctx, info, {})
 
 

@@ -147,3 +147,12 @@ async def test_mcp_refuses_a_foreign_origin(client: Any, origin: str, allowed: b
     else:
         assert response.status_code == 403, response.text
         assert response.json()["error"]["code"] == "FORBIDDEN_ORIGIN"
+
+
+async def test_huge_integer_in_a_body_is_a_named_field_error(client: Any) -> None:
+    body = b'{"symbol": "AAPL", "side": "BUY", "order_type": "MKT", "quantity": %d}' % 10**400
+    response = await client.post(
+        "/api/orders/preview", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"]["errors"][0]["field"] == "quantity"

@@ -24,7 +24,8 @@ async def test_simultaneous_identical_quotes_are_one_request(services: Any, sim:
             for _ in range(25)
         ]
         await wait_until(lambda: count(sim, "REQ_MKT_DATA") == before + 1)
-        await asyncio.sleep(0.3)  # every call has arrived and joined the one in flight
+        limiter = services.gateway.market_data.limiter
+        await wait_until(lambda: limiter.callers == 25)  # every call joined the one in flight
         sim.pause(False)
         results = await asyncio.gather(*calls)
     assert all(r.structured_content["symbol"] == "IBM" for r in results)

@@ -83,3 +83,20 @@ async def test_limiter_keeps_the_message_rate() -> None:
     assert limiter.estimate_wait() == pytest.approx(1 / 3)  # the window is full
     clock.now += 1.01
     assert limiter.estimate_wait() == 0
+
+
+async def test_limiter_caps_market_data_calls_in_the_process() -> None:
+    from ibkr_mcp.gateway.load import market_data_call
+
+    limiter = MarketDataLimiter(rate=40, max_inflight=50, max_calls=2, clock=Clock())
+    with market_data_call():
+        async with limiter.caller(10, "q"), limiter.caller(10, "q"):
+            with pytest.raises(OverloadedError):
+                async with limiter.caller(10, "q"):
+                    pass
+        async with limiter.caller(10, "q"):  # room again once they finish
+            pass
+    # An urgent (non-market-data) caller is never counted or refused.
+    limiter.callers = 5
+    async with limiter.caller(10, "order's quote"):
+        pass

@@ -138,8 +138,6 @@ async def test_nightly_reset_expiry_is_recorded_once(settings_for: Any, sim: Any
 async def test_cli_id_offset_avoids_the_clash_and_cancels_its_own_orders(
     settings_for: Any, sim: Any
 ) -> None:
-    from ibkr_mcp.cli.common import cli_client_id
-
     settings = settings_for(sim.port, ORDERS_ENABLED=True)
     order = {
         "symbol": "AAPL",
@@ -148,8 +146,8 @@ async def test_cli_id_offset_avoids_the_clash_and_cancels_its_own_orders(
         "order_type": "LMT",
         "limit_price": 200,
     }
-    cli_id = cli_client_id(settings)
-    assert cli_id == settings.IBKR_CLIENT_ID + settings.IBKR_CLI_CLIENT_ID_OFFSET
+    cli_id = settings.cli_client_id
+    assert cli_id == settings.IBKR_CLIENT_ID + settings.CLI_CLIENT_ID_OFFSET
     async with open_runtime(settings, wait_connected=5.0) as server:  # the running server
         async with open_runtime(settings, wait_connected=5.0, client_id=cli_id) as cli:
             assert server.gateway.connected and cli.gateway.connected  # no 326

@@ -29,9 +29,11 @@ async def _instrument_session(
     [opt] = await ib.qualifyContractsAsync(option("IBM", "20261218", strike, "P", "SMART"))
     [quote] = await ib.reqTickersAsync(opt)
     assert quote.modelGreeks is not None and quote.bidGreeks is not None
-    ticker = ib.reqMktData(opt)
+    ticker = ib.reqMktData(opt, "100,101")
+    ib.reqMktData(und, "100,101,104,106")
     await asyncio.sleep(0.25)  # a few simulator ticks stream (unchanged values are not resent)
     ib.cancelMktData(opt)
+    ib.cancelMktData(und)
     ib.reqMarketDataType(4)
     await ib.reqTickersAsync(opt, spx)
     trade = ib.placeOrder(opt, market_order("BUY", 2))

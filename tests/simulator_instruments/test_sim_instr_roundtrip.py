@@ -76,6 +76,13 @@ async def test_partial_option_specs_return_matching_contracts(ib: IB, ib_logs: A
     month = await ib.reqContractDetailsAsync(Option("AAPL", "202612", atm, exchange="SMART"))
     assert {d.contract.right for d in month} == {"C", "P"}
     assert {d.contract.lastTradeDateOrContractMonth for d in month} >= {"20261218", "20261204"}
+    cboe = await ib.reqContractDetailsAsync(Option("AAPL", "20261218", atm, "C", "CBOE"))
+    assert [d.contract.exchange for d in cboe] == ["CBOE"]
+    assert cboe[0].contract.conId == next(
+        d.contract.conId
+        for d in month
+        if d.contract.right == "C" and d.contract.lastTradeDateOrContractMonth == "20261218"
+    )
     both = await ib.reqContractDetailsAsync(Option("SPX", "20261218", 6800, "C", "SMART"))
     assert {d.contract.tradingClass for d in both} == {"SPX", "SPXW"}
     assert await ib.qualifyContractsAsync(Option("SPX", "20261218", 6800, "C", "SMART")) == [None]
@@ -253,3 +260,21 @@ async def test_option_bars_follow_the_underlying_through_the_model(ib: IB) -> No
         assert 0 < p.low <= p.open <= p.high and p.volume == -1
     up = und[-1].close > und[0].open
     assert (calls[-1].close > calls[0].open) == up or und[-1].close == und[0].open
+
+
+async def test_generic_option_ticks_volume_open_interest_and_volatility(ib: IB) -> None:
+    [spy] = await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD"))
+    strike = await _atm(ib, "SPY", 5)
+    [put] = await ib.qualifyContractsAsync(Option("SPY", "20261218", strike, "P", "SMART"))
+    und = ib.reqMktData(spy, "100,101,104,106")
+    opt = ib.reqMktData(put, "100,101")
+    for _ in range(100):
+        if und.impliedVolatility == und.impliedVolatility and opt.putOpenInterest > 0:
+            break
+        await asyncio.sleep(0.01)
+    assert 0.05 < und.impliedVolatility < 1 and 0.05 < und.histVolatility < 1
+    assert und.callOpenInterest > 0 and und.putOpenInterest > 0 and und.putVolume > 0
+    assert opt.putOpenInterest > 0 and opt.putVolume > 0
+    assert math.isnan(opt.callOpenInterest) or not opt.callOpenInterest
+    ib.cancelMktData(spy)
+    ib.cancelMktData(put)

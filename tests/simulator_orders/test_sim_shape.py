@@ -10,10 +10,12 @@ import ibkr_mcp.simulator as pkg
 ROOT = Path(pkg.__file__).parent
 PREFIX = "ibkr_mcp.simulator"
 #: Known back-references, type-only, still to be replaced by a narrow protocol (like ``host.py``
-#: did for the session): the drills reach into the server's connections. Nothing else may.
+#: did for the session): the drills and the state file reach into the server's private state
+#: (connections, sessions, id counters). Nothing else may.
 KNOWN_BACK_EDGES = {
     (f"{PREFIX}.faults", f"{PREFIX}.server"),
     (f"{PREFIX}.control", f"{PREFIX}.server"),
+    (f"{PREFIX}.state", f"{PREFIX}.server"),
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ibkr_mcp.simulator import outgoing as out
 from ibkr_mcp.simulator.host import Handler
 from ibkr_mcp.simulator.incoming import parse_contract_details
@@ -23,7 +25,10 @@ class ContractsHandler(Handler):
         # A CONTFUT request is answered with the front month, reported as CONTFUT.
         as_type = "CONTFUT" if req.contract.sec_type == "CONTFUT" else None
         version = self.out.server_version
+        wanted = req.contract.exchange
         for inst in matches:
+            if inst.sec_type == "OPT" and wanted and wanted != inst.exchange:
+                inst = replace(inst, exchange=wanted)  # IB answers on the exchange asked for
             self.out.send(out.contract_data(req.req_id, inst, now, version, as_type), req.req_id)
         self.out.send(out.contract_data_end(req.req_id), req.req_id)
 

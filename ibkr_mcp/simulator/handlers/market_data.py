@@ -15,7 +15,7 @@ from ibkr_mcp.simulator.incoming import (
     parse_historical,
     parse_mkt_data,
 )
-from ibkr_mcp.simulator.instruments_md import option_ticks
+from ibkr_mcp.simulator.instruments_md import generic_ticks, option_ticks
 from ibkr_mcp.simulator.limits import LINES_CODE, LINES_TEXT
 from ibkr_mcp.simulator.market import MarketDataRequestError
 from ibkr_mcp.simulator.wire import FieldReader
@@ -42,6 +42,7 @@ class Subscription:
     inst: Instrument
     data_type: int
     sent: dict[int, tuple[Decimal, Decimal] | str] = field(default_factory=dict)
+    generic: frozenset[str] = frozenset()
 
 
 class MarketDataHandler(Handler):
@@ -90,7 +91,8 @@ class MarketDataHandler(Handler):
         bbo = "" if inst.sec_type == "CASH" else "9c0001"
         self.out.send(out.tick_req_params(req.req_id, inst.min_tick, bbo), req.req_id)
         self.out.send(out.market_data_type(req.req_id, served), req.req_id)
-        sub = Subscription(req.req_id, inst, served)
+        generic = frozenset(t.strip() for t in req.generic_ticks.split(",") if t.strip())
+        sub = Subscription(req.req_id, inst, served, generic=generic)
         self._send_ticks(sub)
         if snapshot:
             self.out.send(out.tick_snapshot_end(req.req_id), req.req_id)
@@ -142,6 +144,9 @@ class MarketDataHandler(Handler):
                 self.out.send(out.tick_string(sub.req_id, stamp_type, stamp), sub.req_id)
         if inst.sec_type == "OPT":
             for fields in option_ticks(self.host.market, sub, now - DELAY if delayed else now):
+                self.out.send(fields, sub.req_id)
+        if sub.generic:
+            for fields in generic_ticks(self.host.market, sub, now - DELAY if delayed else now):
                 self.out.send(fields, sub.req_id)
 
     # -- historical ------------------------------------------------------------------------------
