@@ -224,6 +224,9 @@ class Settings(BaseSettings):
     SIM_STATE_FILE: Path | None = Field(
         None, description="Simulator state file kept across restarts (empty: nothing kept)."
     )
+    SIM_NO_MARKET_DATA: CsvList = Field(
+        (), description="Symbols without a live data subscription in the simulator (354/10167)."
+    )
 
     # --- Where the values came from (config resolution; set by load_settings) -------------
     _env_file: Path | None = PrivateAttr(None)
@@ -254,6 +257,7 @@ class Settings(BaseSettings):
         "SIM_ACCOUNTS",
         "TOOLSETS",
         "SIM_FAULTS",
+        "SIM_NO_MARKET_DATA",
         mode="before",
     )
     @classmethod

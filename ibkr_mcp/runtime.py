@@ -107,9 +107,27 @@ async def open_runtime(
             if settings.SIM_MASTER_CLIENT_ID >= 0
             else None,
             reject_mkt_remainder=settings.SIM_REJECT_MKT_REMAINDER,
+            # simulator drills: IB's limits, reset, state; a control channel only when asked
+            pacing=settings.SIM_PACING == "ib",
+            market_data_lines=settings.SIM_MARKET_DATA_LINES,
+            account_update_seconds=settings.SIM_ACCOUNT_UPDATE_SECONDS,
+            no_live_data=settings.SIM_NO_MARKET_DATA,
+            reset_refuse_seconds=settings.SIM_RESET_SECONDS,
+            state_file=settings.resolve(settings.SIM_STATE_FILE)
+            if settings.SIM_STATE_FILE
+            else None,
+            control=settings.SIM_CONTROL_DIR or False,
         )
         host = "127.0.0.1"
         port = await simulator.start(host, settings.SIM_PORT)
+        if settings.SIM_FAULTS:
+            from ibkr_mcp.simulator.control import apply_faults
+
+            try:
+                apply_faults(simulator.drills, settings.SIM_FAULTS)
+            except ValueError:
+                await simulator.stop()
+                raise
         logger.info("embedded IB Gateway simulator on {}:{}", host, port)
     from ibkr_mcp.audit.keys import load_or_create_key
 

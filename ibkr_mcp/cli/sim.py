@@ -49,6 +49,7 @@ def simulator_options(settings: Settings) -> dict[str, Any]:
         "pacing": settings.SIM_PACING == "ib",
         "market_data_lines": settings.SIM_MARKET_DATA_LINES,
         "account_update_seconds": settings.SIM_ACCOUNT_UPDATE_SECONDS,
+        "no_live_data": settings.SIM_NO_MARKET_DATA,
         "state_file": settings.resolve(settings.SIM_STATE_FILE)
         if settings.SIM_STATE_FILE
         else None,

@@ -20,14 +20,11 @@ import socket
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loguru import logger
 
 from ibkr_mcp.simulator.faults import DrillError, Drills
-
-if TYPE_CHECKING:
-    from ibkr_mcp.simulator.server import Simulator
 
 #: Longest request line accepted (a command is a few dozen bytes).
 MAX_LINE = 64 * 1024
@@ -139,8 +136,9 @@ def apply_faults(drills: Drills, specs: Sequence[str]) -> list[str]:
 class ControlServer:
     """Serves the control channel of one simulator."""
 
-    def __init__(self, sim: Simulator, directory: str | Path | None) -> None:
-        self.sim = sim
+    def __init__(self, drills: Drills, directory: str | Path | bool | None) -> None:
+        """``directory``: where the socket goes (``True`` or ``None``: the system temp dir)."""
+        self.drills = drills
         self.directory = directory
         self.path: Path | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -150,7 +148,8 @@ class ControlServer:
         if not hasattr(socket, "AF_UNIX"):
             logger.warning("simulator control channel needs Unix sockets; not available here")
             return None
-        path = control_path(self.sim.port, self.directory)
+        directory = None if isinstance(self.directory, bool) else self.directory
+        path = control_path(self.drills.sim.port, directory)
         path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a stale socket of a simulator that died on this port
@@ -187,7 +186,7 @@ class ControlServer:
             except (ValueError, KeyError, TypeError) as exc:
                 reply: dict[str, Any] = {"ok": False, "error": f"bad control request: {exc}"}
             else:
-                reply = execute(self.sim.drills, command, args)
+                reply = execute(self.drills, command, args)
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except (TimeoutError, ConnectionError, ValueError) as exc:

@@ -19,8 +19,8 @@ from loguru import logger
 from ibkr_mcp.simulator._error_texts import ib_text
 
 if TYPE_CHECKING:
+    from ibkr_mcp.simulator.drill_host import DrillConnection, DrillHost
     from ibkr_mcp.simulator.engine import SimOrder
-    from ibkr_mcp.simulator.server import Simulator, _Connection
 
 #: How long ``reset`` refuses connections unless told otherwise (IB Gateway takes about a
 #: minute to restart; a few seconds keeps drills short).
@@ -49,7 +49,7 @@ class Drills:
     """The fault state of one simulator and the drills that change it."""
 
     def __init__(
-        self, sim: Simulator, *, reset_refuse_seconds: float = DEFAULT_RESET_REFUSE_SECONDS
+        self, sim: DrillHost, *, reset_refuse_seconds: float = DEFAULT_RESET_REFUSE_SECONDS
     ) -> None:
         self.sim = sim
         self.reset_refuse_seconds = reset_refuse_seconds
@@ -62,7 +62,7 @@ class Drills:
         self.reject_code = 201
         self._timed: dict[str, _Timed] = {}
         self._rng = random.Random(sim.seed)
-        self._due: weakref.WeakKeyDictionary[_Connection, float] = weakref.WeakKeyDictionary()
+        self._due: weakref.WeakKeyDictionary[DrillConnection, float] = weakref.WeakKeyDictionary()
 
     # -- helpers ---------------------------------------------------------------------------------
     @staticmethod
@@ -94,7 +94,7 @@ class Drills:
         return float(value)
 
     def _broadcast(self, code: int, text: str, req_id: int = -1) -> int:
-        sessions = list(self.sim._sessions.values())
+        sessions = self.sim.sessions()
         for session in sessions:
             session.error(req_id, code, text)
         self.sim.flush()
@@ -114,14 +114,14 @@ class Drills:
         if not self.hung:
             return "not hanging"
         self.hung = False
-        for conn in list(self.sim._connections):
+        for conn in self.sim.connections():
             conn.resume()
         self.sim.flush()
         return "hang ended: caught up"
 
     def drop(self) -> str:
         """Close every client connection at once (the gateway process died)."""
-        conns = list(self.sim._connections)
+        conns = self.sim.connections()
         for conn in conns:
             conn.close()
         return f"dropped {len(conns)} connection(s)"
@@ -130,13 +130,13 @@ class Drills:
         """Stop listening for ``seconds`` (new connections are refused; existing ones stay)."""
         seconds = self._seconds(seconds, "refuse")
         self.refusing = True
-        self.sim._stop_listening()
+        self.sim.stop_listening()
         self._schedule("refuse", seconds, self._end_refuse)
         return f"refusing new connections on port {self.sim.port} for {seconds:g} s"
 
     def _end_refuse(self) -> None:
         self.refusing = False
-        task = asyncio.ensure_future(self.sim._listen_again())
+        task = asyncio.ensure_future(self.sim.listen_again())
         task.add_done_callback(_log_failure)
 
     def latency(self, ms: float, jitter: float = 0.0) -> str:
@@ -148,7 +148,7 @@ class Drills:
             return "latency off"
         return f"delaying every outgoing message by {ms:g} ms (jitter {jitter:g} ms)"
 
-    def send(self, conn: _Connection, data: bytes) -> None:
+    def send(self, conn: DrillConnection, data: bytes) -> None:
         """Write ``data`` to ``conn`` now, or later under a latency drill (never reordered)."""
         loop_due = self._due.get(conn)
         if self.latency_ms <= 0 and self.jitter_ms <= 0 and loop_due is None:
@@ -190,7 +190,7 @@ class Drills:
     def kill_subscriptions(self) -> int:
         """Forget every streaming market data subscription (IB's "data lost")."""
         killed = 0
-        for session in self.sim._sessions.values():
+        for session in self.sim.sessions():
             streams = session.market_data.streams
             killed += len(streams)
             streams.clear()
@@ -246,7 +246,7 @@ class Drills:
         self.sim.on_reset()
         dropped = self.drop()
         self.refusing = True
-        self.sim._stop_listening()
+        self.sim.stop_listening()
         self._schedule("refuse", seconds, self._end_refuse)
         return (
             f"reset: {dropped}; {expired} DAY order(s) expired; refusing connections for "
@@ -275,7 +275,7 @@ class Drills:
     # -- inspection ------------------------------------------------------------------------------
     def active(self) -> dict[str, Any]:
         """The active faults (an empty dict when none)."""
-        now = asyncio.get_event_loop().time() if self._timed else 0.0
+        now = self._loop().time() if self._timed else 0.0
         left = {name: round(max(0.0, t.until - now), 3) for name, t in self._timed.items()}
         faults: dict[str, Any] = {}
         if self.hung:
@@ -294,7 +294,7 @@ class Drills:
         """Clients, working orders, positions per account and active faults (JSON-ready)."""
         clients = [
             {"client_id": conn.session.client_id, "since": conn.since.isoformat()}
-            for conn in sorted(self.sim._connections, key=lambda c: c.since)
+            for conn in sorted(self.sim.connections(), key=lambda c: c.since)
             if conn.session is not None and not conn.session.closed
         ]
         orders = [

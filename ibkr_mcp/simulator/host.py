@@ -89,6 +89,10 @@ class Outbox(Protocol):
         """Queue an ERR_MSG."""
         ...
 
+    def send_encoded(self, data: bytes, msg_id: int, req_id: int | None = None) -> None:
+        """Queue one already encoded message (shared by every client it goes to)."""
+        ...
+
 
 class Handler:
     """Base of the session's request handlers: the host state and this client's outbox."""

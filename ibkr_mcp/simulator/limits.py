@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,6 +16,9 @@ from ibkr_mcp.simulator._error_texts import ib_text
 
 PACING_CODE = 162
 PACING_TEXT = ib_text(PACING_CODE) or ""
+NOT_SUBSCRIBED_CODE, DELAYED_INSTEAD_CODE = 354, 10167
+NOT_SUBSCRIBED_TEXT = ib_text(NOT_SUBSCRIBED_CODE) or ""
+DELAYED_INSTEAD_TEXT = ib_text(DELAYED_INSTEAD_CODE) or ""
 LINES_CODE = 101
 LINES_TEXT = ib_text(LINES_CODE) or ""
 RATE_CODE = 100
@@ -57,13 +60,15 @@ class Limits:
 
     def __init__(
         self,
-        *,
         pacing: bool = True,
         market_data_lines: int = 100,
         message_rate: int = MESSAGE_RATE,
         monotonic: Callable[[], float] = time.monotonic,
+        no_live_data: Iterable[str] = (),
     ) -> None:
         self.pacing = pacing
+        #: Symbols this "account" has no live market data subscription for (354 / 10167).
+        self.no_live_data = frozenset(s.upper() for s in no_live_data)
         self.market_data_lines = market_data_lines
         self.message_rate = message_rate
         self.now = monotonic

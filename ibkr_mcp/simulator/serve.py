@@ -1,4 +1,4 @@
-"""Running a simulator until cancelled (the ``ibkr-mcp sim`` entry point)."""
+"""Run a simulator until cancelled (what ``ibkr-mcp sim`` and the benches use)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from ibkr_mcp.simulator.clock import Clock
+from ibkr_mcp.simulator.control import apply_faults
 from ibkr_mcp.simulator.server import Simulator
 
 
@@ -30,8 +31,6 @@ async def serve_forever(
     ``simulator`` replaces the one built from the other arguments; ``faults`` are start-up
     drills (``latency=200:50``, see ``control.parse_fault``) applied once it listens.
     """
-    from ibkr_mcp.simulator.control import apply_faults
-
     sim = simulator or Simulator(
         seed=seed,
         accounts=accounts,

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
+from typing import NamedTuple
 
 from loguru import logger
 
@@ -22,11 +23,11 @@ from ibkr_mcp.simulator.control import ControlServer
 from ibkr_mcp.simulator.engine import Engine, OrderEvent, SimOrder
 from ibkr_mcp.simulator.expiry import expire_options
 from ibkr_mcp.simulator.faults import DEFAULT_RESET_REFUSE_SECONDS, Drills
+from ibkr_mcp.simulator.handlers.accounts import account_change
 from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
 from ibkr_mcp.simulator.limits import MESSAGE_RATE, RATE_CODE, RATE_TEXT, Limits
 from ibkr_mcp.simulator.market import MarketModel
 from ibkr_mcp.simulator.msgids import Req, req_name
-from ibkr_mcp.simulator.msglog import ReceivedMessage, SentMessage
 from ibkr_mcp.simulator.session import Session
 from ibkr_mcp.simulator.state import StateStore
 from ibkr_mcp.simulator.wire import (
@@ -54,6 +55,26 @@ ACCOUNT_UPDATE_SECONDS = 180.0
 #: Re-evaluation period of resting orders and streaming subscriptions (seconds).
 TICK_INTERVAL = 0.1
 LOG_LIMIT = 200_000
+
+
+class ReceivedMessage(NamedTuple):
+    """One request the simulator received."""
+
+    seq: int
+    client_id: int
+    msg_id: int
+    name: str
+    req_id: int | None
+
+
+class SentMessage(NamedTuple):
+    """One message the simulator sent."""
+
+    seq: int
+    client_id: int
+    msg_id: int
+    name: str
+    req_id: int | None
 
 
 class _Connection(asyncio.Protocol):
@@ -139,7 +160,6 @@ class _Connection(asyncio.Protocol):
             elif verdict == "reject":
                 self.session.error(-1, RATE_CODE, RATE_TEXT)
             else:  # over the rate for too long: IB drops the client
-                logger.warning("simulator: client {} kept over 50 msg/s", self.session.client_id)
                 self.session.flush()
                 self.stage = "closed"
                 self.close()
@@ -207,6 +227,7 @@ class Simulator:
         monotonic: Callable[[], float] = time.monotonic,
         state_file: str | Path | None = None,
         account_update_seconds: float = ACCOUNT_UPDATE_SECONDS,
+        no_live_data: Sequence[str] = (),
     ) -> None:
         if not accounts:
             raise ValueError("at least one account is required")
@@ -233,7 +254,7 @@ class Simulator:
         )
         self._sessions: dict[int, Session] = {}
         self._connections: set[_Connection] = set()
-        self._next_ids: dict[int, int] = {}
+        self.next_ids: dict[int, int] = {}
         self._seq = 0
         self._received: deque[ReceivedMessage] = deque(maxlen=LOG_LIMIT)
         self._sent: deque[SentMessage] = deque(maxlen=LOG_LIMIT)
@@ -245,23 +266,13 @@ class Simulator:
         self._pause_on: str | None = None
         self._held: list[tuple[Session, list[str], int, int | None]] = []
         self.drills = Drills(self, reset_refuse_seconds=reset_refuse_seconds)
-        #: IB's account value update cycle (seconds of ``monotonic`` time).
         self.account_update_seconds = account_update_seconds
         self._last_account_cycle = monotonic()
-        #: The state file kept across restarts (``None``: nothing is kept).
         self.state: StateStore | None = StateStore(state_file) if state_file else None
-        #: IB's pacing, market data lines and message rate (``monotonic`` is injectable).
-        self.limits = Limits(
-            pacing=pacing,
-            market_data_lines=market_data_lines,
-            message_rate=message_rate,
-            monotonic=monotonic,
-        )
+        self.limits = Limits(pacing, market_data_lines, message_rate, monotonic, no_live_data)
         self.engine.reject_hook = self.drills.forced_rejection
         #: The control channel (``True``: in the system temp dir; a path: in that directory).
-        self.control: ControlServer | None = None
-        if control is not False:
-            self.control = ControlServer(self, None if control is True else control)
+        self.control = None if control is False else ControlServer(self.drills, control)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -299,13 +310,14 @@ class Simulator:
         if self.state is not None:
             self.state.save_if_dirty(self)
 
-    def _stop_listening(self) -> None:
-        # Existing connections stay open (asyncio's Server.close leaves them alone).
+    def stop_listening(self) -> None:
+        """Refuse new connections (existing ones stay: asyncio's Server.close keeps them)."""
         if self._server is not None and self._listening:
             self._server.close()
             self._listening = False
 
-    async def _listen_again(self) -> None:
+    async def listen_again(self) -> None:
+        """Accept connections again on the same port."""
         if self._server is None or self._listening:
             return
         loop = asyncio.get_running_loop()
@@ -318,6 +330,14 @@ class Simulator:
         self._paused = False
         self.limits.reset()
         self._changed()  # expired DAY orders
+
+    def sessions(self) -> list[Session]:
+        """The connected API sessions."""
+        return list(self._sessions.values())
+
+    def connections(self) -> list[_Connection]:
+        """Every open client socket (also those still in the handshake)."""
+        return list(self._connections)
 
     def streams_in_use(self) -> int:
         """Streaming market data subscriptions of every client (the lines in use)."""
@@ -437,11 +457,11 @@ class Simulator:
 
     def next_order_id(self, client_id: int) -> int:
         """The next valid order id for a client (above every id it used)."""
-        return self._next_ids.get(client_id, 1)
+        return self.next_ids.get(client_id, 1)
 
     def note_order_id(self, client_id: int, order_id: int) -> None:
         """Remember an order id a client used."""
-        self._next_ids[client_id] = max(self._next_ids.get(client_id, 1), order_id + 1)
+        self.next_ids[client_id] = max(self.next_ids.get(client_id, 1), order_id + 1)
         self._changed()
 
     def _changed(self) -> None:
@@ -494,5 +514,7 @@ class Simulator:
 
     def _on_account(self, account: str, con_id: int) -> None:
         self._changed()
+        # Encoded once, sent to every subscriber (16 clients: one encode, not 16).
+        change = account_change(self, account, con_id)
         for session in list(self._sessions.values()):
-            session.on_account_changed(account, con_id)
+            session.on_account_changed(account, con_id, change)

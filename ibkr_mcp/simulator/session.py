@@ -15,6 +15,7 @@ from ibkr_mcp.simulator.wire import Field, FieldReader, MalformedMessageError, e
 
 if TYPE_CHECKING:
     from ibkr_mcp.simulator.engine import OrderEvent
+    from ibkr_mcp.simulator.handlers.accounts import AccountChange
     from ibkr_mcp.simulator.host import SimHost
 
 #: IB's code when the server cannot serve a request at all ("TWS is out of date").
@@ -62,6 +63,13 @@ class Session:
         self._pending.append(encode(fields))
         self._log_sent(self.client_id, msg_id, msg_name(msg_id), req_id)
 
+    def send_encoded(self, data: bytes, msg_id: int, req_id: int | None = None) -> None:
+        """Queue one message encoded once for several clients (a fill's position row)."""
+        if self.closed:
+            return
+        self._pending.append(data)
+        self._log_sent(self.client_id, msg_id, msg_name(msg_id), req_id)
+
     def error(self, req_id: int, code: int, text: str) -> None:
         """Queue an ERR_MSG."""
         self.send(out.error(req_id, code, text, self.server_version), req_id)
@@ -88,9 +96,11 @@ class Session:
         """An order event this client should hear about."""
         self.orders.on_order_event(event)
 
-    def on_account_changed(self, account: str, con_id: int) -> None:
-        """A fill changed an account."""
-        self.account.on_account_changed(account, con_id)
+    def on_account_changed(
+        self, account: str, con_id: int, change: AccountChange | None = None
+    ) -> None:
+        """A fill changed an account (``change``: its messages, encoded once for all)."""
+        self.account.on_account_changed(account, con_id, change)
 
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, msg_id: int, fields: list[str], req_id: int | None) -> None:

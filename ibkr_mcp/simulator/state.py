@@ -18,12 +18,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loguru import logger
+
 from ibkr_mcp.simulator._market_calendar import ET
 from ibkr_mcp.simulator.accounts import SimPosition
 from ibkr_mcp.simulator.order_model import SimFill, SimOrder
 
 if TYPE_CHECKING:
-    from ibkr_mcp.simulator.server import Simulator
+    from ibkr_mcp.simulator.drill_host import DrillHost
 
 STATE_FORMAT = "ibkr-mcp-simulator-state"
 STATE_VERSION = 1
@@ -92,7 +94,7 @@ def _dec(value: Any) -> Any:
 
 
 # -- snapshot / restore --------------------------------------------------------------------
-def _kept_orders(sim: Simulator) -> list[SimOrder]:
+def _kept_orders(sim: DrillHost) -> list[SimOrder]:
     """Working orders and today's (New York date) executed orders; what-ifs never."""
     today = sim.clock.now().astimezone(ET).date()
     kept = []
@@ -104,7 +106,7 @@ def _kept_orders(sim: Simulator) -> list[SimOrder]:
     return kept
 
 
-def snapshot(sim: Simulator) -> dict[str, Any]:
+def snapshot(sim: DrillHost) -> dict[str, Any]:
     """The state of ``sim`` as JSON-ready data."""
     engine = sim.engine
     accounts = {}
@@ -158,12 +160,12 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
         "counters": {
             "perm_seq": engine._perm_seq,
             "exec_seq": engine._exec_seq,
-            "next_ids": [[cid, nid] for cid, nid in sorted(sim._next_ids.items())],
+            "next_ids": [[cid, nid] for cid, nid in sorted(sim.next_ids.items())],
         },
     }
 
 
-def restore(sim: Simulator, data: dict[str, Any]) -> None:
+def restore(sim: DrillHost, data: dict[str, Any]) -> None:
     """Load ``data`` (from ``snapshot``) into a simulator that has not started serving.
 
     Raises:
@@ -211,7 +213,7 @@ def restore(sim: Simulator, data: dict[str, Any]) -> None:
     counters = data["counters"]
     engine._perm_seq = int(counters["perm_seq"])
     engine._exec_seq = int(counters["exec_seq"])
-    sim._next_ids = {int(c): int(n) for c, n in counters["next_ids"]}
+    sim.next_ids = {int(c): int(n) for c, n in counters["next_ids"]}
 
 
 class StateStore:
@@ -221,7 +223,7 @@ class StateStore:
         self.path = Path(path)
         self.dirty = False
 
-    def load(self, sim: Simulator) -> bool:
+    def load(self, sim: DrillHost) -> bool:
         """Restore ``sim`` from the file if it exists; False when there is no file yet.
 
         Raises:
@@ -251,7 +253,7 @@ class StateStore:
             ) from exc
         return True
 
-    def save(self, sim: Simulator) -> None:
+    def save(self, sim: DrillHost) -> None:
         """Write the state now: a temporary file beside it, then an atomic rename."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -259,7 +261,14 @@ class StateStore:
         os.replace(tmp, self.path)
         self.dirty = False
 
-    def save_if_dirty(self, sim: Simulator) -> None:
-        """Save when something changed since the last save."""
-        if self.dirty:
+    def save_if_dirty(self, sim: DrillHost) -> None:
+        """Save when something changed since the last save.
+
+        A failed write is logged and the gateway keeps serving; the next change tries again.
+        """
+        if not self.dirty:
+            return
+        try:
             self.save(sim)
+        except (OSError, TypeError, ValueError) as exc:
+            logger.error("simulator state file {} not written: {}", self.path, exc)

@@ -195,3 +195,22 @@ async def test_message_rate_error_100_then_disconnect(
     for _ in range(60):  # still over the rate 2.7 s after the first violation
         ib.client.reqCurrentTime()
     await wait(lambda: not ib.isConnected())
+
+
+async def test_no_live_subscription_354_live_10167_delayed(make_sim: Any, wait: Any) -> None:
+    _sim, connect = await make_sim(no_live_data=("IBM",))
+    ib, errors = await connect()
+    [ibm, aapl] = await ib.qualifyContractsAsync(
+        Stock("IBM", "SMART", "USD"), Stock("AAPL", "SMART", "USD")
+    )
+    live = ib.reqMktData(ibm)
+    await wait(lambda: 354 in codes(errors))
+    assert errors[-1][2] == "Requested market data is not subscribed."
+    assert live.bid != live.bid  # nothing streamed (NaN)
+    ib.cancelMktData(ibm)
+    [other] = await ib.reqTickersAsync(aapl)  # subscribed symbols are unaffected
+    assert other.bid > 0
+    ib.reqMarketDataType(3)
+    [delayed] = await ib.reqTickersAsync(ibm)
+    assert 10167 in codes(errors)
+    assert delayed.marketDataType == 3 and delayed.bid > 0

@@ -9,14 +9,9 @@ import ibkr_mcp.simulator as pkg
 
 ROOT = Path(pkg.__file__).parent
 PREFIX = "ibkr_mcp.simulator"
-#: Known back-references, type-only, still to be replaced by a narrow protocol (like ``host.py``
-#: did for the session): the drills and the state file reach into the server's private state
-#: (connections, sessions, id counters). Nothing else may.
-KNOWN_BACK_EDGES = {
-    (f"{PREFIX}.faults", f"{PREFIX}.server"),
-    (f"{PREFIX}.control", f"{PREFIX}.server"),
-    (f"{PREFIX}.state", f"{PREFIX}.server"),
-}
+#: Known back-references into the server: none left (the drills, control channel and state file
+#: see it through ``drill_host.py``, as the handlers do through ``host.py``).
+KNOWN_BACK_EDGES: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path) -> str:

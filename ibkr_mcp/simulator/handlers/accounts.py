@@ -10,12 +10,36 @@ from ibkr_mcp.simulator import outgoing as out
 from ibkr_mcp.simulator.accounts import ZERO, summary_values, update_values
 from ibkr_mcp.simulator.host import Handler, Outbox, SimHost
 from ibkr_mcp.simulator.incoming import parse_pnl_single
-from ibkr_mcp.simulator.wire import FieldReader
+from ibkr_mcp.simulator.msgids import Msg
+from ibkr_mcp.simulator.wire import FieldReader, encode
 
 LEDGER_TAGS = frozenset(
     {"CashBalance", "TotalCashBalance", "NetLiquidationByCurrency", "UnrealizedPnL",
      "RealizedPnL", "StockMarketValue", "ExchangeRate", "AccruedCash", "Currency"}
 )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChange:
+    """The messages one fill's position change sends, encoded once for every subscriber."""
+
+    position: bytes
+    portfolio: bytes
+    update_time: bytes
+
+
+def account_change(host: SimHost, account: str, con_id: int) -> AccountChange | None:
+    """Encode the position, portfolio row and update time of ``con_id`` in ``account``."""
+    acct = host.engine.accounts[account]
+    pos = acct.positions.get(con_id)
+    if pos is None:
+        return None
+    mark = host.engine.mark(pos.instrument) if pos.quantity else ZERO
+    return AccountChange(
+        position=encode(out.position(account, pos.instrument, pos.quantity, pos.avg_cost)),
+        portfolio=encode(out.portfolio_value(acct.value(pos, mark), account)),
+        update_time=encode(out.account_update_time(host.clock.now())),
+    )
 
 
 @dataclass
@@ -138,21 +162,23 @@ class AccountsHandler(Handler):
         """CancelPositions."""
         self.subs.positions = False
 
-    def on_account_changed(self, account: str, con_id: int) -> None:
+    def on_account_changed(
+        self, account: str, con_id: int, change: AccountChange | None = None
+    ) -> None:
         """A fill changed ``account``: the position and its portfolio row go out at once.
 
         Account values and summaries follow on IB's update cycle (``account_cycle``), not on
         every fill: IB sends them every few minutes, and resending the whole account to every
         client on each fill is what made many clients slow.
         """
-        acct = self.host.engine.accounts[account]
-        pos = acct.positions.get(con_id)
-        if self.subs.positions and pos is not None:
-            self.out.send(out.position(account, pos.instrument, pos.quantity, pos.avg_cost))
-        if self.subs.account_updates == account and pos is not None:
-            mark = self.host.engine.mark(pos.instrument) if pos.quantity else ZERO
-            self.out.send(out.portfolio_value(acct.value(pos, mark), account))
-            self.out.send(out.account_update_time(self.host.clock.now()))
+        if change is None:
+            change = account_change(self.host, account, con_id)
+        if change is not None:
+            if self.subs.positions:
+                self.out.send_encoded(change.position, Msg.POSITION_DATA)
+            if self.subs.account_updates == account:
+                self.out.send_encoded(change.portfolio, Msg.PORTFOLIO_VALUE)
+                self.out.send_encoded(change.update_time, Msg.ACCT_UPDATE_TIME)
         self.stale.add(account)
 
     def account_cycle(self) -> None:

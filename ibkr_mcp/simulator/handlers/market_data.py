@@ -16,7 +16,14 @@ from ibkr_mcp.simulator.incoming import (
     parse_mkt_data,
 )
 from ibkr_mcp.simulator.instruments_md import generic_ticks, option_ticks
-from ibkr_mcp.simulator.limits import LINES_CODE, LINES_TEXT
+from ibkr_mcp.simulator.limits import (
+    DELAYED_INSTEAD_CODE,
+    DELAYED_INSTEAD_TEXT,
+    LINES_CODE,
+    LINES_TEXT,
+    NOT_SUBSCRIBED_CODE,
+    NOT_SUBSCRIBED_TEXT,
+)
 from ibkr_mcp.simulator.market import MarketDataRequestError
 from ibkr_mcp.simulator.wire import FieldReader
 
@@ -87,6 +94,12 @@ class MarketDataHandler(Handler):
         if not snapshot and not self.host.limits.line_available(self.host.streams_in_use()):
             self.out.error(req.req_id, LINES_CODE, LINES_TEXT)
             return
+        if inst.symbol.upper() in self.host.limits.no_live_data:
+            # As at IB without a subscription: live → 354 and nothing; delayed → 10167 + data.
+            if self.md_type in (1, 2):
+                self.out.error(req.req_id, NOT_SUBSCRIBED_CODE, NOT_SUBSCRIBED_TEXT)
+                return
+            self.out.error(req.req_id, DELAYED_INSTEAD_CODE, DELAYED_INSTEAD_TEXT)
         served = self._served_type(inst)
         bbo = "" if inst.sec_type == "CASH" else "9c0001"
         self.out.send(out.tick_req_params(req.req_id, inst.min_tick, bbo), req.req_id)
