@@ -14,7 +14,6 @@ from fastmcp.resources.base import ResourceResult
 from fastmcp.server.dependencies import get_context
 from fastmcp.tools.base import Tool, ToolResult
 from fastmcp.utilities.versions import VersionSpec
-from loguru import logger
 from mcp.shared.exceptions import MCPError
 from mcp_types import TextContent, ToolAnnotations
 from pydantic import BaseModel
@@ -216,56 +215,6 @@ def mcp_origin() -> dict[str, Any]:
     return out
 
 
-async def ask_in_client(services: Services, data: dict[str, Any]) -> dict[str, Any]:
-    """Also ask the human in the MCP client about a queued order (2025-11-25 elicitation).
-
-    An extra layer only: a "no" denies the approval at once, a "yes" sends nothing (the
-    out-of-band approval is still required, since a client may answer for the human). Clients
-    without elicitation, and 2026-07-28 connections, are not asked.
-    """
-    from fastmcp.server.dependencies import get_context
-
-    from ibkr_mcp.safety.approvals import decide
-
-    try:
-        ctx = get_context()
-        params = ctx.session.client_params
-        if params is None or params.capabilities.elicitation is None:
-            return data
-        order = data.get("order") or {}
-        answer = await ctx.elicit(
-            f"The agent wants to {order.get('side')} {order.get('quantity')} "
-            f"{order.get('symbol')} ({order.get('order_type')}) on account "
-            f"{order.get('account')}. Do you want this order? (It still needs your approval "
-            f"outside this chat: `ibkr-mcp approvals approve {data['approval_id']}`.)",
-            bool,
-        )
-    except Exception as exc:  # noqa: BLE001 - an extra layer: its failure changes nothing
-        logger.debug("no in-client approval prompt: {}", exc)
-        return data
-    if answer.action == "accept" and getattr(answer, "data", False) is True:
-        data["message"] += " The human confirmed it in the client; the out-of-band approval is "
-        data["message"] += "still required."
-        return data
-    client = params.client_info.name if params.client_info else "client"
-    try:
-        await decide(
-            services.audit,
-            data["approval_id"],
-            approve=False,
-            by=f"mcp-elicitation:{client}",
-            reason=f"declined in the MCP client ({answer.action})",
-            now=services.now(),
-            correlation_id=data.get("correlation_id"),
-        )
-    except IbkrMcpError as exc:
-        logger.warning("could not record the in-client denial: {}", exc)
-        return data
-    data["status"] = "DENIED"
-    data["message"] = "The human declined this order in the client; nothing was sent."
-    return data
-
-
 class RegistryTool(Tool):
     """A FastMCP tool whose call runs the registry pipeline (validation, gates, audit)."""
 
@@ -299,8 +248,13 @@ class RegistryTool(Tool):
                 is_error=True,
             )
         data = result.output.model_dump(mode="json")
-        if data.get("status") == "PENDING_APPROVAL" and not data.get("replayed"):
-            data = await ask_in_client(services, data)
+        if data.get("status") == "PENDING_APPROVAL":
+            from ibkr_mcp.approval_prompt import ask_in_client
+
+            asked = await ask_in_client(services, data)
+            if isinstance(asked, ToolResult):
+                return asked  # 2026-07-28: the input-required leg; the client retries
+            data = asked
         return ToolResult(
             content=[TextContent(type="text", text=orjson.dumps(data).decode())],
             structured_content=data,

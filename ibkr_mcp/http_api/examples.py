@@ -41,4 +41,7 @@ EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     "get_option_quotes": {
         "contracts": [{"symbol": "AAPL", "expiry": "20261218", "strike": "200", "right": "C"}]
     },
+    "emergency_stop": {"reason": "Unexpected fills: stop everything while I look."},
+    "approve_order": {"approval_id": "apr_0123abcd"},
+    "deny_order": {"approval_id": "apr_0123abcd", "reason": "Not this size today."},
 }
