@@ -17,6 +17,7 @@ from loguru import logger
 from ibkr_mcp.errors import OrderNotFoundError, OrderRejectedError
 from ibkr_mcp.gateway import convert, ib_errors
 from ibkr_mcp.gateway.base import FillListener, OrderStatusListener
+from ibkr_mcp.gateway.book_scope import order_book_changed, shared_read
 from ibkr_mcp.gateway.connection import IbConnection
 from ibkr_mcp.gateway.order_build import build_order
 from ibkr_mcp.models import Fill, OrderInfo, OrderRequest, WhatIf
@@ -173,6 +174,7 @@ class OrderService:
         trades: list[Trade] = []
         try:
             for order in orders:
+                order_book_changed()
                 trades.append(ib.placeOrder(contract, order))
         except ConnectionError as exc:
             raise self.conn.lost_error("place order", exc) from None
@@ -217,6 +219,7 @@ class OrderService:
         order.transmit = True
         marks = len(trade.log)
         try:
+            order_book_changed()
             self.conn.ib.placeOrder(trade.contract, order)
         except ConnectionError as exc:
             raise self.conn.lost_error(f"modify order {order_id}", exc) from None
@@ -291,6 +294,7 @@ class OrderService:
             )
         await self.conn.ensure_connected()
         try:
+            order_book_changed()
             self.conn.ib.cancelOrder(trade.order)
         except ConnectionError as exc:
             raise self.conn.lost_error(f"cancel order {order_id}", exc) from None
@@ -320,6 +324,7 @@ class OrderService:
         await self.conn.ensure_connected()
         before = await self.open_orders()
         try:
+            order_book_changed()
             self.conn.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
         except ConnectionError as exc:
             raise self.conn.lost_error("global cancel", exc) from None
@@ -336,14 +341,20 @@ class OrderService:
     # --- queries --------------------------------------------------------------------------
 
     async def open_orders(self) -> list[OrderInfo]:
-        """Open orders of every client (``reqAllOpenOrders``)."""
+        """Open orders of every client (``reqAllOpenOrders``); shared within an order call."""
+        return await shared_read("open_orders", self._open_orders)
+
+    async def _open_orders(self) -> list[OrderInfo]:
         ib = self.conn.ib
         async with self.conn.request_lock("openOrders"):
             trades = await self.conn.call(ib.reqAllOpenOrdersAsync, what="open orders")
         return _unique(convert.order_info(t) for t in trades if not t.order.whatIf)
 
     async def completed_orders(self) -> list[OrderInfo]:
-        """Orders that reached a final state today (every client)."""
+        """Orders that reached a final state today (every client); shared within an order call."""
+        return await shared_read("completed_orders", self._completed_orders)
+
+    async def _completed_orders(self) -> list[OrderInfo]:
         ib = self.conn.ib
         async with self.conn.request_lock("completedOrders"):
             trades = await self.conn.call(
@@ -388,7 +399,10 @@ class OrderService:
         return found
 
     async def executions(self, account: str | None = None) -> list[Fill]:
-        """Today's fills (optionally of one account) with commissions once reported."""
+        """Today's fills (optionally of one account); shared within an order call."""
+        return await shared_read(f"executions:{account or ''}", lambda: self._executions(account))
+
+    async def _executions(self, account: str | None) -> list[Fill]:
         ib = self.conn.ib
         wrapper: Any = ib.wrapper
         flt = ExecutionFilter(acctCode=account or "")

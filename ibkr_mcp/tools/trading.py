@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
+from ibkr_mcp.gateway.book_scope import order_book_scope
 from ibkr_mcp.models import ContractRef
 from ibkr_mcp.safety.context import OrderIntent
 from ibkr_mcp.tools import order_pipeline as pipeline
@@ -79,19 +81,34 @@ async def _place(params: PlaceInput, ctx: CallContext, *, approved: bool = False
 
     ``approved``: a human approved this queued order (the approval runner's call).
     """
-    prepared = await prepare(params, ctx)
-    # A key this audit does not know may still be at the broker (another process or audit).
-    adopted = await broker_replay(params, ctx, prepared.intent)
-    if adopted is not None:
-        return adopted
-    return await pipeline.execute(
-        ctx,
-        prepared,
-        key=params.idempotency_key,
-        token=params.confirmation_token,
-        request=params,
-        send=ctx.services.gateway.place_bracket,
-        approved=approved,
+    # The broker's order book is read once, beside the contract and quote: the idempotency
+    # lookup by orderRef and the flow gates' orders of the day share it (issue 15).
+    with order_book_scope():
+        prepared, _ = await asyncio.gather(prepare(params, ctx), _read_order_book(ctx))
+        # A key this audit does not know may still be at the broker (another process or audit).
+        adopted = await broker_replay(params, ctx, prepared.intent)
+        if adopted is not None:
+            return adopted
+        return await pipeline.execute(
+            ctx,
+            prepared,
+            key=params.idempotency_key,
+            token=params.confirmation_token,
+            request=params,
+            send=ctx.services.gateway.place_bracket,
+            approved=approved,
+        )
+
+
+async def _read_order_book(ctx: CallContext) -> None:
+    """Warm the scope's order book (open, completed orders, executions) concurrently."""
+    gateway = ctx.services.gateway
+    # Failures surface where the book is used (the lookup refuses to send without it).
+    await asyncio.gather(
+        gateway.open_orders(),
+        gateway.completed_orders(),
+        gateway.executions(),
+        return_exceptions=True,
     )
 
 
