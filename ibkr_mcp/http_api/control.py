@@ -11,10 +11,12 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
+from pydantic import BaseModel, ConfigDict
 
 from ibkr_mcp.errors import AuthError, InvalidInputError
 from ibkr_mcp.http_api.responses import OrjsonResponse
+from ibkr_mcp.http_api.routes import BEARER
 from ibkr_mcp.safety.approvals import decide, get_approval, list_approvals
 from ibkr_mcp.safety.emergency import clear_emergency_stop, current_halt, emergency_stop
 
@@ -59,6 +61,30 @@ def _reason(data: dict[str, Any], default: str) -> str:
     return reason or default
 
 
+#: What the request guard answers before the route runs (as on every /api route).
+_ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+_GUARD_DOC: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong API token", "content": _ERROR_JSON},
+    403: {"description": "Host not allowed without API_TOKEN", "content": _ERROR_JSON},
+}
+
+
+class HaltBody(BaseModel):
+    """``GET /api/emergency-stop``: the halt in force, if any."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    halted: bool
+    #: emergency_stop, rejection_breaker or kill_switch.
+    source: str | None
+    reason: str | None
+    since: str | None
+    by: str | None
+    cleared_at: str | None
+    cleared_by: str | None
+    error: str | None
+
+
 def add_control_routes(app: FastAPI, settings: Settings) -> None:
     """Add the emergency-stop and approval routes (they exist whatever TOOLSETS says)."""
 
@@ -66,12 +92,21 @@ def add_control_routes(app: FastAPI, settings: Settings) -> None:
         running: Services = request.app.state.services
         return running
 
-    @app.get("/api/emergency-stop", tags=["control"], response_class=OrjsonResponse)
+    # No response_class: FastAPI documents response models only for JSONResponse subclasses.
+    @app.get(
+        "/api/emergency-stop",
+        tags=["control"],
+        response_model=HaltBody,
+        responses=_GUARD_DOC,
+        dependencies=[Depends(BEARER)],
+    )
     async def halt_state(request: Request) -> Response:
         """The halt in force (emergency stop, rejection breaker or kill-switch file)."""
-        return OrjsonResponse(current_halt(settings).to_dict())
+        return OrjsonResponse(HaltBody(**current_halt(settings).to_dict()).model_dump(mode="json"))
 
-    @app.post("/api/emergency-stop", tags=["control"], response_class=OrjsonResponse)
+    # The routes that act are for humans (curl, scripts) and stay out of the OpenAPI document:
+    # no "Try it out" button that halts trading or approves an order, and no fuzzing.
+    @app.post("/api/emergency-stop", tags=["control"], include_in_schema=False)
     async def stop(request: Request) -> Response:
         """Halt trading and cancel every open order at the broker (IB global cancel)."""
         data = await _json(request)
@@ -80,7 +115,7 @@ def add_control_routes(app: FastAPI, settings: Settings) -> None:
         result = await emergency_stop(services_of(request), reason=reason, by=by)
         return OrjsonResponse(result.to_dict())
 
-    @app.delete("/api/emergency-stop", tags=["control"], response_class=OrjsonResponse)
+    @app.delete("/api/emergency-stop", tags=["control"], include_in_schema=False)
     async def clear(request: Request) -> Response:
         """Clear the halt (a human with the API token only)."""
         by = _token_id(settings)
@@ -88,7 +123,7 @@ def add_control_routes(app: FastAPI, settings: Settings) -> None:
         before = await clear_emergency_stop(running.audit, settings, by=by, now=running.now())
         return OrjsonResponse({"cleared": True, "was": before.to_dict()})
 
-    @app.get("/api/approvals", tags=["control"], response_class=OrjsonResponse)
+    @app.get("/api/approvals", tags=["control"], include_in_schema=False)
     async def approvals(request: Request) -> Response:
         """Orders waiting for a human (``?all=true``: every approval)."""
         _token_id(settings)
@@ -117,12 +152,12 @@ def add_control_routes(app: FastAPI, settings: Settings) -> None:
         )
         return OrjsonResponse(approval.to_dict())
 
-    @app.post("/api/approvals/{approval_id}/approve", tags=["control"])
+    @app.post("/api/approvals/{approval_id}/approve", tags=["control"], include_in_schema=False)
     async def approve(request: Request, approval_id: str) -> Response:
         """Approve a queued order (the queuing server re-runs every gate and sends it once)."""
         return await _decide(request, approval_id, True)
 
-    @app.post("/api/approvals/{approval_id}/deny", tags=["control"])
+    @app.post("/api/approvals/{approval_id}/deny", tags=["control"], include_in_schema=False)
     async def deny(request: Request, approval_id: str) -> Response:
         """Deny a queued order; nothing is sent."""
         return await _decide(request, approval_id, False)
