@@ -11,6 +11,7 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import DisabledError, NotFoundError
 from fastmcp.prompts.base import PromptResult
 from fastmcp.resources.base import ResourceResult
+from fastmcp.server.dependencies import get_context
 from fastmcp.tools.base import Tool, ToolResult
 from fastmcp.utilities.versions import VersionSpec
 from mcp.shared.exceptions import MCPError
@@ -31,16 +32,49 @@ INSTRUCTIONS = (
 )
 
 
+def _merge_any_of(node: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf`` of simply typed branches as one ``type`` list (a third of the characters).
+
+    Type-specific keywords (``pattern``, ``exclusiveMinimum``) only apply to their own type,
+    so merging keeps the meaning; a Decimal's string branch is dropped (send numbers), and an
+    ``enum`` gains ``null`` when null is allowed.
+    """
+    branches = node.get("anyOf")
+    if not isinstance(branches, list) or not all(
+        isinstance(b, dict) and isinstance(b.get("type"), str) for b in branches
+    ):
+        return node
+    types = [b["type"] for b in branches]
+    if "number" in types and "string" in types:
+        # Decimal text is still accepted (and documented in OpenAPI); agents send numbers.
+        branches = [b for b in branches if b["type"] != "string"]
+        types = [b["type"] for b in branches]
+    merged: dict[str, Any] = {}
+    for branch in branches:
+        for key, value in branch.items():
+            if key != "type" and key in merged and merged[key] != value:
+                return node
+            merged[key] = value
+    merged["type"] = types[0] if len(types) == 1 else types
+    if "enum" in merged and "null" in types:
+        merged["enum"] = [*merged["enum"], None]
+    rest = {k: v for k, v in node.items() if k != "anyOf"}
+    return {**merged, **rest}
+
+
 def _compact_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema without titles (they cost agents context and add nothing)."""
+    """The model's JSON schema without titles or null defaults, simple ``anyOf`` merged."""
     schema = model.model_json_schema()
 
     def strip(node: Any, parent_key: str | None = None) -> Any:
         if isinstance(node, dict):
+            if parent_key != "properties":
+                node = _merge_any_of(node)
             return {
                 k: strip(v, k)
                 for k, v in node.items()
                 if not (k == "title" and parent_key != "properties" and isinstance(v, str))
+                and not (k == "default" and v is None and parent_key != "properties")
             }
         if isinstance(node, list):
             return [strip(v) for v in node]
@@ -68,6 +102,15 @@ def error_text(error: IbkrMcpError) -> str:
     if "correlation_id" in error.details:
         parts.append(f"Correlation id: {error.details['correlation_id']}")
     return "\n".join(parts)
+
+
+async def _report_progress(progress: float, total: float | None, message: str | None) -> None:
+    """MCP progress notification for the current request (sent only if the client asked)."""
+    try:
+        context = get_context()
+    except RuntimeError:
+        return
+    await context.report_progress(progress, total, message)
 
 
 #: JSON-RPC error codes the MCP spec names (resource not found; invalid params).
@@ -191,6 +234,7 @@ class RegistryTool(Tool):
                 services=services,
                 surface="mcp",
                 origin=mcp_origin(),
+                progress=_report_progress,
             )
         except IbkrMcpError as exc:
             error = exc.to_dict()

@@ -11,12 +11,10 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Request, Response
-from pydantic import BaseModel, ConfigDict
+from fastapi import FastAPI, Request, Response
 
 from ibkr_mcp.errors import AuthError, InvalidInputError
 from ibkr_mcp.http_api.responses import OrjsonResponse
-from ibkr_mcp.http_api.routes import BEARER
 from ibkr_mcp.safety.approvals import decide, get_approval, list_approvals
 from ibkr_mcp.safety.emergency import clear_emergency_stop, current_halt, emergency_stop
 
@@ -61,28 +59,25 @@ def _reason(data: dict[str, Any], default: str) -> str:
     return reason or default
 
 
-#: What the request guard answers before the route runs (as on every /api route).
-_ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-_GUARD_DOC: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or wrong API token", "content": _ERROR_JSON},
-    403: {"description": "Host not allowed without API_TOKEN", "content": _ERROR_JSON},
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+#: What these routes answer, for OpenAPI (bodies are JSON objects; errors the common body).
+_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The state as a JSON object",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    **{
+        status: {"description": text, "content": _ERROR}
+        for status, text in (
+            (401, "Needs API_TOKEN configured and presented"),
+            (403, "Host not allowed without API_TOKEN"),
+            (404, "Unknown approval"),
+            (409, "Approval already decided or expired"),
+            (422, "Invalid input"),
+            (503, "Not connected / audit unavailable"),
+        )
+    },
 }
-
-
-class HaltBody(BaseModel):
-    """``GET /api/emergency-stop``: the halt in force, if any."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    halted: bool
-    #: emergency_stop, rejection_breaker or kill_switch.
-    source: str | None
-    reason: str | None
-    since: str | None
-    by: str | None
-    cleared_at: str | None
-    cleared_by: str | None
-    error: str | None
 
 
 def add_control_routes(app: FastAPI, settings: Settings) -> None:
@@ -92,21 +87,12 @@ def add_control_routes(app: FastAPI, settings: Settings) -> None:
         running: Services = request.app.state.services
         return running
 
-    # No response_class: FastAPI documents response models only for JSONResponse subclasses.
-    @app.get(
-        "/api/emergency-stop",
-        tags=["control"],
-        response_model=HaltBody,
-        responses=_GUARD_DOC,
-        dependencies=[Depends(BEARER)],
-    )
+    @app.get("/api/emergency-stop", tags=["control"], responses=_DOC)
     async def halt_state(request: Request) -> Response:
         """The halt in force (emergency stop, rejection breaker or kill-switch file)."""
-        return OrjsonResponse(HaltBody(**current_halt(settings).to_dict()).model_dump(mode="json"))
+        return OrjsonResponse(current_halt(settings).to_dict())
 
-    # The routes that act are for humans (curl, scripts) and stay out of the OpenAPI document:
-    # no "Try it out" button that halts trading or approves an order, and no fuzzing.
-    @app.post("/api/emergency-stop", tags=["control"], include_in_schema=False)
+    @app.post("/api/emergency-stop", tags=["control"], responses=_DOC)
     async def stop(request: Request) -> Response:
         """Halt trading and cancel every open order at the broker (IB global cancel)."""
         data = await _json(request)
@@ -115,7 +101,7 @@ def add_control_routes(app: FastAPI, settings: Settings) -> None:
         result = await emergency_stop(services_of(request), reason=reason, by=by)
         return OrjsonResponse(result.to_dict())
 
-    @app.delete("/api/emergency-stop", tags=["control"], include_in_schema=False)
+    @app.delete("/api/emergency-stop", tags=["control"], responses=_DOC)
     async def clear(request: Request) -> Response:
         """Clear the halt (a human with the API token only)."""
         by = _token_id(settings)
@@ -123,7 +109,7 @@ def add_control_routes(app: FastAPI, settings: Settings) -> None:
         before = await clear_emergency_stop(running.audit, settings, by=by, now=running.now())
         return OrjsonResponse({"cleared": True, "was": before.to_dict()})
 
-    @app.get("/api/approvals", tags=["control"], include_in_schema=False)
+    @app.get("/api/approvals", tags=["control"], responses=_DOC)
     async def approvals(request: Request) -> Response:
         """Orders waiting for a human (``?all=true``: every approval)."""
         _token_id(settings)
@@ -152,12 +138,12 @@ def add_control_routes(app: FastAPI, settings: Settings) -> None:
         )
         return OrjsonResponse(approval.to_dict())
 
-    @app.post("/api/approvals/{approval_id}/approve", tags=["control"], include_in_schema=False)
+    @app.post("/api/approvals/{approval_id}/approve", tags=["control"], responses=_DOC)
     async def approve(request: Request, approval_id: str) -> Response:
         """Approve a queued order (the queuing server re-runs every gate and sends it once)."""
         return await _decide(request, approval_id, True)
 
-    @app.post("/api/approvals/{approval_id}/deny", tags=["control"], include_in_schema=False)
+    @app.post("/api/approvals/{approval_id}/deny", tags=["control"], responses=_DOC)
     async def deny(request: Request, approval_id: str) -> Response:
         """Deny a queued order; nothing is sent."""
         return await _decide(request, approval_id, False)
