@@ -72,28 +72,48 @@ def _escaped_exception(exception: Any) -> Any:
     """The record's exception with its message escaped (its last traceback line is its text).
 
     The exception object itself is left alone (a caller may still raise or return it): the log
-    gets a stand-in of the same qualified name, chain and traceback, whose text is escaped.
+    gets a stand-in of the same qualified name, chain and traceback, whose text is escaped, and
+    so are the texts of its causes and contexts (the traceback prints the whole chain).
     """
     value = exception.value
     if not isinstance(value, BaseException):
         return exception
+    stand_in = _stand_in(value, {})
+    if stand_in is value:
+        return exception
+    return exception._replace(type=type(stand_in), value=stand_in)
+
+
+def _stand_in(value: BaseException, seen: dict[int, BaseException]) -> BaseException:
+    """``value``, or a look-alike with escaped text if it or anything it chains to needs one.
+
+    ``seen`` maps each exception already visited to its stand-in: ``raise X from e`` makes ``e``
+    both cause and context, and a cyclic chain must end (the traceback module stops there too).
+    """
+    if id(value) in seen:
+        return seen[id(value)]
+    seen[id(value)] = value
     try:
         text = str(value)
     except Exception:  # noqa: BLE001 - a broken __str__ must not lose the log record
-        return exception
-    if not _CONTROL.search(text):
-        return exception
+        return value
+    cause = None if value.__cause__ is None else _stand_in(value.__cause__, seen)
+    context = None if value.__context__ is None else _stand_in(value.__context__, seen)
+    if not _CONTROL.search(text) and cause is value.__cause__ and context is value.__context__:
+        return value
     original = type(value)
     stand_in_type = type(
         original.__name__,
         (Exception,),
         {"__module__": original.__module__, "__qualname__": original.__qualname__},
     )
-    stand_in = stand_in_type(escape_control(text))
-    stand_in.__cause__ = value.__cause__
-    stand_in.__context__ = value.__context__
+    stand_in: BaseException = stand_in_type(escape_control(text))
+    stand_in = stand_in.with_traceback(value.__traceback__)
+    stand_in.__cause__ = cause
+    stand_in.__context__ = context
     stand_in.__suppress_context__ = value.__suppress_context__
-    return exception._replace(type=stand_in_type, value=stand_in)
+    seen[id(value)] = stand_in
+    return stand_in
 
 
 class _InterceptHandler(logging.Handler):

@@ -138,3 +138,28 @@ def test_exception_text_is_escaped_and_the_exception_untouched() -> None:
     assert not any(line.startswith("2026-01-01") for line in text.splitlines()), text
     assert "ValueError: bad symbol AAPL\\n2026-01-01T00:00:00.000+00:00 CRITICAL forged" in text
     assert str(error).count("\n") == 1  # the caller's exception keeps its text
+
+
+def test_chained_exception_causes_are_escaped_too() -> None:
+    from loguru import logger
+
+    buf = io.StringIO()
+    configure_logging(load_settings(), stream=buf)
+    cause = ValueError("x\n2026-01-01T00:00:00.000+00:00 CRITICAL forged-cause\x1b[2J")
+    context = OSError("y\r\n2026-01-01T00:00:00.000+00:00 CRITICAL forged-context")
+    try:
+        try:
+            try:
+                raise context
+            except OSError as inner:
+                raise cause from inner
+        except ValueError as exc:
+            raise RuntimeError("plain outer text") from exc
+    except RuntimeError:
+        logger.exception("call failed")
+    text = buf.getvalue()
+    assert "\x1b" not in text and "\r" not in text
+    assert not any(line.startswith("2026-01-01") for line in text.splitlines()), text
+    assert "forged-cause" in text and "forged-context" in text  # the chain is still shown
+    assert "RuntimeError: plain outer text" in text
+    assert str(cause).count("\n") == 1  # the caller's exceptions keep their text

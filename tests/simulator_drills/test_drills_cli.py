@@ -76,6 +76,13 @@ def test_sim_ctl_drives_a_running_simulator(sim_process: int, control_dir: Path)
     refused = ctl(port, control_dir, "error", "9999")
     assert refused.returncode == 2
     assert "no IB default text for code 9999" in refused.stderr
+    refused = ctl(port, control_dir, "error", "9999", "--json")
+    assert refused.returncode == 2
+    error = json.loads(refused.stdout)["error"]
+    assert error["code"] == "INVALID_INPUT" and "code 9999" in error["message"]
+    done = ctl(port, control_dir, "latency", "2", "--json")
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["faults"]["latency"] == {"ms": 2.0, "jitter_ms": 0.0}
     unknown = ctl(port, control_dir, "explode")
     assert unknown.returncode == 2
     assert "No such command 'explode'" in unknown.stderr
@@ -89,6 +96,10 @@ def test_sim_ctl_without_a_simulator(control_dir: Path) -> None:
     done = ctl(port, control_dir, "status")
     assert done.returncode == 7
     assert f"no simulator control channel at {control_dir}" in done.stderr.replace("\n", "")
+    done = ctl(port, control_dir, "status", "--json")
+    assert done.returncode == 7
+    error = json.loads(done.stdout)["error"]
+    assert error["code"] == "GATEWAY_UNAVAILABLE" and f"--port {port}" in error["remedy"]
 
 
 def test_sim_refuses_a_bad_start_fault(control_dir: Path) -> None:
