@@ -62,7 +62,7 @@ class Approval:
         created_at: When it was queued.
         expires_at: When an undecided or unsent approval lapses.
         order: The order's terms (account, symbol, side, quantity, type, limit, tif).
-        request: The place_order input as queued (without the confirmation token).
+        request: The tool's input as queued (without the confirmation token).
         server: The id of the server process that queued it (and will send it).
         origin: Who asked for the order (surface, MCP client, correlation id).
         verdicts: The gates' verdicts when it was queued.
@@ -71,6 +71,8 @@ class Approval:
         reason: The denial's reason, or why it ended.
         order_id: The broker's order id once sent.
         status: The broker's last status once sent.
+        tool: The tool that queued it (``place_order``, ``modify_order``, ``close_position``).
+        modifies: The working order a queued modify_order changes.
     """
 
     approval_id: str
@@ -88,11 +90,15 @@ class Approval:
     reason: str | None = None
     order_id: int | None = None
     status: str | None = None
+    tool: str = "place_order"
+    modifies: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (CLI ``--json``, HTTP, the MCP resource)."""
         return {
             "approval_id": self.approval_id,
+            "tool": self.tool,
+            "modifies": self.modifies,
             "idempotency_key": self.idempotency_key,
             "state": self.state,
             "created_at": self.created_at.isoformat(),
@@ -118,7 +124,7 @@ def _fold(rows: list[dict[str, Any]], now: datetime) -> Approval | None:
     state: ApprovalState = "pending"
     decided_by = reason = status = None
     decided_at: datetime | None = None
-    order_id: int | None = None
+    order_id: int | None = info.get("modifies")
     for row in rows:
         event, detail = row["event"], _detail(row)
         if event in ("approved", "denied", "expired"):
@@ -156,6 +162,8 @@ def _fold(rows: list[dict[str, Any]], now: datetime) -> Approval | None:
         reason=reason,
         order_id=order_id,
         status=status,
+        tool=info.get("tool") or "place_order",
+        modifies=info.get("modifies"),
     )
 
 
@@ -169,6 +177,14 @@ async def list_approvals(
         by_key.setdefault(row["idempotency_key"], []).append(row)
     out = [a for a in (_fold(r, now) for r in by_key.values()) if a is not None]
     return [a for a in out if states is None or a.state in states]
+
+
+async def find_approval(audit: AuditLog, ref: str, now: datetime) -> Approval | None:
+    """The approval with id or idempotency key ``ref``, or ``None``."""
+    for approval in await list_approvals(audit, now):
+        if ref in (approval.approval_id, approval.idempotency_key):
+            return approval
+    return None
 
 
 async def get_approval(audit: AuditLog, approval_id: str, now: datetime) -> Approval:

@@ -21,7 +21,8 @@ from ibkr_mcp.errors import IbkrMcpError, IdempotencyConflictError
 from ibkr_mcp.logs import correlation_id, new_correlation_id
 from ibkr_mcp.origin import call_origin
 from ibkr_mcp.safety.approvals import Approval, expire, list_approvals
-from ibkr_mcp.tools.order_models import PlaceInput
+from ibkr_mcp.tools.order_action_models import ClosePositionInput, ModifyInput
+from ibkr_mcp.tools.order_models import PlaceInput, PlaceResult
 from ibkr_mcp.tools.order_replay import KeyLock
 from ibkr_mcp.tools.registry import CallContext
 
@@ -34,10 +35,21 @@ POLL_SECONDS = 0.25
 _SPENT_TOKEN = "approved-by-human"
 
 
-async def _send(services: Services, approval: Approval) -> None:
+async def _replay(approval: Approval, ctx: CallContext) -> PlaceResult | None:
+    """Run the queued tool's acting half again with ``approved`` (every gate, fresh facts)."""
+    from ibkr_mcp.tools.order_actions import close_position, modify_order
     from ibkr_mcp.tools.trading import _place
 
-    params = PlaceInput.model_validate({**approval.request, "confirmation_token": _SPENT_TOKEN})
+    request = {**approval.request, "confirmation_token": _SPENT_TOKEN}
+    if approval.tool == "modify_order":
+        return (await modify_order(ModifyInput.model_validate(request), ctx, approved=True)).result
+    if approval.tool == "close_position":
+        params = ClosePositionInput.model_validate(request)
+        return (await close_position(params, ctx, approved=True)).result
+    return await _place(PlaceInput.model_validate(request), ctx, approved=True)
+
+
+async def _send(services: Services, approval: Approval) -> None:
     cid = new_correlation_id()
     origin = {
         "surface": "internal",
@@ -47,16 +59,18 @@ async def _send(services: Services, approval: Approval) -> None:
         "queued_by": approval.origin,
     }
     ctx = CallContext(
-        services=services, correlation_id=cid, surface="internal", tool="place_order",
+        services=services, correlation_id=cid, surface="internal", tool=approval.tool,
         origin=origin,
     )  # fmt: skip
     token, origin_token = correlation_id.set(cid), call_origin.set(origin)
     try:
-        async with KeyLock(params.idempotency_key):
-            result = await _place(params, ctx, approved=True)
-        logger.info(
-            "approved order {} sent: {} {}", approval.approval_id, result.status, result.order_id
-        )
+        async with KeyLock(approval.idempotency_key):
+            result = await _replay(approval, ctx)
+        if result is not None:
+            logger.info(
+                "approved {} {} sent: {} {}",
+                approval.tool, approval.approval_id, result.status, result.order_id,
+            )  # fmt: skip
     finally:
         call_origin.reset(origin_token)
         correlation_id.reset(token)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal
 
+import orjson
 from pydantic import AwareDatetime, Field
 
 from ibkr_mcp.audit.flow import rejection_count
@@ -23,7 +24,7 @@ from ibkr_mcp.safety.emergency import emergency_stop as engage_stop
 from ibkr_mcp.safety.flow_facts import trip_breaker_if_needed
 from ibkr_mcp.safety.halt import read_halt
 from ibkr_mcp.tools.common import ToolInput, ToolOutput
-from ibkr_mcp.tools.order_models import OrderSummary, PlaceInput, PlaceResult
+from ibkr_mcp.tools.order_models import OrderSummary, PlaceResult
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
 
 _STATUS = {
@@ -38,12 +39,16 @@ _STATUS = {
 
 async def queue_for_approval(
     ctx: CallContext,
-    params: PlaceInput,
+    params: Any,
     intent: OrderIntent,
     summary: OrderSummary,
     result: ChainResult,
 ) -> PlaceResult:
-    """Record the order as PENDING_APPROVAL (durably); nothing is sent."""
+    """Record the order as PENDING_APPROVAL (durably); nothing is sent.
+
+    ``params``: the acting tool's input (place_order, modify_order, close_position); the
+    approval runner replays ``ctx.tool`` with it once a human approves.
+    """
     services = ctx.services
     now = services.now()
     approval_id = new_approval_id()
@@ -67,6 +72,8 @@ async def queue_for_approval(
             "approval_id": approval_id,
             "expires_at": until.isoformat(),
             "server": services.instance_id,
+            "tool": ctx.tool,
+            "modifies": intent.modifies,
             "request": request,
             "request_fingerprint": params.request_fingerprint(),
             "verdicts": [f"{v.gate}:{v.outcome}" for v in result.verdicts],
@@ -79,9 +86,9 @@ async def queue_for_approval(
         message=(
             f"Queued for a human's approval as {approval_id} (until {until.isoformat()}); "
             "nothing was sent. A human approves it with `ibkr-mcp approvals approve "
-            f"{approval_id}`; then this server sends it after re-running every gate. Retry "
-            "place_order with the same idempotency_key (or read ibkr://approvals/pending) "
-            "to see its state."
+            f"{approval_id}`; then this server sends it after re-running every gate. See its "
+            f"state with get_order_status / wait_for_order (order_id={approval_id}) or "
+            "ibkr://approvals/pending."
         ),
         idempotency_key=params.idempotency_key,
         correlation_id=ctx.correlation_id,
@@ -92,7 +99,7 @@ async def queue_for_approval(
     )
 
 
-async def approval_replay(params: PlaceInput, ctx: CallContext) -> PlaceResult | None:
+async def approval_replay(params: Any, ctx: CallContext) -> PlaceResult | None:
     """The state of a key queued for approval (a retry never queues or sends twice).
 
     Called after ``replay_key`` found no intent for the key (a sent order replays there).
@@ -102,17 +109,13 @@ async def approval_replay(params: PlaceInput, ctx: CallContext) -> PlaceResult |
     """
     services = ctx.services
     rows = await services.audit.order_events_for_key(params.idempotency_key)
-    if not any(r.get("event") == "pending_approval" for r in rows):
+    queued = next((r for r in rows if r.get("event") == "pending_approval"), None)
+    if queued is None:
         return None
     approvals = await list_approvals(services.audit, services.now())
     approval = next(a for a in approvals if a.idempotency_key == params.idempotency_key)
-    if (
-        approval.request
-        and PlaceInput.model_validate(
-            {**approval.request, "confirmation_token": params.confirmation_token}
-        ).request_fingerprint()
-        != params.request_fingerprint()
-    ):
+    stored = orjson.loads(queued["detail"]).get("request_fingerprint")
+    if approval.tool != ctx.tool or stored != params.request_fingerprint():
         raise IdempotencyConflictError(
             f"idempotency_key {params.idempotency_key!r} is queued for approval with a "
             "different order.",

@@ -11,6 +11,7 @@ from ibkr_mcp.errors import InvalidInputError, NotFoundError, OrderRejectedError
 from ibkr_mcp.models import ContractRef, OrderInfo
 from ibkr_mcp.safety.context import OrderIntent
 from ibkr_mcp.tools import order_pipeline as pipeline
+from ibkr_mcp.tools.approvals import approval_replay
 from ibkr_mcp.tools.common import resolve_account
 from ibkr_mcp.tools.order_action_models import (
     TWO_STEP,
@@ -37,9 +38,18 @@ POLL_SECONDS = 0.1
 
 
 async def two_step(
-    params: TwoStep, ctx: CallContext, prepared: pipeline.Prepared, action: str, send: Any
+    params: TwoStep,
+    ctx: CallContext,
+    prepared: pipeline.Prepared,
+    action: str,
+    send: Any,
+    *,
+    approved: bool = False,
 ) -> TwoStepResult:
-    """Preview (no token given) or act (token + key) on ``prepared``."""
+    """Preview (no token given) or act (token + key) on ``prepared``.
+
+    ``approved``: the approval runner sends what a human approved (no replay, token spent).
+    """
     if params.confirmation_token is None or params.idempotency_key is None:
         preview = await pipeline.preview(ctx, prepared, action=action)
         return TwoStepResult(stage="preview", preview=preview)
@@ -55,9 +65,13 @@ async def two_step(
             token=token,
             request=keyed,
             send=send,
+            approved=approved,
         )
 
-    return TwoStepResult(stage="done", result=await idempotent(keyed, ctx, act))
+    if approved:  # the runner holds the key's lock; the queued key must not replay itself
+        return TwoStepResult(stage="done", result=await act())
+    # A key queued for approval answers its approval's state; it never queues twice.
+    return TwoStepResult(stage="done", result=await idempotent(keyed, ctx, act, approval_replay))
 
 
 # --- modify_order ------------------------------------------------------------------------------
@@ -130,20 +144,24 @@ async def _prepare_modify(params: ModifyInput, ctx: CallContext) -> pipeline.Pre
     return pipeline.Prepared(contract=contract, intent=intent, quote=quote, verb="modified")
 
 
-async def modify_order(params: ModifyInput, ctx: CallContext) -> TwoStepResult:
+async def modify_order(
+    params: ModifyInput, ctx: CallContext, *, approved: bool = False
+) -> TwoStepResult:
     """Handler of modify_order: every gate on the modified order; same order id at IB."""
     prepared = await _prepare_modify(params, ctx)
 
     async def send(requests: list[Any]) -> list[OrderInfo]:
         return [await ctx.services.gateway.modify_order(params.order_id, requests[0])]
 
-    return await two_step(params, ctx, prepared, "modify_order", send)
+    return await two_step(params, ctx, prepared, "modify_order", send, approved=approved)
 
 
 # --- close_position ----------------------------------------------------------------------------
 
 
-async def close_position(params: ClosePositionInput, ctx: CallContext) -> TwoStepResult:
+async def close_position(
+    params: ClosePositionInput, ctx: CallContext, *, approved: bool = False
+) -> TwoStepResult:
     """Handler of close_position: the order that flattens or reduces a position."""
     gateway = ctx.services.gateway
     account = await resolve_account(ctx, params.account)
@@ -195,7 +213,9 @@ async def close_position(params: ClosePositionInput, ctx: CallContext) -> TwoSte
         con_id=position.con_id,
     )
     prepared = await prepare(order, ctx, ref)
-    return await two_step(params, ctx, prepared, "close_position", gateway.place_bracket)
+    return await two_step(
+        params, ctx, prepared, "close_position", gateway.place_bracket, approved=approved
+    )
 
 
 # --- cancel_all_orders -------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from loguru import logger
 from ibkr_mcp import metrics
 from ibkr_mcp.errors import (
     AuditUnavailableError,
-    GateRefusedError,
     GatewayError,
     GatewayUnavailableError,
     IbkrMcpError,
@@ -35,7 +34,6 @@ from ibkr_mcp.tools.order_gates import passed_line, record_chain, refusals, run_
 from ibkr_mcp.tools.order_models import (
     LegResult,
     OrderSummary,
-    PlaceInput,
     PlaceResult,
     PreviewResult,
 )
@@ -396,18 +394,7 @@ async def execute(
 async def _hold(
     ctx: CallContext, prepared: Prepared, request: Keyed, token: str, result: ChainResult
 ) -> PlaceResult:
-    """Queue a place_order for a human's approval; other order actions are refused instead."""
+    """Queue the order (a place, bracket, modification or close) for a human's approval."""
     intent = prepared.intent
-    if isinstance(request, PlaceInput):
-        ctx.services.tokens.consume(token, intent.fingerprint())
-        return await queue_for_approval(
-            ctx, request, intent, summary(intent, prepared.quote), result
-        )
-    held = result.held
-    assert held is not None
-    raise GateRefusedError(
-        f"{ctx.tool} needs a human's approval ({held.reason}), which only place_order queues.",
-        remedy="Send the order with preview_order / place_order (it is queued for approval), "
-        "or cancel_order and place a new one.",
-        details={"gate": held.gate, "reason": held.reason},
-    )
+    ctx.services.tokens.consume(token, intent.fingerprint())
+    return await queue_for_approval(ctx, request, intent, summary(intent, prepared.quote), result)
