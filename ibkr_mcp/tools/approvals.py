@@ -27,7 +27,7 @@ from ibkr_mcp.tools.common import ToolInput, ToolOutput
 from ibkr_mcp.tools.order_models import OrderSummary, PlaceResult
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
 
-_STATUS = {
+APPROVAL_STATUS = {
     "pending": "PENDING_APPROVAL",
     "approved": "APPROVED",
     "denied": "DENIED",
@@ -122,7 +122,7 @@ async def approval_replay(params: Any, ctx: CallContext) -> PlaceResult | None:
             remedy="Use a new idempotency_key for a new order.",
             details={"idempotency_key": params.idempotency_key},
         )
-    status = _STATUS.get(approval.state, approval.state.upper())
+    status = APPROVAL_STATUS.get(approval.state, approval.state.upper())
     return PlaceResult(
         sent=False,
         status=status,
@@ -304,4 +304,4 @@ SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
     ),
 )
 
-__all__ = ["SPECS", "after_rejection", "approval_replay", "queue_for_approval"]
+__all__ = ["APPROVAL_STATUS", "SPECS", "after_rejection", "approval_replay", "queue_for_approval"]

@@ -133,6 +133,48 @@ OrderId = Annotated[
 ]
 
 
+#: An approval id or idempotency key asked for by reference: it holds a letter (digits alone
+#: are an order id). Keys without a letter are asked for by their approval_id.
+QUEUED_REF_PATTERN: Final = r"^[0-9]*[A-Za-z][A-Za-z0-9._:\-]*$"
+_QUEUED_REF = re.compile(QUEUED_REF_PATTERN)
+
+
+#: An integer as JSON Schema sees one (``2.0`` is the integer 2), as text.
+_INTEGRAL_TEXT: Final = re.compile(r"([0-9]+)(?:\.0*)?", re.ASCII)
+
+
+def _order_ref(value: Any) -> Any:
+    """An order id (an integer, or its text), or an approval id / idempotency key."""
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        integral = _INTEGRAL_TEXT.fullmatch(value)
+        if integral is None:
+            if not (8 <= len(value) <= 64 and _QUEUED_REF.fullmatch(value)):
+                raise ValueError(
+                    f"must be an order id (1..{MAX_ORDER_ID}), an approval_id or an idempotency_key"
+                )
+            return value
+        value = int(integral.group(1))
+    if not isinstance(value, int):
+        raise ValueError("must be an order id (an integer), an approval_id or an idempotency_key")
+    if not 1 <= value <= MAX_ORDER_ID:
+        raise ValueError(f"order id must be 1..{MAX_ORDER_ID}")
+    return value
+
+
+#: An order id, or (for an order queued for approval, which has none yet) its approval_id or
+#: idempotency_key.
+OrderRef = Annotated[
+    Annotated[int, Field(ge=1, le=MAX_ORDER_ID)]
+    | Annotated[str, Field(min_length=8, max_length=64, pattern=QUEUED_REF_PATTERN)],
+    BeforeValidator(_order_ref),
+    Field(description="Order id, or approval_id / idempotency_key."),
+]
+
+
 SecTypeIn = Annotated[SecType, BeforeValidator(upper_enum)]
 Expiry = Annotated[str, Field(pattern=r"^[0-9]{6}([0-9]{2})?$")]
 Right = Annotated[OptionRight, BeforeValidator(_right)]

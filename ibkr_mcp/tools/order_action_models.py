@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from ibkr_mcp.models import Fill, OrderInfo
-from ibkr_mcp.tools.common import Account, SecTypeIn, Symbol, ToolInput, ToolOutput
+from ibkr_mcp.tools.common import Account, OrderRef, SecTypeIn, Symbol, ToolInput, ToolOutput
 from ibkr_mcp.tools.order_models import (
     KEY_PATTERN,
     IdempotencyKey,
@@ -138,7 +138,7 @@ class CancelAllResult(ToolOutput):
 class WaitInput(ToolInput):
     """Input of wait_for_order."""
 
-    order_id: int = Field(ge=1)
+    order_id: OrderRef
     until: Literal["filled", "done"] = Field(
         "done", description="filled, or done (filled, cancelled or inactive)."
     )
@@ -146,9 +146,9 @@ class WaitInput(ToolInput):
 
 
 class OrderFillsResult(ToolOutput):
-    """An order's state and its fills (each execution with its commission)."""
+    """An order's state and its fills; a queued order's approval state (no order id yet)."""
 
-    order_id: int
+    order_id: int | None
     status: str
     filled: Decimal
     remaining: Decimal
@@ -156,4 +156,7 @@ class OrderFillsResult(ToolOutput):
     fills: list[Fill]
     #: wait_for_order: whether the wait ended by the timeout (the state is as it stands).
     timed_out: bool = False
-    order: OrderInfo
+    order: OrderInfo | None
+    #: An order queued for approval: its id and state (pending, approved, denied, ..., sent).
+    approval_id: str | None = None
+    approval_state: str | None = None

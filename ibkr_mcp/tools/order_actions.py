@@ -9,9 +9,10 @@ from typing import Any, Literal, cast
 
 from ibkr_mcp.errors import InvalidInputError, NotFoundError, OrderRejectedError
 from ibkr_mcp.models import ContractRef, OrderInfo
+from ibkr_mcp.safety.approvals import Approval, find_approval
 from ibkr_mcp.safety.context import OrderIntent
 from ibkr_mcp.tools import order_pipeline as pipeline
-from ibkr_mcp.tools.approvals import approval_replay
+from ibkr_mcp.tools.approvals import APPROVAL_STATUS, approval_replay
 from ibkr_mcp.tools.common import resolve_account
 from ibkr_mcp.tools.order_action_models import (
     TWO_STEP,
@@ -286,31 +287,89 @@ async def _with_fills(ctx: CallContext, info: OrderInfo, timed_out: bool) -> Ord
     )
 
 
+#: Approval states after which nothing will be sent (a wait ends there).
+_APPROVAL_OVER = frozenset({"denied", "expired", "refused", "failed"})
+
+
+async def _lookup(ctx: CallContext, ref: int | str) -> tuple[OrderInfo | None, Approval | None]:
+    """The broker's order for ``ref`` (id, approval id or key) and its approval, if any."""
+    services = ctx.services
+    if isinstance(ref, int):
+        return await services.gateway.order_status(ref), None
+    approval = await find_approval(services.audit, ref, services.now())
+    if approval is not None:
+        if approval.state != "sent" or approval.order_id is None:
+            return None, approval
+        return await services.gateway.order_status(approval.order_id), approval
+    ids = [r["order_id"] for r in await services.audit.order_events_for_key(ref) if r["order_id"]]
+    if not ids:
+        raise NotFoundError(
+            f"No order or approval {ref!r}.",
+            remedy="Pass the order id place_order returned, or its approval_id / idempotency_key.",
+            details={"order_id": ref},
+        )
+    return await services.gateway.order_status(ids[0]), None  # the parent of a bracket
+
+
+async def _result(
+    ctx: CallContext, info: OrderInfo | None, approval: Approval | None, timed_out: bool
+) -> OrderFillsResult:
+    extra = {} if approval is None else {
+        "approval_id": approval.approval_id, "approval_state": approval.state,
+    }  # fmt: skip
+    if info is not None:
+        return (await _with_fills(ctx, info, timed_out)).model_copy(update=extra)
+    assert approval is not None
+    quantity = approval.order.get("quantity")
+    return OrderFillsResult(
+        order_id=approval.order_id,
+        status=APPROVAL_STATUS.get(approval.state, approval.state.upper()),
+        filled=Decimal(0),
+        remaining=Decimal(str(quantity or 0)),
+        avg_fill_price=None,
+        fills=[],
+        timed_out=timed_out,
+        order=None,
+        **extra,
+    )
+
+
 async def get_order_status(params: OrderStatusInput, ctx: CallContext) -> OrderFillsResult:
-    """Handler of get_order_status: the order and its fills."""
-    await ctx.services.gateway.ensure_connected()
-    info = await ctx.services.gateway.order_status(params.order_id)
-    return await _with_fills(ctx, info, timed_out=False)
+    """Handler of get_order_status: the order and its fills, or its approval's state."""
+    if isinstance(params.order_id, int):
+        await ctx.services.gateway.ensure_connected()
+    info, approval = await _lookup(ctx, params.order_id)
+    return await _result(ctx, info, approval, timed_out=False)
 
 
 async def wait_for_order(params: WaitInput, ctx: CallContext) -> OrderFillsResult:
-    """Handler of wait_for_order: until filled / done or the timeout, reporting progress."""
+    """Handler of wait_for_order: until filled / done or the timeout, reporting progress.
+
+    A queued order is waited for through its approval: pending → sent → filled / done; a
+    denied, expired or refused approval ends the wait.
+    """
     gateway = ctx.services.gateway
     await gateway.ensure_connected()
     deadline = time.monotonic() + params.timeout_seconds
     last: tuple[str, Decimal] | None = None
+    status: str
     while True:
-        info = await gateway.order_status(params.order_id)
-        finished = info.status == "Filled" if params.until == "filled" else info.status in DONE
-        if finished or (params.until == "filled" and info.status in DONE):
-            return await _with_fills(ctx, info, timed_out=False)
-        if (info.status, info.filled) != last:
-            last = (info.status, info.filled)
-            await ctx.progress(
-                float(info.filled), float(info.quantity), f"{info.status}: {info.filled} filled"
-            )
+        info, approval = await _lookup(ctx, params.order_id)
+        if info is None:
+            assert approval is not None
+            if approval.state in _APPROVAL_OVER:
+                return await _result(ctx, None, approval, timed_out=False)
+            status, filled, total = approval.state, Decimal(0), Decimal(1)
+        else:
+            finished = info.status == "Filled" if params.until == "filled" else info.status in DONE
+            if finished or (params.until == "filled" and info.status in DONE):
+                return await _result(ctx, info, approval, timed_out=False)
+            status, filled, total = info.status, info.filled, info.quantity
+        if (status, filled) != last:
+            last = (status, filled)
+            await ctx.progress(float(filled), float(total), f"{status}: {filled} filled")
         if time.monotonic() >= deadline:
-            return await _with_fills(ctx, info, timed_out=True)
+            return await _result(ctx, info, approval, timed_out=True)
         await asyncio.sleep(POLL_SECONDS)
 
 
@@ -362,7 +421,7 @@ SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
     ToolSpec(
         name="get_order_status",
         description="Status, filled/remaining, average price and fills (with commissions) of "
-        "one order by id.",
+        "one order by id (or approval_id).",
         input_model=OrderStatusInput,
         output_model=OrderFillsResult,
         handler=get_order_status,
@@ -373,8 +432,8 @@ SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
     ),
     ToolSpec(
         name="wait_for_order",
-        description="Wait (1-60 s) until an order is filled or done; returns status, fills and "
-        "whether it timed out. Sends MCP progress notifications.",
+        description="Wait (1-60 s) until an order (or approval_id) is filled or done; returns "
+        "status, fills and whether it timed out. Sends MCP progress notifications.",
         input_model=WaitInput,
         output_model=OrderFillsResult,
         handler=wait_for_order,

@@ -7,7 +7,7 @@ from pydantic import AwareDatetime, Field
 from ibkr_mcp.models import Fill, OrderInfo
 from ibkr_mcp.tools.common import (
     Account,
-    OrderId,
+    OrderRef,
     Symbol,
     ToolInput,
     ToolOutput,
@@ -31,7 +31,7 @@ class OrdersResult(ToolOutput):
 class OrderStatusInput(ToolInput):
     """Input of get_order_status."""
 
-    order_id: OrderId
+    order_id: OrderRef
 
 
 class ExecutionsInput(ToolInput):

@@ -108,3 +108,38 @@ async def test_bracket_is_queued_whole_and_sent_whole(controls_settings: Any, si
         assert refs == ["brkt-appr-001", "brkt-appr-001.sl", "brkt-appr-001.tp"]
         await process_approvals(server)
         assert len(sent_orders(sim)) == 3
+
+
+async def test_order_status_and_wait_follow_a_queued_order(
+    controls_settings: Any, sim: Any
+) -> None:
+    async with runtime(controls_settings(REQUIRE_APPROVAL="always")) as server:
+        queued = await place(server, MKT5, "status-appr-01")
+        apr = queued.approval_id
+        status = await call(server, "get_order_status", {"order_id": apr})
+        assert (status.status, status.approval_state, status.order_id) == (
+            "PENDING_APPROVAL", "pending", None,
+        )  # fmt: skip
+        by_key = await call(server, "get_order_status", {"order_id": "status-appr-01"})
+        assert by_key.approval_id == apr and by_key.remaining == 5
+        waited = await call(server, "wait_for_order", {"order_id": apr, "timeout_seconds": 1})
+        assert waited.timed_out and waited.approval_state == "pending"
+        assert sent_orders(sim) == []
+        await decide(server.audit, apr, approve=True, by="cli:test", reason=None, now=server.now())
+        # The runner sends it; the wait follows the approval into the broker's order.
+        filled = await call(
+            server, "wait_for_order", {"order_id": apr, "until": "filled", "timeout_seconds": 10}
+        )
+        assert (filled.status, filled.approval_state, filled.timed_out) == ("Filled", "sent", False)
+        assert filled.order_id == sent_orders(sim)[0].order_id and len(sent_orders(sim)) == 1
+        assert sum(f.quantity for f in filled.fills) == 5
+        denied = await place(server, resting(2), "status-deny-01")
+        await decide(
+            server.audit, denied.approval_id, approve=False, by="cli:test", reason="no",
+            now=server.now(),
+        )  # fmt: skip
+        over = await call(
+            server, "wait_for_order", {"order_id": denied.approval_id, "timeout_seconds": 5}
+        )
+        assert (over.status, over.timed_out) == ("DENIED", False)
+    assert len(sent_orders(sim)) == 1
