@@ -119,8 +119,11 @@ def emergency_stop_command(
 def _line(a: Approval) -> str:
     o = a.order
     price = f" @ {o.get('limit_price')}" if o.get("limit_price") else ""
+    # A queued modification or close says what it is (the order terms are the new ones).
+    what = {"modify_order": f"MODIFY order {a.modifies} to ", "close_position": "CLOSE "}
     return (
-        f"{a.approval_id}  {a.state:<8} {o.get('side')} {o.get('quantity')} {o.get('symbol')} "
+        f"{a.approval_id}  {a.state:<8} {what.get(a.tool, '')}{o.get('side')} "
+        f"{o.get('quantity')} {o.get('symbol')} "
         f"{o.get('order_type')}{price} {o.get('tif')}  account {o.get('account')}  "
         f"expires {a.expires_at.isoformat()}"
     )

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from controls_helpers import call, place, resting, runtime, sent_orders
+from test_controls_halt import cli
 
 from ibkr_mcp.safety.approvals import decide, list_approvals
 from ibkr_mcp.tools.approval_runner import process_approvals
@@ -42,7 +43,7 @@ async def approve(server: Any, approval_id: str) -> Any:
 
 
 async def test_modify_order_is_queued_and_sent_once_on_approval(
-    controls_settings: Any, sim: Any
+    controls_settings: Any, sim: Any, tmp_path: Any
 ) -> None:
     async with runtime(controls_settings(REQUIRE_APPROVAL="never")) as server:
         placed = await place(server, resting(1), "mod-appr-base")
@@ -64,6 +65,8 @@ async def test_modify_order_is_queued_and_sent_once_on_approval(
         assert again.result.approval_id == queued.approval_id
         listed = await list_approvals(server.audit, server.now())
         assert [(a.tool, a.modifies) for a in listed] == [("modify_order", placed.order_id)]
+        code, shown = await cli(tmp_path, "approvals", "list")  # what the human sees
+        assert code == 0 and f"MODIFY order {placed.order_id} to BUY 2 AAPL" in shown, shown
         done = await approve(server, queued.approval_id)
         assert done.state == "sent" and done.order_id == placed.order_id
         assert placements(sim) == before + 1  # the modification, once
