@@ -29,7 +29,7 @@ from ibkr_mcp.tools.order_action_models import (
 from ibkr_mcp.tools.order_models import OrderInput, PlaceResult, fields_problem
 from ibkr_mcp.tools.order_replay import Keyed, best_effort, idempotent
 from ibkr_mcp.tools.orders import OrderStatusInput
-from ibkr_mcp.tools.registry import CallContext, ToolSpec
+from ibkr_mcp.tools.registry import CallContext, ToolSpec, drain_audit
 from ibkr_mcp.tools.trading import prepare
 
 #: Final order states (nothing can change them any more).
@@ -291,24 +291,41 @@ async def _with_fills(ctx: CallContext, info: OrderInfo, timed_out: bool) -> Ord
 _APPROVAL_OVER = frozenset({"denied", "expired", "refused", "failed"})
 
 
+async def _broker_id(ctx: CallContext, key: str) -> int | None:
+    """The id of the broker's order whose ``orderRef`` is ``key`` (a bracket's parent)."""
+    gateway = ctx.services.gateway
+    for info in [*await gateway.open_orders(), *await gateway.completed_orders()]:
+        if info.order_ref == key and info.order_id > 0:  # IB's completed orders may say 0
+            return info.order_id
+    return None
+
+
 async def _lookup(ctx: CallContext, ref: int | str) -> tuple[OrderInfo | None, Approval | None]:
     """The broker's order for ``ref`` (id, approval id or key) and its approval, if any."""
     services = ctx.services
     if isinstance(ref, int):
         return await services.gateway.order_status(ref), None
+    await drain_audit()  # this process's rows written behind an answer (the order id's row)
     approval = await find_approval(services.audit, ref, services.now())
     if approval is not None:
-        if approval.state != "sent" or approval.order_id is None:
+        order_id = approval.order_id
+        if approval.state == "sent" and order_id is None:
+            order_id = await _broker_id(ctx, approval.idempotency_key)
+        if approval.state != "sent" or order_id is None:
             return None, approval
-        return await services.gateway.order_status(approval.order_id), approval
-    ids = [r["order_id"] for r in await services.audit.order_events_for_key(ref) if r["order_id"]]
-    if not ids:
+        return await services.gateway.order_status(order_id), approval
+    ids = [
+        r["order_id"] for r in await services.audit.order_events_for_key(ref) if r.get("order_id")
+    ]
+    # Another process's sent row may still be on its way: the broker knows the order by its ref.
+    broker_id = ids[0] if ids else await _broker_id(ctx, ref)
+    if broker_id is None:
         raise NotFoundError(
             f"No order or approval {ref!r}.",
             remedy="Pass the order id place_order returned, or its approval_id / idempotency_key.",
             details={"order_id": ref},
         )
-    return await services.gateway.order_status(ids[0]), None  # the parent of a bracket
+    return await services.gateway.order_status(broker_id), None  # the parent of a bracket
 
 
 async def _result(

@@ -83,6 +83,10 @@ async def test_close_position_is_queued_and_sent_once_on_approval(
     async with runtime(controls_settings(REQUIRE_APPROVAL="never")) as server:
         bought = await place(server, MKT5, "close-appr-buy")
         await call(server, "wait_for_order", {"order_id": bought.order_id, "until": "filled"})
+        by_key = await call(server, "get_order_status", {"order_id": "close-appr-buy"})
+        assert (by_key.order_id, by_key.status, by_key.approval_id) == (
+            bought.order_id, "Filled", None,
+        )  # fmt: skip
     async with runtime(controls_settings(REQUIRE_APPROVAL="always")) as server:
         queued = await queue(server, sim, "close_position", {"symbol": "AAPL"}, "close-appr-01")
         before = placements(sim)
