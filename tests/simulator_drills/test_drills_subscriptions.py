@@ -12,7 +12,7 @@ from ib_async import IB, Stock
 
 from ibkr_mcp.simulator import Simulator
 from ibkr_mcp.simulator.clock import FixedClock
-from ibkr_mcp.simulator.control import apply_faults
+from ibkr_mcp.simulator.control import SimControl, apply_faults
 
 T0 = datetime(2026, 11, 25, 15, 0, 0, tzinfo=UTC)  # markets open
 Errors = list[tuple[int, int, str]]
@@ -154,3 +154,23 @@ async def test_slow_historical_answer_arrives(make_sim: Any) -> None:
     [ibm] = await ib.qualifyContractsAsync(Stock("IBM", "SMART", "USD"))
     bars = await ib.reqHistoricalDataAsync(ibm, "", "5 D", "1 day", "TRADES", True, timeout=5)
     assert len(bars) >= 4
+
+
+async def test_competing_session_via_control_ends_on_its_own(
+    dsim: Simulator, connect: Any, wait: Any
+) -> None:
+    assert dsim.control is not None and dsim.control.path is not None
+    ctl = SimControl(dsim.port, dsim.control.path.parent)
+    ib = await connect()
+    errors: Errors = []
+    ib.errorEvent += lambda req_id, code, text, contract: errors.append((req_id, code, text))
+    [ibm] = await ib.qualifyContractsAsync(Stock("IBM", "SMART", "USD"))
+    assert "10197" in await ctl.competing_session(0.2)
+    assert (await ctl.status())["faults"]["competing_session"]["remaining_s"] <= 0.2
+    ib.reqMktData(ibm)
+    await wait(lambda: 10197 in codes(errors))
+    await wait(lambda: dsim.drills.active() == {})  # the other session logged out
+    ib.cancelMktData(ibm)
+    [live] = await ib.reqTickersAsync(ibm)
+    assert live.marketDataType == 1 and live.bid > 0
+    assert (await ctl.call("competing-session"))["ok"] is False  # needs seconds
