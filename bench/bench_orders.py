@@ -9,6 +9,7 @@ preview itself. ib_async's 45 requests/s pacing is respected by sleeping between
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -23,7 +24,10 @@ from ibkr_mcp.runtime import open_runtime
 from ibkr_mcp.simulator import Simulator
 from ibkr_mcp.tools import build_registry
 
-N = 120
+N = int(os.environ.get("BENCH_ORDERS", "60"))
+#: Seconds between calls: keeps both sides under ib_async's 45 requests/s pacing (each order
+#: cycle makes ~8 broker requests: quotes, what-if, broker order lookups, the order itself).
+PAUSE = float(os.environ.get("BENCH_ORDER_PAUSE", "0.15"))
 ORDER = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "order_type": "MKT"}
 
 
@@ -79,12 +83,12 @@ async def main() -> None:
                 previews.append(time.perf_counter() - t0)
                 args = {**ORDER, "confirmation_token": preview.confirmation_token,
                         "idempotency_key": f"bench-{i:06d}"}  # fmt: skip
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(PAUSE)
                 t0 = time.perf_counter()
                 result = await call("place_order", args)
                 placed.append(time.perf_counter() - t0)
                 assert result.sent
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(PAUSE)
     finally:
         await sim.stop()
 

@@ -137,7 +137,10 @@ class Settings(BaseSettings):
 
     # --- Connection supervisor (liveness, reconnect, market-data load) ------------------------
     IBKR_LIVENESS_SECONDS: float = Field(
-        10.0, ge=1, le=3600, description="Probe the gateway after this many silent seconds."
+        10.0,
+        ge=1,
+        allow_inf_nan=False,
+        description="Probe the gateway after this many silent seconds.",
     )
     IBKR_LIVENESS_PROBE_TIMEOUT: float = Field(
         2.0, gt=0, le=60, description="A probe unanswered this long: state hung."

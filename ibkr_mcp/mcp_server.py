@@ -11,9 +11,9 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import DisabledError, NotFoundError
 from fastmcp.prompts.base import PromptResult
 from fastmcp.resources.base import ResourceResult
+from fastmcp.server.dependencies import get_context
 from fastmcp.tools.base import Tool, ToolResult
 from fastmcp.utilities.versions import VersionSpec
-from loguru import logger
 from mcp.shared.exceptions import MCPError
 from mcp_types import TextContent, ToolAnnotations
 from pydantic import BaseModel
@@ -32,16 +32,49 @@ INSTRUCTIONS = (
 )
 
 
+def _merge_any_of(node: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf`` of simply typed branches as one ``type`` list (a third of the characters).
+
+    Type-specific keywords (``pattern``, ``exclusiveMinimum``) only apply to their own type,
+    so merging keeps the meaning; a Decimal's string branch is dropped (send numbers), and an
+    ``enum`` gains ``null`` when null is allowed.
+    """
+    branches = node.get("anyOf")
+    if not isinstance(branches, list) or not all(
+        isinstance(b, dict) and isinstance(b.get("type"), str) for b in branches
+    ):
+        return node
+    types = [b["type"] for b in branches]
+    if "number" in types and "string" in types:
+        # Decimal text is still accepted (and documented in OpenAPI); agents send numbers.
+        branches = [b for b in branches if b["type"] != "string"]
+        types = [b["type"] for b in branches]
+    merged: dict[str, Any] = {}
+    for branch in branches:
+        for key, value in branch.items():
+            if key != "type" and key in merged and merged[key] != value:
+                return node
+            merged[key] = value
+    merged["type"] = types[0] if len(types) == 1 else types
+    if "enum" in merged and "null" in types:
+        merged["enum"] = [*merged["enum"], None]
+    rest = {k: v for k, v in node.items() if k != "anyOf"}
+    return {**merged, **rest}
+
+
 def _compact_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema without titles (they cost agents context and add nothing)."""
+    """The model's JSON schema without titles or null defaults, simple ``anyOf`` merged."""
     schema = model.model_json_schema()
 
     def strip(node: Any, parent_key: str | None = None) -> Any:
         if isinstance(node, dict):
+            if parent_key != "properties":
+                node = _merge_any_of(node)
             return {
                 k: strip(v, k)
                 for k, v in node.items()
                 if not (k == "title" and parent_key != "properties" and isinstance(v, str))
+                and not (k == "default" and v is None and parent_key != "properties")
             }
         if isinstance(node, list):
             return [strip(v) for v in node]
@@ -69,6 +102,15 @@ def error_text(error: IbkrMcpError) -> str:
     if "correlation_id" in error.details:
         parts.append(f"Correlation id: {error.details['correlation_id']}")
     return "\n".join(parts)
+
+
+async def _report_progress(progress: float, total: float | None, message: str | None) -> None:
+    """MCP progress notification for the current request (sent only if the client asked)."""
+    try:
+        context = get_context()
+    except RuntimeError:
+        return
+    await context.report_progress(progress, total, message)
 
 
 #: JSON-RPC error codes the MCP spec names (resource not found; invalid params).
@@ -173,56 +215,6 @@ def mcp_origin() -> dict[str, Any]:
     return out
 
 
-async def ask_in_client(services: Services, data: dict[str, Any]) -> dict[str, Any]:
-    """Also ask the human in the MCP client about a queued order (2025-11-25 elicitation).
-
-    An extra layer only: a "no" denies the approval at once, a "yes" sends nothing (the
-    out-of-band approval is still required, since a client may answer for the human). Clients
-    without elicitation, and 2026-07-28 connections, are not asked.
-    """
-    from fastmcp.server.dependencies import get_context
-
-    from ibkr_mcp.safety.approvals import decide
-
-    try:
-        ctx = get_context()
-        params = ctx.session.client_params
-        if params is None or params.capabilities.elicitation is None:
-            return data
-        order = data.get("order") or {}
-        answer = await ctx.elicit(
-            f"The agent wants to {order.get('side')} {order.get('quantity')} "
-            f"{order.get('symbol')} ({order.get('order_type')}) on account "
-            f"{order.get('account')}. Do you want this order? (It still needs your approval "
-            f"outside this chat: `ibkr-mcp approvals approve {data['approval_id']}`.)",
-            bool,
-        )
-    except Exception as exc:  # noqa: BLE001 - an extra layer: its failure changes nothing
-        logger.debug("no in-client approval prompt: {}", exc)
-        return data
-    if answer.action == "accept" and getattr(answer, "data", False) is True:
-        data["message"] += " The human confirmed it in the client; the out-of-band approval is "
-        data["message"] += "still required."
-        return data
-    client = params.client_info.name if params.client_info else "client"
-    try:
-        await decide(
-            services.audit,
-            data["approval_id"],
-            approve=False,
-            by=f"mcp-elicitation:{client}",
-            reason=f"declined in the MCP client ({answer.action})",
-            now=services.now(),
-            correlation_id=data.get("correlation_id"),
-        )
-    except IbkrMcpError as exc:
-        logger.warning("could not record the in-client denial: {}", exc)
-        return data
-    data["status"] = "DENIED"
-    data["message"] = "The human declined this order in the client; nothing was sent."
-    return data
-
-
 class RegistryTool(Tool):
     """A FastMCP tool whose call runs the registry pipeline (validation, gates, audit)."""
 
@@ -242,6 +234,7 @@ class RegistryTool(Tool):
                 services=services,
                 surface="mcp",
                 origin=mcp_origin(),
+                progress=_report_progress,
             )
         except IbkrMcpError as exc:
             error = exc.to_dict()
@@ -255,8 +248,13 @@ class RegistryTool(Tool):
                 is_error=True,
             )
         data = result.output.model_dump(mode="json")
-        if data.get("status") == "PENDING_APPROVAL" and not data.get("replayed"):
-            data = await ask_in_client(services, data)
+        if data.get("status") == "PENDING_APPROVAL":
+            from ibkr_mcp.approval_prompt import ask_in_client
+
+            asked = await ask_in_client(services, data)
+            if isinstance(asked, ToolResult):
+                return asked  # 2026-07-28: the input-required leg; the client retries
+            data = asked
         return ToolResult(
             content=[TextContent(type="text", text=orjson.dumps(data).decode())],
             structured_content=data,

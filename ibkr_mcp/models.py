@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+)
 
 SecType = Literal["STK", "CASH", "FUT", "OPT", "IND"]
 Side = Literal["BUY", "SELL"]
-# Extending order types (STP, STP LMT, TRAIL, ...) means adding a literal here, the fields the
-# type uses to OrderRequest, and one validation rule in tools/orders.py.
-OrderType = Literal["MKT", "LMT"]
-TimeInForce = Literal["DAY", "GTC", "IOC"]
+# Extending order types means adding a literal here, its IB name in gateway/orders.py and its
+# required/forbidden fields in tools/order_types.py (the schema and the validation follow).
+OrderType = Literal[
+    "MKT", "LMT", "STP", "STP_LMT", "TRAIL", "TRAIL_LIMIT", "MIT", "LIT", "MOC", "LOC"
+]
+TimeInForce = Literal["DAY", "GTC", "IOC", "FOK", "GTD", "OPG"]
+OptionRight = Literal["C", "P"]
 MarketDataKind = Literal["live", "frozen", "delayed", "delayed_frozen"]
 BrokerKind = Literal["simulator", "gateway"]
 OrderStatusName = Literal[
@@ -31,7 +41,47 @@ OrderStatusName = Literal[
 ]
 
 
-class Frozen(BaseModel):
+def json_number(value: Any) -> Any:
+    """Decimals (also inside lists and dicts) as JSON numbers whose text is the exact value.
+
+    An integral value becomes an ``int`` (``10``, never ``10.0``); any other a ``float``, whose
+    shortest representation is the decimal's own text for the 15 significant digits prices and
+    quantities use (``205.49``, not ``205.48999…``). NaN and infinities become ``None``.
+    """
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None
+        if value == value.to_integral_value():
+            return int(value)
+        return float(value)
+    if isinstance(value, list | tuple):
+        return [json_number(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_number(v) for k, v in value.items()}
+    return value
+
+
+def _has_decimal(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        return True
+    if isinstance(value, list | tuple) and value:
+        return any(isinstance(v, Decimal) for v in value)
+    if isinstance(value, dict) and value:
+        return any(isinstance(v, Decimal) for v in value.values())
+    return False
+
+
+class NumbersAsJson(BaseModel):
+    """Serializes Decimal fields as exact JSON numbers (mode ``json``; Python mode keeps them)."""
+
+    @field_serializer("*", mode="wrap", when_used="json")
+    def _decimal_numbers(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+        if _has_decimal(value):
+            return json_number(value)
+        return handler(value)
+
+
+class Frozen(NumbersAsJson):
     """Base for every domain model: immutable, no unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -46,6 +96,11 @@ class ContractRef(Frozen):
     currency: str = "USD"
     primary_exchange: str | None = None
     con_id: int | None = None
+    #: OPT: YYYYMMDD; FUT: YYYYMM or YYYYMMDD (none: the front month).
+    expiry: str | None = None
+    strike: Decimal | None = None
+    right: OptionRight | None = None
+    trading_class: str | None = None
 
 
 class Contract(Frozen):
@@ -62,6 +117,12 @@ class Contract(Frozen):
     description: str = ""
     stock_type: str = ""
     min_tick: Decimal = Decimal("0.01")
+    #: Contract multiplier (options 100, ES 50); 1 for stocks and FX.
+    multiplier: Decimal = Decimal(1)
+    #: Expiry of an option or future (YYYYMMDD), else ``None``.
+    expiry: str | None = None
+    strike: Decimal | None = None
+    right: OptionRight | None = None
 
 
 class ContractDetails(Frozen):
@@ -78,6 +139,28 @@ class ContractDetails(Frozen):
     time_zone: str = ""
     order_types: tuple[str, ...] = ()
     valid_exchanges: tuple[str, ...] = ()
+
+
+class Greeks(Frozen):
+    """An option's model values (IB's tick 13): implied volatility and the greeks."""
+
+    implied_vol: Decimal | None
+    delta: Decimal | None
+    gamma: Decimal | None
+    vega: Decimal | None
+    theta: Decimal | None
+    underlying_price: Decimal | None = None
+
+
+class OptionChain(Frozen):
+    """The option parameters of one underlying on one exchange (IB's secDefOptParams)."""
+
+    exchange: str
+    underlying_con_id: int
+    trading_class: str
+    multiplier: Decimal
+    expirations: tuple[str, ...]
+    strikes: tuple[Decimal, ...]
 
 
 class Quote(Frozen):
@@ -101,6 +184,8 @@ class Quote(Frozen):
     #: The data's time: the last trade's time when the broker reports it, else receipt time.
     timestamp: AwareDatetime
     source: BrokerKind
+    #: Options only: implied volatility and greeks.
+    greeks: Greeks | None = None
     #: True while IB reports a market data farm or its own servers down (the values may be old).
     stale: bool = False
 
@@ -152,13 +237,26 @@ class Position(Frozen):
     realized_pnl: Decimal | None = None
 
 
+class PositionPnL(Frozen):
+    """Daily, unrealized and realized PnL of one position (IB's single-position PnL)."""
+
+    symbol: str
+    con_id: int
+    position: Decimal | None = None
+    daily_pnl: Decimal | None
+    unrealized_pnl: Decimal | None
+    realized_pnl: Decimal | None
+    value: Decimal | None = None
+
+
 class PnL(Frozen):
-    """Daily, unrealized and realized PnL of one account."""
+    """Daily, unrealized and realized PnL of one account, and of each position."""
 
     account: str
     daily_pnl: Decimal | None
     unrealized_pnl: Decimal | None
     realized_pnl: Decimal | None
+    positions: list[PositionPnL] = Field(default_factory=list)
 
 
 class OrderRequest(Frozen):
@@ -170,9 +268,19 @@ class OrderRequest(Frozen):
     quantity: Decimal
     order_type: OrderType
     limit_price: Decimal | None = None
+    #: The trigger (IB's aux price) of STP, STP_LMT, MIT, LIT; the initial stop of a TRAIL.
+    stop_price: Decimal | None = None
+    trailing_amount: Decimal | None = None
+    trailing_percent: Decimal | None = None
+    #: TRAIL_LIMIT: the limit's distance from the trailing stop.
+    limit_offset: Decimal | None = None
     tif: TimeInForce = "DAY"
-    order_ref: str | None = None
+    good_till: AwareDatetime | None = None
     outside_rth: bool = False
+    order_ref: str | None = None
+    #: Bracket children: the parent's order id and the legs' shared OCA group (set by gateway).
+    parent_id: int | None = None
+    oca_group: str | None = None
 
 
 class WhatIf(Frozen):
@@ -199,11 +307,19 @@ class OrderInfo(Frozen):
     account: str
     symbol: str
     con_id: int | None = None
+    sec_type: str | None = None
     side: Side
     quantity: Decimal
     order_type: str
     limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trailing_amount: Decimal | None = None
+    trailing_percent: Decimal | None = None
     tif: str
+    good_till: str | None = None
+    outside_rth: bool = False
+    parent_id: int | None = None
+    oca_group: str | None = None
     status: str
     filled: Decimal = Decimal(0)
     remaining: Decimal

@@ -45,7 +45,13 @@ async def record_status(
     detail: dict[str, str | bool] = {"filled": filled, "remaining": str(info.remaining)}
     if reconciled:
         detail["reconciled"] = True
-    await audit.record_order_event(
+    await append_status(services, info, detail)
+    return True
+
+
+async def append_status(services: Services, info: OrderInfo, detail: dict[str, Any]) -> None:
+    """Append one ``status`` order event for ``info`` (the broker's view of the order)."""
+    await services.audit.record_order_event(
         correlation_id=None,
         event="status",
         idempotency_key=info.order_ref,
@@ -62,30 +68,35 @@ async def record_status(
         status=info.status,
         detail=detail,
     )
-    return True
 
 
 async def record_fill(services: Services, fill: Fill) -> None:
     """Append an execution (and its commission once reported); the audit keeps one of each."""
     kinds = ["execution"] if fill.commission is None else ["execution", "commission"]
     for kind in kinds:
-        await services.audit.record_fill(
-            correlation_id=None,
-            kind=kind,
-            exec_id=fill.exec_id,
-            order_id=fill.order_id,
-            perm_id=fill.perm_id,
-            account=fill.account,
-            symbol=fill.symbol,
-            side=fill.side,
-            quantity=fill.quantity,
-            price=fill.price,
-            commission=fill.commission if kind == "commission" else None,
-            commission_currency=fill.commission_currency if kind == "commission" else None,
-            realized_pnl=fill.realized_pnl if kind == "commission" else None,
-            exec_time=fill.time,
-            order_ref=fill.order_ref,
-        )
+        await append_fill(services, fill, kind)
+
+
+async def append_fill(services: Services, fill: Fill, kind: str) -> None:
+    """Append one ``execution`` or ``commission`` row for ``fill`` (the audit dedupes them)."""
+    commission = kind == "commission"
+    await services.audit.record_fill(
+        correlation_id=None,
+        kind=kind,
+        exec_id=fill.exec_id,
+        order_id=fill.order_id,
+        perm_id=fill.perm_id,
+        account=fill.account,
+        symbol=fill.symbol,
+        side=fill.side,
+        quantity=fill.quantity,
+        price=fill.price,
+        commission=fill.commission if commission else None,
+        commission_currency=fill.commission_currency if commission else None,
+        realized_pnl=fill.realized_pnl if commission else None,
+        exec_time=fill.time,
+        order_ref=fill.order_ref,
+    )
 
 
 async def reconcile(services: Services) -> ReconcileReport:

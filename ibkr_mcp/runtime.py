@@ -18,45 +18,16 @@ if TYPE_CHECKING:
 
 def _wire_audit_listeners(services: Services) -> None:
     """Record every status change, fill and commission from the broker as it arrives."""
-    audit = services.audit
+    from ibkr_mcp.reconcile import append_fill, append_status
 
     async def on_status(info: OrderInfo) -> None:
-        await audit.record_order_event(
-            correlation_id=None,
-            event="status",
-            idempotency_key=info.order_ref,
-            order_id=info.order_id,
-            perm_id=info.perm_id,
-            account=info.account,
-            symbol=info.symbol,
-            con_id=info.con_id,
-            side=info.side,
-            quantity=info.quantity,
-            order_type=info.order_type,
-            limit_price=info.limit_price,
-            tif=info.tif,
-            status=info.status,
-            detail={"filled": str(info.filled), "remaining": str(info.remaining)},
+        await append_status(
+            services, info, {"filled": str(info.filled), "remaining": str(info.remaining)}
         )
 
     async def on_fill(fill: Fill) -> None:
-        await audit.record_fill(
-            correlation_id=None,
-            kind="commission" if fill.commission is not None else "execution",
-            exec_id=fill.exec_id,
-            order_id=fill.order_id,
-            perm_id=fill.perm_id,
-            account=fill.account,
-            symbol=fill.symbol,
-            side=fill.side,
-            quantity=fill.quantity,
-            price=fill.price,
-            commission=fill.commission,
-            commission_currency=fill.commission_currency,
-            realized_pnl=fill.realized_pnl,
-            exec_time=fill.time,
-            order_ref=fill.order_ref,
-        )
+        # ib_async reports an execution first and its commission in a later event.
+        await append_fill(services, fill, "execution" if fill.commission is None else "commission")
 
     services.gateway.add_order_status_listener(on_status)
     services.gateway.add_fill_listener(on_fill)

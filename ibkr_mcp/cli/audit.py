@@ -137,7 +137,8 @@ def verify_cmd(
         raise typer.Exit(1)
     if not result.ok:
         _out.print(
-            f"[red]✗[/red] audit trail NOT protected: {len(result.warnings)} append-only "
+            f"[red]✗[/red] audit trail NOT protected: "
+            f"{sum('trigger' in w for w in result.warnings)} append-only "
             f"trigger(s) missing in {path}; rows could be edited or deleted from here on.",
             soft_wrap=True,
         )

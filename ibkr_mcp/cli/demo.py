@@ -155,14 +155,14 @@ async def _positions(tour: Tour, title: str, allow_empty: bool) -> None:
         out.print("  (no positions yet: the simulated order below opens one)")
 
 
-def _verdicts_table(title: str, verdicts: list[Any]) -> Table:
+def _verdicts_table(title: str, refusals: list[Any], passed: str | None) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("Gate", "Verdict", "Reason"):
         table.add_column(column)
-    colours = {"allow": "green", "refuse": "red", "dry_run": "yellow", "skip": "dim"}
-    for v in verdicts:
-        colour = colours.get(v.outcome, "white")
-        table.add_row(v.gate, f"[{colour}]{v.outcome}[/{colour}]", v.reason)
+    for v in refusals:
+        table.add_row(v.gate, "[red]refuse[/red]", v.reason)
+    if passed:
+        table.add_row("(others)", "[green]pass[/green]", passed)
     return table
 
 
@@ -176,7 +176,7 @@ async def _order(tour: Tour, audit_path: str) -> None:
         f"Preview: BUY {DEMO_QUANTITY} {DEMO_SYMBOL} MKT, estimated notional "
         f"{fmt(preview.order.estimated_notional)} {preview.order.currency}"
     )
-    out.print(_verdicts_table("Gate chain (preview)", preview.verdicts))
+    out.print(_verdicts_table("Gate chain (preview)", preview.refusals, preview.passed))
     if preview.confirmation_token is None:
         # A gate refused the preview (e.g. TRADING_MODE=live against paper accounts): the
         # verdicts above say why; there is nothing to place.
@@ -194,8 +194,8 @@ async def _order(tour: Tour, audit_path: str) -> None:
             "idempotency_key": key,
         },
     )
-    if placed.verdicts:
-        out.print(_verdicts_table("Gate chain (place)", placed.verdicts))
+    if placed.passed:
+        out.print(_verdicts_table("Gate chain (place)", [], placed.passed))
     status = placed.status
     if placed.order_id is not None:
         # A market order on the simulator fills within moments; show the settled state.

@@ -15,6 +15,7 @@ from ibkr_mcp.models import (
     ContractRef,
     Fill,
     GatewayStatus,
+    OptionChain,
     OrderInfo,
     OrderRequest,
     PnL,
@@ -60,6 +61,10 @@ class Gateway(Protocol):
 
     async def resolve_contract(self, ref: ContractRef) -> Contract:
         """Resolve to exactly one contract (cached); ambiguous → ``AmbiguousContractError``."""
+        ...
+
+    async def option_chains(self, underlying: Contract) -> list[OptionChain]:
+        """Option parameters (expirations, strikes) of ``underlying`` on every exchange."""
         ...
 
     async def search_contracts(self, pattern: str) -> list[Contract]:
@@ -125,6 +130,14 @@ class Gateway(Protocol):
 
     async def place_order(self, order: OrderRequest) -> OrderInfo:
         """Send ``order`` and return its first acknowledged state."""
+        ...
+
+    async def place_bracket(self, orders: list[OrderRequest]) -> list[OrderInfo]:
+        """Send a parent and its children as one bracket (whole or not at all)."""
+        ...
+
+    async def modify_order(self, order_id: int, order: OrderRequest) -> OrderInfo:
+        """Change a working order in place; ``OrderRejectedError`` if it is done."""
         ...
 
     async def cancel_order(self, order_id: int) -> OrderInfo:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 from ib_async import IB
-from ib_async.ib import StartupFetch
 from ib_async.wrapper import RequestError
 from loguru import logger
 
@@ -21,6 +20,7 @@ from ibkr_mcp.errors import (
     IbkrMcpError,
 )
 from ibkr_mcp.gateway import ib_errors, notices
+from ibkr_mcp.gateway.handshake import handshake
 from ibkr_mcp.gateway.ib_logging import configure_ib_logging
 from ibkr_mcp.gateway.liveness import Liveness
 from ibkr_mcp.gateway.notices import ConnectionState, Notice
@@ -31,15 +31,6 @@ T = TypeVar("T")
 #: Start of the text of the simulator's start-up notice (error code 2199, reqId -1).
 SIMULATOR_NOTICE_PREFIX: Final = "IBKR-MCP SIMULATOR:"
 SIMULATOR_NOTICE_CODE: Final = 2199
-
-#: What ib_async fetches while connecting: everything but per-sub-account updates.
-STARTUP_FETCH: Final = (
-    StartupFetch.POSITIONS
-    | StartupFetch.ORDERS_OPEN
-    | StartupFetch.ORDERS_COMPLETE
-    | StartupFetch.ACCOUNT_UPDATES
-    | StartupFetch.EXECUTIONS
-)
 
 #: Backoff between background connection attempts: 0.1 s doubling to a low cap while the
 #: gateway is probably restarting (``IBKR_RECONNECT_FAST_WINDOW_SECONDS`` after a loss, so it is
@@ -343,48 +334,9 @@ class IbConnection:
         self.liveness.reset()
 
     async def _handshake(self) -> None:
-        """``connectAsync``, but fail at once if the peer drops the socket mid-handshake.
-
-        IB answers a clashing client id with error 326 and a closed socket; ib_async would
-        only notice at its timeout.
-        """
-        dropped: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-        def on_api_error(message: str) -> None:
-            if not dropped.done():
-                dropped.set_result(message or "the gateway closed the connection")
-
-        client: Any = self.ib.client
-        client.apiError += on_api_error
-        # A socket closed while still connecting raises no apiError in ib_async.
-        client.conn.disconnected += on_api_error
-        connect = asyncio.ensure_future(
-            self.ib.connectAsync(
-                self.host,
-                self.port,
-                clientId=self.client_id,
-                timeout=self.settings.IBKR_CONNECT_TIMEOUT,
-                fetchFields=STARTUP_FETCH,
-            )
+        await handshake(
+            self.ib, self.host, self.port, self.client_id, self.settings.IBKR_CONNECT_TIMEOUT
         )
-        try:
-            await asyncio.wait({connect, dropped}, return_when=asyncio.FIRST_COMPLETED)
-            if not connect.done():
-                raise ConnectionError(dropped.result())
-            connect.result()
-        except BaseException:
-            # A half-done handshake leaves ib_async "connected" to a useless socket.
-            raw: Any = self.ib.client
-            if raw.isConnected() and not self.ib.isConnected():
-                raw.disconnect()
-            raise
-        finally:
-            client.apiError -= on_api_error
-            client.conn.disconnected -= on_api_error
-            dropped.cancel()
-            if not connect.done():
-                connect.cancel()
-                await asyncio.gather(connect, return_exceptions=True)
 
     def _failed(self, message: str, remedy: str) -> GatewayUnavailableError:
         self.last_error = f"{message}: {remedy}"

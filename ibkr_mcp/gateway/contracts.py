@@ -35,7 +35,13 @@ def _describe(ref: ContractRef) -> str:
 
 def _smart(ref: ContractRef) -> str | None:
     """Keep ``SMART`` routing when the caller asked for it (forex trades on IDEALPRO)."""
-    return "SMART" if ref.exchange.upper() == "SMART" and ref.sec_type != "CASH" else None
+    routed = ref.sec_type not in ("CASH", "IND", "FUT")
+    return "SMART" if ref.exchange.upper() == "SMART" and routed else None
+
+
+def _expiry_of(details: IbContractDetails) -> str:
+    assert details.contract is not None
+    return details.contract.lastTradeDateOrContractMonth or "99999999"
 
 
 class ContractResolver:
@@ -95,6 +101,9 @@ class ContractResolver:
                 for d in candidates
                 if d.contract is not None and d.contract.primaryExchange == wanted
             ]
+        if len(candidates) > 1 and ref.sec_type == "FUT" and not ref.expiry:
+            # No expiry named: the front month (IB lists only contracts not yet expired).
+            candidates = [min(candidates, key=_expiry_of)]
         if len(candidates) == 1:
             return convert.contract_from_details(candidates[0], exchange=exchange)
         if not candidates:

@@ -26,7 +26,9 @@ from ibkr_mcp.models import (
     ContractDetails,
     ContractRef,
     Fill,
+    Greeks,
     MarketDataKind,
+    OptionRight,
     OrderInfo,
     Quote,
     SecType,
@@ -109,13 +111,25 @@ def ref_to_ib(ref: ContractRef) -> IbContract:
             symbol, currency = symbol[:3], symbol[3:]
         if exchange == "SMART":
             exchange = FOREX_EXCHANGE
+    if exchange == "SMART" and ref.sec_type in ("IND", "FUT"):
+        # Indices and futures are listed on one exchange (SPX on CBOE, ES on CME): an empty
+        # exchange lets IB find it, so agents need not know it.
+        exchange = ""
     return IbContract(
         symbol=symbol,
         secType=ref.sec_type,
         exchange=exchange,
         currency=currency,
         primaryExchange=(ref.primary_exchange or "").upper(),
+        lastTradeDateOrContractMonth=ref.expiry or "",
+        strike=float(ref.strike) if ref.strike is not None else 0.0,
+        right=ref.right or "",
+        tradingClass=ref.trading_class or "",
     )
+
+
+#: IB's spellings of an option right.
+_RIGHTS: Final[dict[str, OptionRight]] = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}
 
 
 def contract_from_details(details: IbContractDetails, *, exchange: str | None = None) -> Contract:
@@ -135,6 +149,10 @@ def contract_from_details(details: IbContractDetails, *, exchange: str | None = 
         description=details.longName or c.description or "",
         stock_type=details.stockType or "",
         min_tick=num(details.minTick) or Decimal("0.01"),
+        multiplier=num(c.multiplier) or Decimal(1),
+        expiry=c.lastTradeDateOrContractMonth or None,
+        strike=(num(c.strike) or None) if kind == "OPT" else None,
+        right=_RIGHTS.get(c.right) if kind == "OPT" else None,
     )
 
 
@@ -188,6 +206,10 @@ def contract_to_ib(contract: Contract) -> IbContract:
         currency=contract.currency,
         localSymbol=contract.local_symbol,
         tradingClass=contract.trading_class,
+        lastTradeDateOrContractMonth=contract.expiry or "",
+        strike=float(contract.strike) if contract.strike is not None else 0.0,
+        right=contract.right or "",
+        multiplier="" if contract.multiplier == 1 else str(contract.multiplier),
     )
 
 
@@ -253,6 +275,22 @@ def quote_from_ticker(
         market_data_type=kind,
         timestamp=stamp,
         source=source,
+        greeks=greeks_from_ticker(ticker),
+    )
+
+
+def greeks_from_ticker(ticker: Ticker) -> Greeks | None:
+    """An option's model greeks (IB's tick 13), else ``None`` (not an option, or no model)."""
+    model = ticker.modelGreeks
+    if model is None:
+        return None
+    return Greeks(
+        implied_vol=num(model.impliedVol),
+        delta=num(model.delta),
+        gamma=num(model.gamma),
+        vega=num(model.vega),
+        theta=num(model.theta),
+        underlying_price=price(model.undPrice),
     )
 
 
@@ -267,9 +305,15 @@ def bar_from_ib(bar: BarData) -> Bar:
         low=num(bar.low) or Decimal(0),
         close=num(bar.close) or Decimal(0),
         volume=_non_negative(num(bar.volume)),
-        wap=num(bar.average),
-        bar_count=int_or_none(bar.barCount),
+        # MIDPOINT (and other non-trade) bars carry -1 for both: no value, not a value of -1.
+        wap=price(bar.average),
+        bar_count=_count(bar.barCount),
     )
+
+
+def _count(value: Any) -> int | None:
+    number = int_or_none(value)
+    return None if number is None or number < 0 else number
 
 
 def _non_negative(value: Decimal | None) -> Decimal:
@@ -346,6 +390,11 @@ def trade_error(trade: Trade) -> tuple[int, str] | None:
     return None
 
 
+def _order_type(ib_name: str) -> str:
+    """Our order type name for IB's (``STP LMT`` → ``STP_LMT``)."""
+    return ib_name.strip().replace(" ", "_") if ib_name else ""
+
+
 def order_info(trade: Trade) -> OrderInfo:
     """A domain ``OrderInfo`` from a trade (live, open-order or completed-order report)."""
     order, status, contract = trade.order, trade.orderStatus, trade.contract
@@ -366,11 +415,22 @@ def order_info(trade: Trade) -> OrderInfo:
         account=order.account or "",
         symbol=contract.symbol,
         con_id=contract.conId or None,
+        sec_type=contract.secType or None,
         side=_side(order.action),
         quantity=quantity,
-        order_type=order.orderType,
+        order_type=_order_type(order.orderType),
         limit_price=num(order.lmtPrice) if order.orderType != "MKT" else None,
+        stop_price=num(order.trailStopPrice if "TRAIL" in order.orderType else order.auxPrice)
+        or None,
+        trailing_amount=(num(order.auxPrice) or None)
+        if "TRAIL" in order.orderType and not num(order.trailingPercent)
+        else None,
+        trailing_percent=num(order.trailingPercent) or None,
         tif=order.tif or "DAY",
+        good_till=order.goodTillDate or None,
+        outside_rth=bool(order.outsideRth),
+        parent_id=order.parentId or None,
+        oca_group=order.ocaGroup or None,
         status=status.status or "Unknown",
         filled=filled,
         remaining=remaining or Decimal(0),

@@ -14,13 +14,14 @@ from loguru import logger
 
 from ibkr_mcp.config import Settings
 from ibkr_mcp.errors import AccountNotManagedError, IbkrMcpError
-from ibkr_mcp.gateway import convert
+from ibkr_mcp.gateway import convert, options
 from ibkr_mcp.gateway.base import FillListener, OrderStatusListener
 from ibkr_mcp.gateway.connection import IbConnection
 from ibkr_mcp.gateway.contracts import ContractResolver
 from ibkr_mcp.gateway.market_data import MarketData
 from ibkr_mcp.gateway.notices import Notice
 from ibkr_mcp.gateway.orders import OrderService
+from ibkr_mcp.gateway.pnl_single import PositionPnLs
 from ibkr_mcp.models import (
     AccountSummary,
     Bar,
@@ -30,6 +31,7 @@ from ibkr_mcp.models import (
     Fill,
     GatewayStatus,
     IbNotice,
+    OptionChain,
     OrderInfo,
     OrderRequest,
     PnL,
@@ -67,6 +69,7 @@ class IBGateway:
         self.market_data = MarketData(self.conn, self.contracts)
         self.orders = OrderService(self.conn)
         self._pnl: dict[str, IbPnL] = {}
+        self._position_pnl = PositionPnLs(self.conn)
         self.conn.on_reset(self._pnl.clear)
         self.conn.on_resubscribe(self._resubscribe)
 
@@ -182,6 +185,11 @@ class IBGateway:
         """Resolve to exactly one contract (cached); ambiguous → ``AmbiguousContractError``."""
         return await self.contracts.resolve(ref)
 
+    async def option_chains(self, underlying: Contract) -> list[OptionChain]:
+        """Option parameters (expirations, strikes) of ``underlying`` on every exchange."""
+        await self.conn.ensure_connected()
+        return await options.option_chains(self.conn, underlying)
+
     async def search_contracts(self, pattern: str) -> list[Contract]:
         """Contracts whose symbol or name matches ``pattern``."""
         return await self.contracts.search(pattern)
@@ -295,11 +303,15 @@ class IBGateway:
                 raise
             finally:
                 ib.pnlEvent -= on_pnl
+        held = sorted(
+            {(p.contract.symbol, p.contract.conId) for p in ib.positions(account) if p.position}
+        )
         return PnL(
             account=account,
             daily_pnl=convert.num(sub.dailyPnL),
             unrealized_pnl=convert.num(sub.unrealizedPnL),
             realized_pnl=convert.num(sub.realizedPnL),
+            positions=await self._position_pnl.of(account, held),
         )
 
     # --- orders ---------------------------------------------------------------------------
@@ -331,6 +343,15 @@ class IBGateway:
         """Send ``order`` and return its first acknowledged state."""
         await self._account(order.account)
         return await self.orders.place_order(order)
+
+    async def place_bracket(self, orders: list[OrderRequest]) -> list[OrderInfo]:
+        """Send a parent and its children as one IB bracket."""
+        await self._account(orders[0].account)
+        return await self.orders.place_bracket(orders)
+
+    async def modify_order(self, order_id: int, order: OrderRequest) -> OrderInfo:
+        """Change a working order in place."""
+        return await self.orders.modify_order(order_id, order)
 
     async def cancel_order(self, order_id: int) -> OrderInfo:
         """Request cancellation and return the order's state afterwards."""

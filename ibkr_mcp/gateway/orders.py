@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from ib_async import ExecutionFilter, LimitOrder, MarketOrder, Order, Trade
+from ib_async import ExecutionFilter, Trade
 from ib_async import Fill as IbFill
 from ib_async.objects import CommissionReport
 from ib_async.order import OrderState
 from loguru import logger
 
-from ibkr_mcp.errors import InvalidInputError, OrderNotFoundError, OrderRejectedError
+from ibkr_mcp.errors import OrderNotFoundError, OrderRejectedError
 from ibkr_mcp.gateway import convert, ib_errors
 from ibkr_mcp.gateway.base import FillListener, OrderStatusListener
+from ibkr_mcp.gateway.book_scope import order_book_changed, shared_read
 from ibkr_mcp.gateway.connection import IbConnection
+from ibkr_mcp.gateway.order_build import build_order
 from ibkr_mcp.models import Fill, OrderInfo, OrderRequest, WhatIf
 
 #: Statuses that mean IB has not acknowledged the order yet.
@@ -29,27 +32,6 @@ DONE_STATUSES: Final[frozenset[str]] = frozenset(
 VALIDATION_STATUS: Final = "ValidationError"
 #: Errors that, on a cancel request, mean the cancel itself failed.
 CANCEL_FAILURE_CODES: Final[frozenset[int]] = frozenset({161, 10147})
-
-
-def build_order(request: OrderRequest) -> Order:
-    """The ib_async order for ``request`` (MKT or LMT, tif, account, orderRef)."""
-    quantity = float(request.quantity)
-    order: Order
-    if request.order_type == "LMT":
-        if request.limit_price is None:
-            raise InvalidInputError(
-                "A LMT order needs limit_price.",
-                remedy="Pass limit_price, or use order_type MKT.",
-                details={"errors": [{"field": "limit_price", "message": "required for LMT"}]},
-            )
-        order = LimitOrder(request.side, quantity, float(request.limit_price))
-    else:
-        order = MarketOrder(request.side, quantity)
-    order.tif = request.tif
-    order.account = request.account
-    order.orderRef = request.order_ref or ""
-    order.outsideRth = request.outside_rth
-    return order
 
 
 def _rejected_by(trade: Trade) -> tuple[int, str] | None:
@@ -166,15 +148,37 @@ class OrderService:
             OrderRejectedError: If IB refuses the order (201, 110, ...), with IB's reason.
             GatewayTimeoutError: If IB does not acknowledge in time (state unknown).
         """
+        return (await self.place_bracket([request]))[0]
+
+    async def place_bracket(self, requests: list[OrderRequest]) -> list[OrderInfo]:
+        """Send a parent and its children as one IB bracket; their acknowledged states.
+
+        The children carry the parent's id; only the last order transmits, so IB receives the
+        bracket whole or not at all. A leg IB refuses cancels the legs it accepted.
+
+        Raises:
+            OrderRejectedError: If IB refuses any leg (the others are cancelled).
+            GatewayTimeoutError: If IB does not acknowledge in time (state unknown).
+        """
         await self.conn.ensure_connected()
         ib = self.conn.ib
-        contract = convert.contract_to_ib(request.contract)
-        order = build_order(request)
+        contract = convert.contract_to_ib(requests[0].contract)
+        orders = [build_order(r) for r in requests]
+        if len(orders) > 1:
+            parent_id = ib.client.getReqId()
+            orders[0].orderId = parent_id
+            for order in orders[1:]:
+                order.parentId = parent_id
+            for order in orders[:-1]:
+                order.transmit = False
+        trades: list[Trade] = []
         try:
-            trade = ib.placeOrder(contract, order)
+            for order in orders:
+                order_book_changed()
+                trades.append(ib.placeOrder(contract, order))
         except ConnectionError as exc:
             raise self.conn.lost_error("place order", exc) from None
-        what = f"place order {trade.order.orderId} ({request.contract.symbol})"
+        what = f"place order {trades[0].order.orderId} ({requests[0].contract.symbol})"
 
         def acknowledged(t: Trade) -> bool:
             status = t.orderStatus.status
@@ -182,13 +186,83 @@ class OrderService:
                 return True
             return status not in PENDING_STATUSES and status != VALIDATION_STATUS
 
-        await self._wait(trade, acknowledged, what)
-        rejection = _rejected_by(trade)
-        if rejection is not None:
+        for trade in trades:
+            await self._wait(trade, acknowledged, what)
+        for trade in trades:
+            rejection = _rejected_by(trade)
+            if rejection is None:
+                continue
+            for other in trades:
+                if other is not trade and not other.isDone():
+                    ib.cancelOrder(other.order)
             raise ib_errors.translate_order_error(
                 rejection[0], rejection[1], order_id=trade.order.orderId, context=what
             )
+        return [convert.order_info(t) for t in trades]
+
+    async def modify_order(self, order_id: int, request: OrderRequest) -> OrderInfo:
+        """Change a working order in place (same id): quantity, prices, tif, outside RTH.
+
+        Raises:
+            OrderNotFoundError: If no such order is known.
+            OrderRejectedError: If the order is done, belongs to another client, or IB
+                refuses the change.
+        """
+        trade = await self._working_trade(order_id, "modify")
+        new = build_order(request)
+        order = copy.copy(trade.order)
+        for name in (
+            "totalQuantity", "lmtPrice", "auxPrice", "trailingPercent", "trailStopPrice",
+            "lmtPriceOffset", "tif", "goodTillDate", "outsideRth",
+        ):  # fmt: skip
+            setattr(order, name, getattr(new, name))
+        order.transmit = True
+        marks = len(trade.log)
+        try:
+            order_book_changed()
+            self.conn.ib.placeOrder(trade.contract, order)
+        except ConnectionError as exc:
+            raise self.conn.lost_error(f"modify order {order_id}", exc) from None
+        what = f"modify order {order_id}"
+
+        def answered(t: Trade) -> bool:
+            # IB echoes the changed order (openOrder / orderStatus) or refuses it (error).
+            fresh = t.log[marks + 1 :]
+            changed = t.order.totalQuantity == order.totalQuantity and (
+                t.order.lmtPrice == order.lmtPrice and t.order.auxPrice == order.auxPrice
+            )
+            return changed or t.isDone() or any(e.errorCode for e in fresh)
+
+        await self._wait(trade, answered, what)
+        error = convert.trade_error(trade)
+        fresh_error = any(e.errorCode for e in trade.log[marks + 1 :])
+        if error is not None and fresh_error and error[0] not in ib_errors.ADVISORY_CODES:
+            raise ib_errors.translate_order_error(
+                error[0], error[1], order_id=order_id, context=what
+            )
         return convert.order_info(trade)
+
+    async def _working_trade(self, order_id: int, action: str) -> Trade:
+        trade = self._find_trade(order_id)
+        if trade is None:
+            await self.open_orders()
+            trade = self._find_trade(order_id)
+        if trade is None:
+            raise _not_found(order_id)
+        if trade.isDone():
+            raise OrderRejectedError(
+                f"Order {order_id} is {trade.orderStatus.status}; only a working order can be "
+                f"{action}ed.",
+                remedy="Place a new order instead (preview_order, then place_order).",
+                details={"order_id": order_id, "status": trade.orderStatus.status},
+            )
+        if trade.order.clientId not in (self.conn.client_id, 0):
+            raise OrderRejectedError(
+                f"Order {order_id} belongs to API client {trade.order.clientId}.",
+                remedy=f"{action.capitalize()} it from that client (or from TWS / IB Gateway).",
+                details={"order_id": order_id, "client_id": trade.order.clientId},
+            )
+        return trade
 
     def _find_trade(self, order_id: int) -> Trade | None:
         mine = self.conn.client_id
@@ -220,6 +294,7 @@ class OrderService:
             )
         await self.conn.ensure_connected()
         try:
+            order_book_changed()
             self.conn.ib.cancelOrder(trade.order)
         except ConnectionError as exc:
             raise self.conn.lost_error(f"cancel order {order_id}", exc) from None
@@ -249,6 +324,7 @@ class OrderService:
         await self.conn.ensure_connected()
         before = await self.open_orders()
         try:
+            order_book_changed()
             self.conn.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
         except ConnectionError as exc:
             raise self.conn.lost_error("global cancel", exc) from None
@@ -265,14 +341,20 @@ class OrderService:
     # --- queries --------------------------------------------------------------------------
 
     async def open_orders(self) -> list[OrderInfo]:
-        """Open orders of every client (``reqAllOpenOrders``)."""
+        """Open orders of every client (``reqAllOpenOrders``); shared within an order call."""
+        return await shared_read("open_orders", self._open_orders)
+
+    async def _open_orders(self) -> list[OrderInfo]:
         ib = self.conn.ib
         async with self.conn.request_lock("openOrders"):
             trades = await self.conn.call(ib.reqAllOpenOrdersAsync, what="open orders")
         return _unique(convert.order_info(t) for t in trades if not t.order.whatIf)
 
     async def completed_orders(self) -> list[OrderInfo]:
-        """Orders that reached a final state today (every client)."""
+        """Orders that reached a final state today (every client); shared within an order call."""
+        return await shared_read("completed_orders", self._completed_orders)
+
+    async def _completed_orders(self) -> list[OrderInfo]:
         ib = self.conn.ib
         async with self.conn.request_lock("completedOrders"):
             trades = await self.conn.call(
@@ -317,7 +399,10 @@ class OrderService:
         return found
 
     async def executions(self, account: str | None = None) -> list[Fill]:
-        """Today's fills (optionally of one account) with commissions once reported."""
+        """Today's fills (optionally of one account); shared within an order call."""
+        return await shared_read(f"executions:{account or ''}", lambda: self._executions(account))
+
+    async def _executions(self, account: str | None) -> list[Fill]:
         ib = self.conn.ib
         wrapper: Any = ib.wrapper
         flt = ExecutionFilter(acctCode=account or "")

@@ -59,6 +59,27 @@ def _reason(data: dict[str, Any], default: str) -> str:
     return reason or default
 
 
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+#: What these routes answer, for OpenAPI (bodies are JSON objects; errors the common body).
+_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The state as a JSON object",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    **{
+        status: {"description": text, "content": _ERROR}
+        for status, text in (
+            (401, "Needs API_TOKEN configured and presented"),
+            (403, "Host not allowed without API_TOKEN"),
+            (404, "Unknown approval"),
+            (409, "Approval already decided or expired"),
+            (422, "Invalid input"),
+            (503, "Not connected / audit unavailable"),
+        )
+    },
+}
+
+
 def add_control_routes(app: FastAPI, settings: Settings) -> None:
     """Add the emergency-stop and approval routes (they exist whatever TOOLSETS says)."""
 
@@ -66,12 +87,12 @@ def add_control_routes(app: FastAPI, settings: Settings) -> None:
         running: Services = request.app.state.services
         return running
 
-    @app.get("/api/emergency-stop", tags=["control"], response_class=OrjsonResponse)
+    @app.get("/api/emergency-stop", tags=["control"], responses=_DOC)
     async def halt_state(request: Request) -> Response:
         """The halt in force (emergency stop, rejection breaker or kill-switch file)."""
         return OrjsonResponse(current_halt(settings).to_dict())
 
-    @app.post("/api/emergency-stop", tags=["control"], response_class=OrjsonResponse)
+    @app.post("/api/emergency-stop", tags=["control"], responses=_DOC)
     async def stop(request: Request) -> Response:
         """Halt trading and cancel every open order at the broker (IB global cancel)."""
         data = await _json(request)
@@ -80,7 +101,7 @@ def add_control_routes(app: FastAPI, settings: Settings) -> None:
         result = await emergency_stop(services_of(request), reason=reason, by=by)
         return OrjsonResponse(result.to_dict())
 
-    @app.delete("/api/emergency-stop", tags=["control"], response_class=OrjsonResponse)
+    @app.delete("/api/emergency-stop", tags=["control"], responses=_DOC)
     async def clear(request: Request) -> Response:
         """Clear the halt (a human with the API token only)."""
         by = _token_id(settings)
@@ -88,7 +109,7 @@ def add_control_routes(app: FastAPI, settings: Settings) -> None:
         before = await clear_emergency_stop(running.audit, settings, by=by, now=running.now())
         return OrjsonResponse({"cleared": True, "was": before.to_dict()})
 
-    @app.get("/api/approvals", tags=["control"], response_class=OrjsonResponse)
+    @app.get("/api/approvals", tags=["control"], responses=_DOC)
     async def approvals(request: Request) -> Response:
         """Orders waiting for a human (``?all=true``: every approval)."""
         _token_id(settings)
@@ -117,12 +138,12 @@ def add_control_routes(app: FastAPI, settings: Settings) -> None:
         )
         return OrjsonResponse(approval.to_dict())
 
-    @app.post("/api/approvals/{approval_id}/approve", tags=["control"])
+    @app.post("/api/approvals/{approval_id}/approve", tags=["control"], responses=_DOC)
     async def approve(request: Request, approval_id: str) -> Response:
         """Approve a queued order (the queuing server re-runs every gate and sends it once)."""
         return await _decide(request, approval_id, True)
 
-    @app.post("/api/approvals/{approval_id}/deny", tags=["control"])
+    @app.post("/api/approvals/{approval_id}/deny", tags=["control"], responses=_DOC)
     async def deny(request: Request, approval_id: str) -> Response:
         """Deny a queued order; nothing is sent."""
         return await _decide(request, approval_id, False)

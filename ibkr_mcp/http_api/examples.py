@@ -33,4 +33,15 @@ EXAMPLES: Final[dict[str, dict[str, Any]]] = {
         "idempotency_key": "my-order-0001",
     },
     "cancel_order": {"order_id": 1},
+    "modify_order": {"order_id": 1, "limit_price": "151.00"},
+    "close_position": {"symbol": "AAPL", "order_type": "MKT"},
+    "cancel_all_orders": {"symbol": "AAPL"},
+    "wait_for_order": {"order_id": 1, "until": "filled", "timeout_seconds": 10},
+    "get_option_chain": {"symbol": "AAPL", "strikes_around_spot": 5},
+    "get_option_quotes": {
+        "contracts": [{"symbol": "AAPL", "expiry": "20261218", "strike": "200", "right": "C"}]
+    },
+    "emergency_stop": {"reason": "Unexpected fills: stop everything while I look."},
+    "approve_order": {"approval_id": "apr_0123abcd"},
+    "deny_order": {"approval_id": "apr_0123abcd", "reason": "Not this size today."},
 }

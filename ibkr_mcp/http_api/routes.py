@@ -16,22 +16,40 @@ from pydantic.json_schema import models_json_schema
 from starlette.responses import Response
 
 from ibkr_mcp import __version__
-from ibkr_mcp.errors import InvalidInputError
+from ibkr_mcp.errors import HTTP_STATUS, HTTP_TRANSPORT_STATUS, InvalidInputError
 from ibkr_mcp.http_api.examples import EXAMPLES
 from ibkr_mcp.http_api.responses import ErrorBody, OrjsonResponse
 from ibkr_mcp.tools.registry import Registry, ToolSpec
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
 _REF = "#/components/schemas/{model}"
-#: The error statuses documented on every generated route (the body is always ``ErrorBody``).
-_ERROR_STATUSES = {
-    "401": "Missing or wrong API token",
-    "403": "Refused by a safety gate (details name the gate) or account not managed",
-    "404": "Unknown contract or order",
-    "413": "Request body too large",
-    "422": "Invalid input (details.errors name each field)",
-    "503": "IB Gateway / TWS not connected",
+#: What each error status means on a generated route (the body is always ``ErrorBody``).
+_STATUS_TEXT = {
+    401: "Missing or wrong API token",
+    403: "Refused by a safety gate (details name the gate), account not managed, or Host",
+    404: "Unknown contract or order",
+    409: "Ambiguous contract (details list the candidates) or idempotency conflict",
+    413: "Request body too large",
+    422: "Invalid input (details.errors name each field) or order rejected by IB",
+    429: "IB pacing violation",
+    502: "IB answered with an error (market data, gateway)",
+    503: "IB Gateway / TWS not connected, hung, overloaded, or audit unavailable",
+    504: "IB did not answer in time",
 }
+
+
+def _error_statuses() -> dict[str, str]:
+    """Every status an error code maps to (errors.py), documented; 500 never is (a bug)."""
+    statuses = set(HTTP_STATUS.values()) | set(HTTP_TRANSPORT_STATUS.values())
+    statuses -= {500, 405, 400}  # 405/400: routing, not this operation; 500: never by design
+    return {
+        str(status): _STATUS_TEXT.get(status, "Error (see the body's code)")
+        for status in sorted(statuses)
+    }
+
+
+#: The error statuses documented on every generated route.
+_ERROR_STATUSES = _error_statuses()
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 

@@ -18,11 +18,17 @@ Work through every step and report what you found; stop and ask me if any step f
 3. get_bars {symbol.upper()} (duration "5 D", bar_size "1 day"): recent range and trend.
 4. get_positions and get_account_summary: current exposure to {symbol.upper()}, buying power,
    and what this order would do to concentration (order value vs net liquidation).
-5. get_open_orders: any working order on {symbol.upper()} that this would duplicate?
-6. preview_order: read every gate verdict, the what-if margin and commission. If any gate
-   refuses, explain the refusal and its remedy; do not try to work around a gate.
-7. Summarize the order, its estimated cost, and the risks in three lines, then ASK ME to confirm
-   before calling place_order with the confirmation_token and a new idempotency_key.
+5. get_open_orders: any working order on {symbol.upper()} that this would duplicate? To change
+   one, use modify_order (same order id, no gap) rather than cancel and re-place.
+6. Protection: decide where the position is wrong and where you take profit. Prefer one bracket
+   (take_profit_price and stop_loss_price on the same preview_order; a BUY's take-profit above
+   and stop below the entry, a SELL's the reverse), or a STP / TRAIL order for an existing
+   position. A stop beyond the 5% price band or on the wrong side of the market is refused.
+7. preview_order: a refused preview says REFUSED first; read the refusals (gate, reason, remedy),
+   the passed gates, the what-if margin and commission. Do not try to work around a gate.
+8. Summarize the order (with its stop and target), its estimated cost, and the risks in three
+   lines, then ASK ME to confirm before calling place_order with the confirmation_token and a
+   new idempotency_key. Afterwards wait_for_order reports fills; close_position flattens.
 """
 
 

@@ -50,6 +50,16 @@ class OrderIntent:
         limit_price: The limit price of a ``LMT`` order, else ``None``.
         tif: Time in force.
         min_tick: The contract's minimum price increment.
+        stop_price: The trigger (aux) price of STP, STP_LMT, MIT, LIT (initial stop of TRAIL).
+        trailing_amount: TRAIL / TRAIL_LIMIT distance in price units.
+        trailing_percent: TRAIL / TRAIL_LIMIT distance in percent.
+        limit_offset: TRAIL_LIMIT: the limit's distance from the stop.
+        good_till: GTD expiry (ISO-8601), else ``None``.
+        outside_rth: Whether the order may trigger / fill outside regular trading hours.
+        multiplier: The contract multiplier (100 for most options); notional = qty × price × it.
+        role: ``order``, or a bracket leg: ``parent``, ``take_profit``, ``stop_loss``.
+        legs: A bracket parent's children (every gate sees every leg; the token binds all).
+        modifies: The order id a modification changes (bound into the token), else ``None``.
     """
 
     account: str
@@ -64,7 +74,16 @@ class OrderIntent:
     limit_price: Decimal | None
     tif: str
     min_tick: Decimal
+    stop_price: Decimal | None = None
+    trailing_amount: Decimal | None = None
+    trailing_percent: Decimal | None = None
+    limit_offset: Decimal | None = None
+    good_till: str | None = None
     outside_rth: bool = False
+    multiplier: Decimal = Decimal(1)
+    role: str = "order"
+    legs: tuple[OrderIntent, ...] = ()
+    modifies: int | None = None
 
     @classmethod
     def from_request(cls, request: OrderRequest) -> OrderIntent:
@@ -83,12 +102,18 @@ class OrderIntent:
             limit_price=request.limit_price,
             tif=request.tif,
             min_tick=contract.min_tick,
+            stop_price=request.stop_price,
+            trailing_amount=request.trailing_amount,
+            trailing_percent=request.trailing_percent,
+            limit_offset=request.limit_offset,
+            good_till=None if request.good_till is None else request.good_till.isoformat(),
             outside_rth=request.outside_rth,
+            multiplier=contract.multiplier,
         )
 
     def fingerprint_fields(self) -> dict[str, object]:
         """The fields a confirmation token is bound to, in canonical form."""
-        return {
+        base: dict[str, object] = {
             "account": self.account,
             "con_id": self.con_id,
             "symbol": self.symbol,
@@ -98,6 +123,20 @@ class OrderIntent:
             "limit_price": canonical_decimal(self.limit_price),
             "tif": self.tif,
         }
+        # Fields of the newer order shapes join only when set, so a plain MKT/LMT order keeps
+        # the fingerprint it always had.
+        optional: dict[str, object] = {
+            "stop_price": canonical_decimal(self.stop_price),
+            "trailing_amount": canonical_decimal(self.trailing_amount),
+            "trailing_percent": canonical_decimal(self.trailing_percent),
+            "limit_offset": canonical_decimal(self.limit_offset),
+            "good_till": self.good_till,
+            "outside_rth": self.outside_rth or None,
+            "role": None if self.role == "order" else self.role,
+            "legs": [leg.fingerprint_fields() for leg in self.legs] or None,
+            "modifies": self.modifies,
+        }
+        return base | {k: v for k, v in optional.items() if v is not None}
 
     def fingerprint(self) -> str:
         """SHA-256 hex of the canonical JSON of the order's identifying fields.

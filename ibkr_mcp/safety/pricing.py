@@ -72,29 +72,86 @@ class Notional:
     basis: str
 
 
+#: Types whose worst price is their limit.
+LIMIT_TYPES = frozenset({"LMT", "LOC", "STP_LMT", "LIT"})
+#: Types that execute at market (immediately or once triggered).
+MARKET_TYPES = frozenset({"MKT", "MOC"})
+#: Types that become market orders at a trigger price.
+TRIGGER_TYPES = frozenset({"STP", "MIT"})
+TRAIL_TYPES = frozenset({"TRAIL", "TRAIL_LIMIT"})
+
+
+def trail_distance(intent: OrderIntent, reference: Decimal) -> Decimal | None:
+    """A trailing order's distance in price units (amount, or percent of ``reference``)."""
+    if intent.trailing_amount is not None:
+        return intent.trailing_amount
+    if intent.trailing_percent is not None:
+        return reference * intent.trailing_percent / _HUNDRED
+    return None
+
+
+def _unit_bound(
+    intent: OrderIntent, quote: ReferenceQuote | None, band_pct: Decimal
+) -> tuple[Decimal, str] | str:
+    """The most one unit can cost (before the multiplier), and how it was derived."""
+    kind = intent.order_type
+    slack = 1 + band_pct / _HUNDRED
+    if kind in LIMIT_TYPES:
+        limit = intent.limit_price
+        if limit is None or not limit.is_finite() or limit <= 0:
+            return f"{kind} order has no positive limit price (got {limit})"
+        return limit, f"limit {limit}"
+    ref = market_reference(intent.side, quote)
+    if kind in MARKET_TYPES:
+        if ref is None:
+            return (
+                f"{kind} order has no usable quote (no bid/ask/last), so its price cannot be "
+                "bounded"
+            )
+        return ref.price * slack, f"{ref.describe()} + {band_pct}% band"
+    if kind in TRIGGER_TYPES:
+        stop = usable(intent.stop_price)
+        if stop is None:
+            return f"{kind} order has no positive stop_price"
+        top = stop if ref is None or stop >= ref.price else ref.price
+        return top * slack, f"max(stop {stop}, market) + {band_pct}% band"
+    if kind in TRAIL_TYPES:
+        base = ref.price if ref is not None else usable(intent.stop_price)
+        if base is None:
+            return f"{kind} order has no usable quote or stop_price, so it cannot be bounded"
+        distance = trail_distance(intent, base) or Decimal(0)
+        offset = intent.limit_offset or Decimal(0)
+        return (base + distance + offset) * slack, (
+            f"(reference {base} + trail {distance} + offset {offset}) + {band_pct}% band"
+        )
+    return f"order type {kind!r} cannot be bounded by the safety chain"
+
+
 def order_notional(
     intent: OrderIntent, quote: ReferenceQuote | None, band_pct: Decimal
 ) -> Notional | str:
     """The most the order can be worth, or a string saying why it cannot be bounded.
 
-    A LMT order is worth at most ``quantity × limit``; a MKT order at most
-    ``quantity × reference × (1 + band/100)``, the reference being the side's quote.
+    ``quantity × unit bound × multiplier``: a limit-priced order is worth at most its limit;
+    a market order its side's quote plus the band; a stop / if-touched order the higher of its
+    trigger and the market plus the band; a trailing order the reference plus the trail.
     """
     qty = intent.quantity
     if not qty.is_finite() or qty <= 0:
         return f"quantity {qty} is not a positive number"
-    if intent.order_type == "LMT":
-        limit = intent.limit_price
-        if limit is None or not limit.is_finite() or limit <= 0:
-            return f"LMT order has no positive limit price (got {limit})"
-        return Notional(qty * limit, f"{qty} × limit {limit}")
-    if intent.order_type == "MKT":
-        ref = market_reference(intent.side, quote)
-        if ref is None:
-            return "MKT order has no usable quote (no bid/ask/last), so its price cannot be bounded"
-        bound = ref.price * (1 + band_pct / _HUNDRED)
-        return Notional(qty * bound, f"{qty} × ({ref.describe()} + {band_pct}% band)")
-    return f"order type {intent.order_type!r} cannot be bounded by the safety chain"
+    bound = _unit_bound(intent, quote, band_pct)
+    if isinstance(bound, str):
+        return bound
+    unit, basis = bound
+    mult = intent.multiplier
+    if mult != 1:
+        return Notional(qty * unit * mult, f"{qty} × ({basis}) × multiplier {mult}")
+    return Notional(qty * unit, f"{qty} × {basis}" if _plain(basis) else f"{qty} × ({basis})")
+
+
+def _plain(basis: str) -> bool:
+    """Whether ``basis`` is a single term that needs no parentheses (``limit 190``)."""
+    return basis.startswith("limit ")
 
 
 def band_distance_pct(price: Decimal, reference: Decimal) -> Decimal:

@@ -14,13 +14,12 @@ simulated. No real orders or money are ever involved.
 """
 
 from ibkr_mcp.simulator.engine import SimFill, SimOrder
+from ibkr_mcp.simulator.msglog import ReceivedMessage, SentMessage
 from ibkr_mcp.simulator.serve import serve_forever
 from ibkr_mcp.simulator.server import (
     SERVER_VERSION,
     SIMULATOR_NOTICE,
     SIMULATOR_NOTICE_CODE,
-    ReceivedMessage,
-    SentMessage,
     Simulator,
 )
 

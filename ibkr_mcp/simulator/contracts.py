@@ -24,8 +24,8 @@ def by_con_id(catalogue: Catalogue, con_id: int) -> Instrument | None:
 
 def is_expired(inst: Instrument, now: datetime) -> bool:
     """Whether a future or option has passed its 16:00 New York expiry at ``now``."""
-    if inst.sec_type not in ("FUT", "OPT") or not inst.last_trade:
-        return False
+    if inst.sec_type not in ("FUT", "OPT") or not inst.last_trade[:8].isdigit():
+        return False  # no full expiry date (a hand-built contract): never expires
     return now >= expiry_instant(last_day(inst))
 
 

@@ -68,6 +68,8 @@ def expire_options(
             inst = pos.instrument
             if inst.sec_type not in ("OPT", "FUT") or not pos.quantity:
                 continue
+            if not (len(inst.last_trade) >= 8 and inst.last_trade[:8].isdigit()):
+                continue  # a hand-built contract without a full expiry date never expires
             at = expiry_instant(last_day(inst))
             if now < at:
                 continue

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple
 
 from loguru import logger
 
@@ -28,6 +27,7 @@ from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
 from ibkr_mcp.simulator.limits import MESSAGE_RATE, RATE_CODE, RATE_TEXT, Limits
 from ibkr_mcp.simulator.market import MarketModel
 from ibkr_mcp.simulator.msgids import Req, req_name
+from ibkr_mcp.simulator.msglog import ReceivedMessage, SentMessage
 from ibkr_mcp.simulator.session import Session
 from ibkr_mcp.simulator.state import StateStore
 from ibkr_mcp.simulator.wire import (
@@ -55,26 +55,6 @@ ACCOUNT_UPDATE_SECONDS = 180.0
 #: Re-evaluation period of resting orders and streaming subscriptions (seconds).
 TICK_INTERVAL = 0.1
 LOG_LIMIT = 200_000
-
-
-class ReceivedMessage(NamedTuple):
-    """One request the simulator received."""
-
-    seq: int
-    client_id: int
-    msg_id: int
-    name: str
-    req_id: int | None
-
-
-class SentMessage(NamedTuple):
-    """One message the simulator sent."""
-
-    seq: int
-    client_id: int
-    msg_id: int
-    name: str
-    req_id: int | None
 
 
 class _Connection(asyncio.Protocol):

@@ -13,12 +13,18 @@ def build_registry() -> Registry:
         contracts,
         health,
         market_data,
+        options,
+        order_actions,
         orders,
         trading,
     )
 
     registry = Registry()
-    for module in (health, market_data, contracts, account, orders, trading, approvals):
+    modules = (
+        health, market_data, options, contracts, account, orders, trading, order_actions,
+        approvals,
+    )  # fmt: skip
+    for module in modules:
         for spec in module.SPECS:
             registry.register(spec)
     return registry

@@ -62,7 +62,7 @@ SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
     ),
     ToolSpec(
         name="get_pnl",
-        description="Daily, unrealized and realized PnL of an account.",
+        description="Daily, unrealized and realized PnL of an account and of each position.",
         input_model=AccountInput,
         output_model=PnL,
         handler=get_pnl,

@@ -23,7 +23,7 @@ from ibkr_mcp.safety.emergency import emergency_stop as engage_stop
 from ibkr_mcp.safety.flow_facts import trip_breaker_if_needed
 from ibkr_mcp.safety.halt import read_halt
 from ibkr_mcp.tools.common import ToolInput, ToolOutput
-from ibkr_mcp.tools.order_models import GateVerdict, OrderSummary, PlaceInput, PlaceResult
+from ibkr_mcp.tools.order_models import OrderSummary, PlaceInput, PlaceResult
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
 
 _STATUS = {
@@ -86,10 +86,7 @@ async def queue_for_approval(
         idempotency_key=params.idempotency_key,
         correlation_id=ctx.correlation_id,
         order=summary,
-        verdicts=[
-            GateVerdict(gate=v.gate, outcome=v.outcome, reason=v.reason, remedy=v.remedy)
-            for v in result.verdicts
-        ],
+        passed=", ".join(f"{v.gate}:{v.outcome}" for v in result.verdicts),
         approval_id=approval_id,
         approval_expires_at=until,
     )

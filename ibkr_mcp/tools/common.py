@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, Any, Final
 
 from pydantic import (
@@ -12,12 +13,14 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    WithJsonSchema,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core.core_schema import CoreSchema
 
 from ibkr_mcp.errors import AccountNotManagedError, GatewayUnavailableError
-from ibkr_mcp.models import ContractRef, SecType
+from ibkr_mcp.models import ContractRef, NumbersAsJson, OptionRight, SecType
 from ibkr_mcp.tools.registry import CallContext
 
 
@@ -27,10 +30,22 @@ class ToolInput(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
-class ToolOutput(BaseModel):
-    """Base of every tool output."""
+class ToolOutput(NumbersAsJson):
+    """Base of every tool output (Decimals as exact JSON numbers)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def upper_enum(value: Any) -> Any:
+    """Enum text in any case (``buy``, ``Stp Lmt``) as the canonical upper-case literal."""
+    if isinstance(value, str):
+        return value.strip().upper().replace(" ", "_")
+    return value
+
+
+def _right(value: Any) -> Any:
+    value = upper_enum(value)
+    return {"CALL": "C", "PUT": "P"}.get(value, value) if isinstance(value, str) else value
 
 
 Symbol = Annotated[
@@ -39,7 +54,7 @@ Symbol = Annotated[
         min_length=1,
         max_length=24,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9.\- ]*$",
-        description="Ticker (AAPL), or FX pair (EUR.USD) with sec_type CASH.",
+        description="Ticker (AAPL); FX: EUR.USD with CASH.",
     ),
     AfterValidator(str.upper),
 ]
@@ -56,7 +71,7 @@ Account = Annotated[
         min_length=1,
         max_length=32,
         pattern=r"^[A-Za-z0-9]+$",
-        description="Account id; default: the first managed account.",
+        description="Default: first managed.",
     ),
 ]
 
@@ -118,20 +133,67 @@ OrderId = Annotated[
 ]
 
 
+SecTypeIn = Annotated[SecType, BeforeValidator(upper_enum)]
+Expiry = Annotated[str, Field(pattern=r"^[0-9]{6}([0-9]{2})?$")]
+Right = Annotated[OptionRight, BeforeValidator(_right)]
+#: An option's strike (a plain decimal, as every price).
+#: Documented as a plain number: query strings carry it as text, which is parsed as a decimal.
+Strike = Annotated[Decimal, Field(gt=0), WithJsonSchema({"type": "number", "exclusiveMinimum": 0})]
+#: An option's trading class (SPX vs SPXW); upper-cased, letters and digits.
+TradingClass = Annotated[
+    str, Field(max_length=16, pattern=r"^[A-Za-z0-9]+$"), AfterValidator(str.upper)
+]
+#: Fields only options and futures use.
+_DERIVATIVE_FIELDS = ("expiry", "strike", "right", "trading_class")
+
+
 class ContractInput(ToolInput):
     """A contract named by symbol and qualifiers."""
 
     symbol: Symbol
-    sec_type: SecType = Field("STK", description="STK (stocks, ETFs) or CASH (FX).")
+    sec_type: SecTypeIn = Field(
+        "STK",
+        description="OPT needs expiry, strike, right.",
+    )
     exchange: Exchange = "SMART"
     currency: Currency = "USD"
+    expiry: Expiry | None = Field(None, description="OPT YYYYMMDD; FUT YYYYMM or front.")
+    strike: Strike | None = None
+    right: Right | None = None
+    trading_class: TradingClass | None = None
+
+    @model_validator(mode="after")
+    def _derivative_fields(self) -> ContractInput:
+        if self.sec_type == "OPT":
+            missing = [n for n in ("expiry", "strike", "right") if getattr(self, n) is None]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} required for sec_type OPT")
+        elif self.sec_type == "FUT":
+            if self.strike is not None or self.right is not None:
+                raise ValueError("strike/right are only for sec_type OPT")
+        else:
+            extra = [n for n in _DERIVATIVE_FIELDS if getattr(self, n) is not None]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} only for sec_type OPT or FUT")
+        return self
 
     def to_ref(self) -> ContractRef:
         """The domain ``ContractRef``; ``EUR.USD`` with CASH becomes EUR/USD on IDEALPRO."""
-        return contract_ref(self.symbol, self.sec_type, self.exchange, self.currency)
+        return contract_ref(
+            self.symbol,
+            self.sec_type,
+            self.exchange,
+            self.currency,
+            expiry=self.expiry,
+            strike=self.strike,
+            right=self.right,
+            trading_class=self.trading_class,
+        )
 
 
-def contract_ref(symbol: str, sec_type: SecType, exchange: str, currency: str) -> ContractRef:
+def contract_ref(
+    symbol: str, sec_type: SecType, exchange: str, currency: str, **derivative: Any
+) -> ContractRef:
     """Build a ``ContractRef``, applying the FX conventions agents expect."""
     symbol = symbol.upper()
     if sec_type == "CASH":
@@ -140,7 +202,10 @@ def contract_ref(symbol: str, sec_type: SecType, exchange: str, currency: str) -
             symbol, currency = base, quote
         if exchange == "SMART":
             exchange = "IDEALPRO"
-    return ContractRef(symbol=symbol, sec_type=sec_type, exchange=exchange, currency=currency)
+    extra = {k: v for k, v in derivative.items() if v is not None}
+    return ContractRef(
+        symbol=symbol, sec_type=sec_type, exchange=exchange, currency=currency, **extra
+    )
 
 
 async def resolve_account(ctx: CallContext, account: str | None) -> str:

@@ -90,7 +90,7 @@ def readiness_summary(settings: Settings, status: GatewayStatus, state: str | No
     if state == "upstream-lost":
         return f"Not ready: IB Gateway at {where} has lost its connection to IB's servers"
     if not status.connected:
-        if status.last_error and "326" in status.last_error:
+        if status.last_error:  # the real cause: refused, timed out, 326, dropped
             return f"Not ready: {status.last_error}"
         return (
             f"Not ready: no connection to IB Gateway/TWS at {where} "

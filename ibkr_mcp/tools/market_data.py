@@ -172,7 +172,8 @@ SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
     ),
     ToolSpec(
         name="get_quotes",
-        description="Snapshot quotes for many symbols in one call (fetched concurrently).",
+        description="Snapshot quotes for up to 100 symbols (concurrently); a symbol that fails "
+        "is listed in errors, the rest still answer.",
         input_model=QuotesInput,
         output_model=QuotesResult,
         handler=get_quotes,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from loguru import logger
@@ -18,8 +19,22 @@ from ibkr_mcp.errors import (
 )
 from ibkr_mcp.models import Fill, OrderInfo
 from ibkr_mcp.safety.context import OrderIntent
-from ibkr_mcp.tools.order_models import PlaceInput, PlaceResult
+from ibkr_mcp.tools.order_models import PlaceResult
 from ibkr_mcp.tools.registry import CallContext
+
+
+class Keyed(Protocol):
+    """An acting call: its idempotency key and a hash of what it asked for."""
+
+    @property
+    def idempotency_key(self) -> str:
+        """The caller's key."""
+        ...
+
+    def request_fingerprint(self) -> str:
+        """A hash of the request."""
+        ...
+
 
 # One lock per idempotency key (in this process; across processes the audit database refuses a
 # second intent for a key): two concurrent calls with the same key must not both send.
@@ -46,7 +61,35 @@ class KeyLock:
             _KEY_LOCKS[self.key] = (lock, users - 1)
 
 
-async def replay_key(params: PlaceInput, ctx: CallContext) -> PlaceResult | None:
+async def idempotent(
+    params: Keyed,
+    ctx: CallContext,
+    act: Callable[[], Awaitable[PlaceResult]],
+    also: Callable[[Any, CallContext], Awaitable[PlaceResult | None]] | None = None,
+) -> PlaceResult:
+    """Run ``act`` once per idempotency key: a bound key replays its original result.
+
+    ``also``: a further replay asked after ``replay_key`` (a key queued for approval).
+    """
+    async with KeyLock(params.idempotency_key):
+        replay = await replay_key(params, ctx)
+        if replay is None and also is not None:
+            replay = await also(params, ctx)
+        if replay is not None:
+            return replay
+        try:
+            return await act()
+        except IdempotencyConflictError as exc:
+            if not exc.details.get("already_bound"):
+                raise
+            # Another process bound this key between our check and our intent row.
+            replay = await replay_key(params, ctx)
+            if replay is None:
+                raise
+            return replay
+
+
+async def replay_key(params: Keyed, ctx: CallContext) -> PlaceResult | None:
     """The original result if this key already sent (or may have sent) an order."""
     services = ctx.services
     key = params.idempotency_key
@@ -75,11 +118,24 @@ async def replay_key(params: PlaceInput, ctx: CallContext) -> PlaceResult | None
             details={"idempotency_key": key, "replayed": True},
         )
     sent = [r for r in rows if r.get("event") == "sent"]
+    modifies = original.get("modifies")
+    if sent and modifies is not None:
+        # A modification keeps the order's own reference: it is found by its id.
+        current = await services.gateway.order_status(int(modifies))
+        return _replayed_result(params, ctx, current, sent[-1])
     if sent:
         return await _replay_sent(params, ctx, rows, sent[-1])
     # An intent without an outcome: the process died (or the connection dropped) between
-    # recording the intent and hearing back. The order ref tells us whether IB has it.
-    info = await broker_order(ctx, key)
+    # recording the intent and hearing back (or the 'sent' row is still being written). The
+    # order ref tells us whether IB has it; a modification is found by its order id.
+    info: OrderInfo | None
+    if modifies is not None:
+        info = await services.gateway.order_status(int(modifies))
+        if _matches(info, first):
+            return _replayed_result(params, ctx, info, first)
+        info = None
+    else:
+        info = await broker_order(ctx, key)
     if info is not None:
         await best_effort(
             ctx,
@@ -99,6 +155,15 @@ async def replay_key(params: PlaceInput, ctx: CallContext) -> PlaceResult | None
         "idempotency_key after a new preview.",
         details={"idempotency_key": key, "state": "uncertain"},
     )
+
+
+def _matches(info: OrderInfo, row: dict[str, Any]) -> bool:
+    """Whether the broker's order carries the quantity and limit the intent row asked for."""
+    wanted_qty = Decimal(str(row.get("quantity"))) if row.get("quantity") is not None else None
+    wanted_lmt = (
+        Decimal(str(row.get("limit_price"))) if row.get("limit_price") is not None else None
+    )
+    return info.quantity == wanted_qty and (wanted_lmt is None or info.limit_price == wanted_lmt)
 
 
 async def _current_info(ctx: CallContext, key: str) -> OrderInfo | None:
@@ -170,7 +235,7 @@ def _with_fills(info: OrderInfo, fills: list[Fill]) -> OrderInfo:
 
 
 async def _replay_sent(
-    params: PlaceInput, ctx: CallContext, rows: list[dict[str, Any]], sent: dict[str, Any]
+    params: Keyed, ctx: CallContext, rows: list[dict[str, Any]], sent: dict[str, Any]
 ) -> PlaceResult:
     """Replay a key whose order was sent: the broker's state now, or what the audit knows."""
     key = params.idempotency_key
@@ -225,9 +290,7 @@ def _mismatch(info: OrderInfo, intent: OrderIntent) -> list[str]:
     return diffs
 
 
-async def broker_replay(
-    params: PlaceInput, ctx: CallContext, intent: OrderIntent
-) -> PlaceResult | None:
+async def broker_replay(params: Keyed, ctx: CallContext, intent: OrderIntent) -> PlaceResult | None:
     """Before a key the local audit does not know is sent: does the broker already have it?
 
     The local audit only knows the orders of processes sharing its file; another process, a
@@ -325,7 +388,7 @@ async def best_effort(ctx: CallContext, what: str, **row: Any) -> str | None:
 
 
 def _replayed_result(
-    params: PlaceInput, ctx: CallContext, info: OrderInfo | None, row: dict[str, Any]
+    params: Keyed, ctx: CallContext, info: OrderInfo | None, row: dict[str, Any]
 ) -> PlaceResult:
     return PlaceResult(
         sent=True,

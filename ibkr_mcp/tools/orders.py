@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from ibkr_mcp.models import Fill, OrderInfo
 from ibkr_mcp.tools.common import (
@@ -39,6 +39,7 @@ class ExecutionsInput(ToolInput):
 
     account: Account = None
     symbol: Symbol | None = Field(None, description="Only fills of this symbol.")
+    since: AwareDatetime | None = Field(None, description="Only fills at or after (ISO-8601).")
 
 
 class ExecutionsResult(ToolOutput):
@@ -55,18 +56,14 @@ async def get_open_orders(params: OpenOrdersInput, ctx: CallContext) -> OrdersRe
     return OrdersResult(orders=[o for o in orders if o.account == account])
 
 
-async def get_order_status(params: OrderStatusInput, ctx: CallContext) -> OrderInfo:
-    """Handler of get_order_status."""
-    await ctx.services.gateway.ensure_connected()
-    return await ctx.services.gateway.order_status(params.order_id)
-
-
 async def get_executions(params: ExecutionsInput, ctx: CallContext) -> ExecutionsResult:
     """Handler of get_executions."""
     account = await resolve_account(ctx, params.account)
     fills = await ctx.services.gateway.executions(account)
     if params.symbol:
         fills = [f for f in fills if f.symbol.upper() == params.symbol.upper()]
+    if params.since is not None:
+        fills = [f for f in fills if f.time >= params.since]
     return ExecutionsResult(account=account, fills=fills)
 
 
@@ -82,19 +79,9 @@ SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
         cli_name="orders",
     ),
     ToolSpec(
-        name="get_order_status",
-        description="Status, fills and average price of one order by id.",
-        input_model=OrderStatusInput,
-        output_model=OrderInfo,
-        handler=get_order_status,
-        http_method="GET",
-        http_path="/api/orders/{order_id}/status",
-        cli_name="order-status",
-        cli_arguments=("order_id",),
-    ),
-    ToolSpec(
         name="get_executions",
-        description="Today's fills with price, commission and realized PnL.",
+        description="Today's fills (optionally since a time) with price, commission and "
+        "realized PnL.",
         input_model=ExecutionsInput,
         output_model=ExecutionsResult,
         handler=get_executions,

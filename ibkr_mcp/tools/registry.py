@@ -32,6 +32,14 @@ In = TypeVar("In", bound=BaseModel)
 Out = TypeVar("Out", bound=BaseModel)
 
 
+#: Reports progress of a long call: (progress, total, message). MCP sends notifications.
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+async def _no_progress(progress: float, total: float | None, message: str | None) -> None:
+    """HTTP and CLI simply wait: progress goes nowhere."""
+
+
 @dataclass(frozen=True)
 class CallContext:
     """What a handler knows about the call besides its input."""
@@ -41,6 +49,7 @@ class CallContext:
     surface: Surface
     tool: str
     origin: Mapping[str, Any] = field(default_factory=dict)
+    progress: Progress = _no_progress
 
 
 Handler = Callable[[In, CallContext], Awaitable[Out]]
@@ -163,6 +172,7 @@ class Registry:
         services: Services,
         surface: Surface,
         cid: str | None = None,
+        progress: Progress | None = None,
         origin: Mapping[str, Any] | None = None,
     ) -> CallResult[Any]:
         """Run one tool call through the pipeline.
@@ -173,6 +183,7 @@ class Registry:
             services: Injected services.
             surface: Which surface the call came from (recorded in the audit trail).
             cid: A correlation id supplied by the caller (HTTP ``X-Correlation-ID``).
+            progress: Where long-running handlers report progress (MCP notifications).
             origin: Who is calling beyond the surface (MCP client name/version, session);
                 recorded on every order row of the call.
 
@@ -201,7 +212,12 @@ class Registry:
                 except ValidationError as exc:
                     raise validation_error(name, exc) from None
             ctx = CallContext(
-                services=services, correlation_id=call_id, surface=surface, tool=name, origin=who
+                services=services,
+                correlation_id=call_id,
+                surface=surface,
+                tool=name,
+                origin=who,
+                progress=progress or _no_progress,
             )
             output = await spec.handler(params, ctx)
             duration_ms = (time.perf_counter() - started) * 1000

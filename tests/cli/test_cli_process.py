@@ -82,7 +82,9 @@ def test_healthcheck_silent_port_times_out(tmp_path: Path) -> None:
         )
         elapsed = time.monotonic() - started
     assert proc.returncode == 7, (proc.stdout, proc.stderr)
-    assert elapsed < 2 + 2
+    # --timeout (2 s) bounds it, not IBKR_CONNECT_TIMEOUT (30 s); the slack is process start-up
+    # on a loaded machine.
+    assert elapsed < 2 + 6
     assert "Timeout → check the firewall and that the API is enabled" in proc.stderr
 
 

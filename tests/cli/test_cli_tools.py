@@ -27,7 +27,7 @@ def test_one_command_per_tool() -> None:
     group = get_command(app)
     names = set(group.commands)  # type: ignore[attr-defined]
     cli_names = {spec.cli_name for spec in build_registry().enabled({"read", "trade"}, "cli")}
-    assert len(cli_names) == 15
+    assert len(cli_names) == 21
     assert cli_names <= names
     # Admin tools are MCP-only; the CLI has its own human commands for them.
     assert not {n for n in names if n.startswith("admin-")}

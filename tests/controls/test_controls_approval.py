@@ -144,12 +144,13 @@ async def test_paper_default_needs_no_approval(controls_settings: Any, sim: Any)
         result = await place(server, resting(1), "paper-00001")
         preview = await call(server, "preview_order", resting(2))
     assert result.sent and result.approval_id is None
-    assert next(v for v in preview.verdicts if v.gate == "approval").outcome == "skip"
+    assert "approval (skip)" in preview.passed and preview.refusals == []
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])  # 2025-11-25 elicit / 2026-07-28 MRTR
 @pytest.mark.parametrize("answer", [False, True])
 async def test_elicitation_is_an_extra_layer_only(
-    controls_settings: Any, sim: Any, answer: bool
+    controls_settings: Any, sim: Any, answer: bool, mode: str
 ) -> None:
     from fastmcp.client.elicitation import ElicitResult
 
@@ -165,18 +166,19 @@ async def test_elicitation_is_an_extra_layer_only(
         args = {
             **resting(1),
             "confirmation_token": preview.confirmation_token,
-            "idempotency_key": f"elicit-{int(answer)}-001",
+            "idempotency_key": f"elicit-{int(answer)}-{mode}",
         }
-        async with Client(build_mcp(server), mode="legacy", elicitation_handler=human) as client:
+        async with Client(build_mcp(server), mode=mode, elicitation_handler=human) as client:
             result = await client.call_tool("place_order", args)
         data = result.structured_content
-        assert asked and "AAPL" in asked[0]
+        assert len(asked) == 1 and "AAPL" in asked[0]
         state = (await list_approvals(server.audit, server.now()))[0]
         if answer:  # a yes sends nothing: the out-of-band approval is still required
             assert data["status"] == "PENDING_APPROVAL" and state.state == "pending"
         else:  # a no denies it at once
             assert data["status"] == "DENIED" and state.state == "denied"
             assert (state.decided_by or "").startswith("mcp-elicitation:")
+        assert len(await list_approvals(server.audit, server.now())) == 1  # queued once
     assert sent_orders(sim) == []
 
 

@@ -16,7 +16,20 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 #: "Schema-valid request rejected" is expected on the order tools until the order input is a
 #: union per order type (issue 11: "LMT needs limit_price" is not expressible in today's schema).
 #: Remove an entry once its operation's schema says everything the handler checks.
-POSITIVE_ACCEPTANCE_PENDING = frozenset({"POST /api/orders/preview", "POST /api/orders"})
+POSITIVE_ACCEPTANCE_PENDING = frozenset(
+    {
+        "POST /api/orders/preview",
+        "POST /api/orders",
+        # Cross-field rules no query-parameter schema can state: OPT needs expiry, strike and
+        # right; strike/right/expiry are refused on STK, CASH and IND (issue 11).
+        "GET /api/market/quote",
+        "GET /api/market/bars",
+        "GET /api/contracts/details",
+        # At least one field to change; quantity within the position held.
+        "POST /api/orders/{order_id}/modify",
+        "POST /api/positions/close",
+    }
+)
 
 
 def _fuzz(operation: Any, mode: Any, failures: dict[tuple[str, str], str]) -> None:

@@ -21,6 +21,18 @@ CASES = {
     "pnl": ("get_pnl", {}),
     "open_orders": ("get_open_orders", {}),
     "executions": ("get_executions", {}),
+    "option_chain_aapl": ("get_option_chain", {"symbol": "AAPL", "strikes_around_spot": 2}),
+    "option_quotes_aapl": (
+        "get_option_quotes",
+        {
+            "contracts": [
+                {"symbol": "AAPL", "expiry": "20261218", "strike": 210, "right": "C"},
+                {"symbol": "AAPL", "expiry": "20261218", "strike": 210, "right": "P"},
+            ]
+        },
+    ),
+    "details_spx_index": ("get_contract_details", {"symbol": "SPX", "sec_type": "IND"}),
+    "quote_es_front_month": ("get_quote", {"symbol": "ES", "sec_type": "FUT"}),
 }
 
 

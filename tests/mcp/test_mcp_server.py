@@ -59,6 +59,12 @@ async def test_tool_list(client: Any, snapshot: Any) -> None:
         "preview_order",
         "place_order",
         "cancel_order",
+        "modify_order",
+        "close_position",
+        "cancel_all_orders",
+        "wait_for_order",
+        "get_option_chain",
+        "get_option_quotes",
     } == set(names)
     for t in listing:
         # Arguments are the model's fields at top level, never nested under one parameter.
@@ -70,6 +76,18 @@ async def test_tool_list(client: Any, snapshot: Any) -> None:
     quote = next(t for t in listing if t["name"] == "get_quote")
     assert quote["annotations"]["read_only_hint"] is True
     assert listing == snapshot
+
+
+#: The whole tools/list an agent loads into its context (every tool, read and trade).
+TOOL_LIST_BUDGET = 25_000
+
+
+async def test_tool_list_fits_the_context_budget(client: Any) -> None:
+    import orjson
+
+    tools = await client.list_tools()
+    size = len(orjson.dumps([t.model_dump(mode="json", exclude_none=True) for t in tools]))
+    assert size <= TOOL_LIST_BUDGET, f"tools/list is {size} characters"
 
 
 @pytest.mark.parametrize("tool", sorted(READ_TOOLS))
@@ -194,8 +212,8 @@ async def test_preview_then_place_is_a_dry_run_by_default(client: Any, sim: Any)
     preview = (await call(client, "preview_order", order)).structured_content
     assert preview["confirmation_token"]
     assert preview["would_send"] is False
-    gates = [v["gate"] for v in preview["verdicts"]]
-    assert gates[0] == "trading_mode"
+    assert preview["refusals"] == []
+    assert preview["passed"].split(": ", 1)[1].startswith("trading_mode")
     placed = await call(
         client,
         "place_order",

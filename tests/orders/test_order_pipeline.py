@@ -117,7 +117,7 @@ async def test_live_account_in_paper_mode_refused(settings_for: Any) -> None:
 async def test_dry_run_when_orders_disabled(services: Any, sim: Any) -> None:
     result = await preview_and_place(services, MKT10, "dry-00001")
     assert (result.sent, result.status) == (False, "SIMULATED")
-    assert any(v.outcome == "dry_run" for v in result.verdicts)
+    assert result.passed is not None and "orders_enabled (dry_run)" in result.passed
     assert sent_orders(sim) == []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ibkr_mcp.errors import OverloadedError
@@ -100,3 +102,13 @@ async def test_limiter_caps_market_data_calls_in_the_process() -> None:
     limiter.callers = 5
     async with limiter.caller(10, "order's quote"):
         pass
+
+
+def test_liveness_setting_accepts_any_value_from_one(tmp_path: Any) -> None:
+    from ibkr_mcp.config import SettingsError, load_settings
+
+    for ok in (1, 1.5, 86_400 * 7):
+        assert load_settings(_env_file=None, IBKR_LIVENESS_SECONDS=ok).IBKR_LIVENESS_SECONDS == ok
+    for bad in (0.5, 0, -1, float("inf")):
+        with pytest.raises(SettingsError):
+            load_settings(_env_file=None, IBKR_LIVENESS_SECONDS=bad)

@@ -232,3 +232,19 @@ async def test_mkt_preview_while_hung_names_the_hang(settings_for: Any, sim: Any
         assert preview.content[0].text.startswith("GATEWAY_HUNG:"), preview.content[0].text
         sim.drills.end_hang()
     assert not [o for o in sim.orders() if not o.what_if]
+
+
+async def test_health_state_on_both_mcp_protocol_versions(fast_services: Any, sim: Any) -> None:
+    notify(sim, 2103)
+    await wait_until(lambda: fast_services.gateway.conn.state == "farm-down")
+    for mode in ("current", "legacy"):
+        client = (
+            Client(build_mcp(fast_services))
+            if mode == "current"
+            else Client(build_mcp(fast_services), mode="legacy")
+        )
+        async with client:
+            health = (await client.call_tool("get_health", {})).structured_content
+        assert health["state"] == "farm-down", mode
+        assert health["last_notice"]["code"] == 2103
+        assert set(health["queues"]) >= {"market_data_waiting", "historical_open"}

@@ -171,7 +171,7 @@ _NO_QUOTE = None
             "no usable quote",
         ),
         ({"order_type": "LMT", "limit_price": None}, build_quote(), "refuse", "no positive limit"),
-        ({"order_type": "STP", "limit_price": None}, build_quote(), "refuse", "'STP' cannot"),
+        ({"order_type": "STP", "limit_price": None}, build_quote(), "refuse", "no positive stop"),
         # FX notional is in the quote currency, and says so.
         (
             {"sec_type": "CASH", "symbol": "EUR", "quantity": D(1000), "limit_price": D("1.08")},
@@ -332,14 +332,19 @@ def test_live_override_applies_to_live_mode_or_live_account(
     assert LiveOverrideGate().check(ctx).outcome == outcome
 
 
-@pytest.mark.parametrize("sec_type", ["OPT", "FUT"])
-def test_notional_refuses_types_with_a_multiplier(make_ctx: Any, sec_type: str) -> None:
+@pytest.mark.parametrize(
+    ("sec_type", "multiplier", "outcome"),
+    [("OPT", 100, "allow"), ("FUT", 50, "allow"), ("FUT", 500, "refuse")],
+)
+def test_notional_counts_the_multiplier(
+    make_ctx: Any, sec_type: str, multiplier: int, outcome: str
+) -> None:
     from ibkr_mcp.safety.gates.notional import NotionalGate
 
-    ctx = make_ctx(intent=build_intent(sec_type=sec_type, quantity=Decimal(1)))
-    verdict = NotionalGate().check(ctx)
-    assert verdict.outcome == "refuse"
-    assert "multiplier" in verdict.reason
+    intent = build_intent(sec_type=sec_type, quantity=Decimal(1), multiplier=Decimal(multiplier))
+    verdict = NotionalGate().check(make_ctx(intent=intent))
+    assert verdict.outcome == outcome
+    assert f"multiplier {multiplier}" in verdict.reason
 
 
 @pytest.mark.parametrize(("allowed", "outcome"), [(False, "refuse"), (True, "allow")])

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
+from sim_watch import T0  # noqa: F401 - the order tests import T0 from here
+
 from ibkr_mcp.simulator import Simulator
 from ibkr_mcp.simulator.clock import ManualClock
-
-#: Wednesday 2026-11-25 15:00 UTC = 10:00 New York: markets open.
-T0 = datetime(2026, 11, 25, 15, 0, 0, tzinfo=UTC)
 
 
 async def wait_for(cond: Callable[[], Any], timeout: float = 3.0) -> None:

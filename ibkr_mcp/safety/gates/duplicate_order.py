@@ -19,6 +19,9 @@ class DuplicateOrderGate:
         """Decide on duplicates."""
         s, flow = ctx.settings, ctx.flow
         window = s.DUPLICATE_ORDER_WINDOW_SECONDS
+        if ctx.intent.modifies is not None:
+            # modify_order changes a working order in place: it cannot duplicate one.
+            return allow(self.name, f"a change of working order {ctx.intent.modifies}")
         if not flow.collected:
             return skip(self.name, "flow facts not collected")
         if window == 0:

@@ -6,9 +6,6 @@ from ibkr_mcp.safety.context import GateContext, OrderIntent
 from ibkr_mcp.safety.gates.base import Verdict, allow, refuse
 from ibkr_mcp.safety.pricing import Notional, order_notional
 
-#: Security types whose order value is quantity × price (multiplier 1).
-UNIT_MULTIPLIER_TYPES = frozenset({"STK", "CASH"})
-
 
 def currency_note(intent: OrderIntent) -> str:
     """Which currency the notional is in (FX: the quote currency, said explicitly)."""
@@ -22,23 +19,16 @@ class NotionalGate:
 
     name = "notional"
     description = (
-        "Order value must be at most MAX_ORDER_NOTIONAL: LMT = qty × limit, MKT = qty × "
-        "(ask for BUY / bid for SELL, else last, else mid) × (1 + PRICE_BAND_PCT/100); "
-        "a MKT order without a usable quote is refused."
+        "Order value must be at most MAX_ORDER_NOTIONAL: qty × multiplier × price, the price "
+        "being the limit (LMT, LOC, STP_LMT, LIT), else (ask for BUY / bid for SELL, else last, "
+        "else mid; for stops the higher of it and the trigger; for trails plus the trail) × "
+        "(1 + PRICE_BAND_PCT/100); an order without a usable quote or limit is refused. A "
+        "bracket is worth its parent."
     )
 
     def check(self, ctx: GateContext) -> Verdict:
         """Decide on the order's notional value."""
         s, intent = ctx.settings, ctx.intent
-        if intent.sec_type.upper() not in UNIT_MULTIPLIER_TYPES:
-            # Options and futures carry a contract multiplier the order value would need;
-            # until it is modelled, their value cannot be bounded honestly.
-            return refuse(
-                self.name,
-                f"the value of a {intent.sec_type} order cannot be bounded yet (no contract "
-                "multiplier in the notional check)",
-                "Only STK and CASH orders are supported by the risk limits today.",
-            )
         notional = order_notional(intent, ctx.quote, s.PRICE_BAND_PCT)
         if not isinstance(notional, Notional):
             return refuse(

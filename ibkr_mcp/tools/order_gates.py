@@ -1,0 +1,125 @@
+"""The order pipeline's gate step: every gate on every leg of an order, one verdict per gate."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from ibkr_mcp import metrics
+from ibkr_mcp.models import Quote
+from ibkr_mcp.safety.chain import ChainResult, evaluate
+from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote, TokenCheck
+from ibkr_mcp.safety.facts import collect_facts, gather_flow
+from ibkr_mcp.safety.gates.base import Verdict
+from ibkr_mcp.tools.order_models import GateVerdict
+from ibkr_mcp.tools.registry import CallContext
+
+#: Gates that judge an order's own shape, so each bracket leg too (a leg's refusal refuses the
+#: bracket). The rest judge the position and the flow (notional, short sale, concentration,
+#: daily limits, rate, duplicates, approval): a bracket counts once, through its parent, as its
+#: exits only close what the parent opens.
+LEG_GATES = frozenset({"allowlists", "trading_hours", "quantity", "price_band"})
+#: The token verdict of an order a human approved (its token was spent when it was queued).
+APPROVED_TOKEN = TokenCheck(present=True, valid=True, reason=None)
+
+
+async def run_gates(
+    ctx: CallContext,
+    intent: OrderIntent,
+    quote: Quote | None,
+    *,
+    mode: Literal["preview", "place"],
+    token: str | None,
+    idempotency_key: str | None = None,
+    approved: bool = False,
+) -> ChainResult:
+    """Every gate on every leg; one verdict per gate (a leg's refusal names the leg).
+
+    ``approved``: a human approved this queued order; its token was spent when it was queued,
+    so the token check passes, and the approval gate allows.
+    """
+    services = ctx.services
+    reference = None if quote is None else ReferenceQuote.from_quote(quote)
+    now = services.now()
+    flow = await gather_flow(
+        services, intent, idempotency_key=idempotency_key, now=now, approval_granted=approved
+    )
+    facts = collect_facts(
+        services.settings,
+        intent,
+        mode=mode,
+        managed_accounts=services.gateway.managed_accounts(),
+        quote=reference,
+        tokens=services.tokens,
+        token=token,
+        now=now,
+        flow=flow,
+        token_check=APPROVED_TOKEN if approved else None,
+    )
+    result = evaluate(facts)
+    if not intent.legs:
+        return result
+    verdicts = list(result.verdicts)
+    for leg in intent.legs:
+        # The token binds the whole bracket: a leg is judged with the parent's token check.
+        leg_result = evaluate(dataclasses.replace(facts, intent=leg))
+        for verdict in leg_result.verdicts:
+            if verdict.outcome != "refuse" or verdict.gate not in LEG_GATES:
+                continue
+            named = Verdict(
+                verdict.gate, "refuse", f"{leg.role} leg: {verdict.reason}", verdict.remedy
+            )
+            index = next((i for i, v in enumerate(verdicts) if v.gate == verdict.gate), None)
+            if index is None:
+                verdicts.append(named)
+            elif verdicts[index].outcome != "refuse":
+                verdicts[index] = named
+    refused = next((v for v in verdicts if v.outcome == "refuse"), None)
+    held = None if refused is not None or result.dry_run else result.held
+    return ChainResult(
+        verdicts=tuple(verdicts),
+        refused=refused,
+        dry_run=result.dry_run,
+        allowed=refused is None and not result.dry_run and held is None,
+        held=held,
+    )
+
+
+def passed_line(result: ChainResult) -> str:
+    """The gates that did not refuse, in one line (``dry_run`` and ``skip`` marked)."""
+    names = [
+        v.gate if v.outcome == "allow" else f"{v.gate} ({v.outcome})"
+        for v in result.verdicts
+        if v.outcome != "refuse"
+    ]
+    return f"{len(names)} passed: {', '.join(names)}" if names else "none passed"
+
+
+def refusals(result: ChainResult) -> list[GateVerdict]:
+    """The refusing gates in full (gate, reason, remedy)."""
+    return [
+        GateVerdict(gate=v.gate, outcome=v.outcome, reason=v.reason, remedy=v.remedy)
+        for v in result.verdicts
+        if v.outcome == "refuse"
+    ]
+
+
+async def record_chain(ctx: CallContext, intent: OrderIntent, result: ChainResult) -> None:
+    """The gate decision row (and the refusal metric)."""
+    outcome = "refused" if result.refused else ("dry_run" if result.dry_run else "allowed")
+    if result.refused is not None:
+        metrics.GATE_REFUSALS.labels(result.refused.gate).inc()
+    await ctx.services.audit.record_event(
+        correlation_id=ctx.correlation_id,
+        kind="gate",
+        tool=ctx.tool,
+        surface=ctx.surface,
+        arguments={"fingerprint": intent.fingerprint()},
+        outcome=outcome,
+        safety=ctx.services.settings.safety_snapshot(),
+        detail={
+            "verdicts": [
+                {"gate": v.gate, "outcome": v.outcome, "reason": v.reason} for v in result.verdicts
+            ]
+        },
+    )
