@@ -114,7 +114,21 @@ class Limits:
         self._same: dict[Hashable, deque[float]] = {}
         self._all: deque[float] = deque()
         self._rates: dict[int, _Rate] = {}
-        self.open_historical = 0
+        # keepUpToDate requests per client: open until cancelled or the client goes.
+        self._open_bars: dict[int, set[int]] = {}
+
+    @property
+    def open_historical(self) -> int:
+        """Historical requests open now, across clients (IB admits 50)."""
+        return sum(len(ids) for ids in self._open_bars.values())
+
+    def historical_opened(self, client_id: int, req_id: int) -> None:
+        """A keepUpToDate request got its bars and stays open."""
+        self._open_bars.setdefault(client_id, set()).add(req_id)
+
+    def historical_closed(self, client_id: int, req_id: int) -> None:
+        """cancelHistoricalData: the request's place is free again."""
+        self._open_bars.get(client_id, set()).discard(req_id)
 
     def reset(self) -> None:
         """Forget every counter (a gateway restart)."""
@@ -122,7 +136,7 @@ class Limits:
         self._same.clear()
         self._all.clear()
         self._rates.clear()
-        self.open_historical = 0
+        self._open_bars.clear()
 
     # -- historical pacing -----------------------------------------------------------------------
     def historical(
@@ -216,8 +230,9 @@ class Limits:
         return "reject"
 
     def forget_client(self, client_id: int) -> None:
-        """A client disconnected: its rate window goes with it."""
+        """A client disconnected: its rate window and open requests go with it."""
         self._rates.pop(client_id, None)
+        self._open_bars.pop(client_id, None)
 
 
 def _expire(times: deque[float], now: float, window: float) -> None:

@@ -239,6 +239,13 @@ class MarketDataHandler(Handler):
         self.out.send(
             out.historical_data(req.req_id, start_text, end_text, bars, labels), req.req_id
         )
+        if req.keep_up_to_date:
+            self.host.limits.historical_opened(self.out.client_id, req.req_id)
+
+    def on_cancel_historical(self, r: FieldReader) -> None:
+        """cancelHistoricalData: a keepUpToDate request ends (silently, as IB does)."""
+        r.int()
+        self.host.limits.historical_closed(self.out.client_id, r.int())
 
     def on_head_timestamp(self, r: FieldReader) -> None:
         """reqHeadTimeStamp: the simulated history starts ten years back."""
