@@ -114,7 +114,8 @@ class Limits:
         self._same: dict[Hashable, deque[float]] = {}
         self._all: deque[float] = deque()
         self._rates: dict[int, _Rate] = {}
-        # keepUpToDate requests per client: open until cancelled or the client goes.
+        # Open requests per client (keepUpToDate ones, and unanswered ones under
+        # historical_seconds): open until answered, cancelled or the client goes.
         self._open_bars: dict[int, set[int]] = {}
 
     @property

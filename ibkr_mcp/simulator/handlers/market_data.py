@@ -188,35 +188,23 @@ class MarketDataHandler(Handler):
         if delay <= 0:
             self._answer_historical(req, inst)
             return
-        # A slow historical farm: the request stays open (counting toward IB's 50) until then.
-        self.host.limits.open_historical += 1
+        # A slow historical farm: the request is open (one of IB's 50) until it is answered.
+        limits, client_id = self.host.limits, self.out.client_id
+        limits.historical_opened(client_id, req.req_id)
 
         def answer() -> None:
             if self.pending_historical.pop(req.req_id, None) is not None:
-                self._close_historical()
+                limits.historical_closed(client_id, req.req_id)
                 self._answer_historical(req, inst)
                 self.host.flush()
 
         self.pending_historical[req.req_id] = asyncio.get_running_loop().call_later(delay, answer)
 
-    def on_cancel_historical(self, r: FieldReader) -> None:
-        """cancelHistoricalData: an open request ends without an answer (as at IB)."""
-        r.int()
-        handle = self.pending_historical.pop(r.int(), None)
-        if handle is not None:
-            handle.cancel()
-            self._close_historical()
-
     def close(self) -> None:
-        """The client went away: its open historical requests end with it."""
+        """The client went away: its unanswered historical requests end with it."""
         for handle in self.pending_historical.values():
             handle.cancel()
-            self._close_historical()
         self.pending_historical.clear()
-
-    def _close_historical(self) -> None:
-        limits = self.host.limits
-        limits.open_historical = max(0, limits.open_historical - 1)
 
     def _answer_historical(self, req: HistoricalReq, inst: Instrument) -> None:
         try:
@@ -243,9 +231,13 @@ class MarketDataHandler(Handler):
             self.host.limits.historical_opened(self.out.client_id, req.req_id)
 
     def on_cancel_historical(self, r: FieldReader) -> None:
-        """cancelHistoricalData: a keepUpToDate request ends (silently, as IB does)."""
+        """cancelHistoricalData: an unanswered or keepUpToDate request ends (silently, as IB)."""
         r.int()
-        self.host.limits.historical_closed(self.out.client_id, r.int())
+        req_id = r.int()
+        handle = self.pending_historical.pop(req_id, None)
+        if handle is not None:
+            handle.cancel()
+        self.host.limits.historical_closed(self.out.client_id, req_id)
 
     def on_head_timestamp(self, r: FieldReader) -> None:
         """reqHeadTimeStamp: the simulated history starts ten years back."""
