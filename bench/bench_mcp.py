@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from _results import record
 from fastmcp import Client
@@ -139,8 +136,7 @@ async def main() -> None:
         f"speed-up {sequential / batch:.1f}x (target >= 10x)"
     )
     print(f"tools/list: {len(tools)} tools, {len(listing)} characters")
-    startup = stdio_startup()
-    print(f"stdio process start -> tools/list served: {startup * 1000:.0f} ms (target < 1000 ms)")
+    print("stdio cold start: see bench_startup.py")
 
 
 async def fastmcp_floor() -> list[float]:
@@ -162,36 +158,6 @@ async def fastmcp_floor() -> list[float]:
             out.append(time.perf_counter() - t0)
             await asyncio.sleep(1 / 44)  # timed exactly like the other rows (same pacing)
     return out
-
-
-def stdio_startup() -> float:
-    """Seconds from spawning `ibkr-mcp serve` to a served tools/list (no gateway, warm bytecode)."""
-    import subprocess
-
-    exe = str(Path(sys.executable).with_name("ibkr-mcp"))
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "bench", "version": "0"}}}  # fmt: skip
-    notif = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    lst = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
-    payload = "".join(json.dumps(m) + "\n" for m in (init, notif, lst))
-    env = {**os.environ, "IBKR_PORT": "1", "LOG_LEVEL": "ERROR", "DATA_DIR": tempfile.mkdtemp()}
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [exe, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, env=env, text=True,
-    )  # fmt: skip
-    assert proc.stdin and proc.stdout
-    proc.stdin.write(payload)
-    proc.stdin.flush()
-    elapsed = float("nan")
-    for line in proc.stdout:
-        if '"id":2' in line.replace(" ", ""):
-            elapsed = time.perf_counter() - t0
-            break
-    proc.kill()
-    proc.wait()
-    return elapsed
 
 
 if __name__ == "__main__":

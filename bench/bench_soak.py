@@ -94,11 +94,12 @@ async def main() -> None:
         "LOG_LEVEL": "ERROR",
         "QUOTE_CACHE_SECONDS": "1",
         "ORDERS_ENABLED": "true",
-        "MAX_ORDERS_PER_MINUTE": "1000000",
-        "MAX_ORDERS_PER_DAY": "1000000",
+        "MAX_ORDERS_PER_MINUTE": "10000",
+        "MAX_ORDERS_PER_DAY": "100000",
         "MAX_DAILY_NOTIONAL": "1000000000000",
         "DUPLICATE_ORDER_WINDOW_SECONDS": "0",
         "MAX_ORDER_NOTIONAL": "1000000",
+        "ALLOW_SHORT": "true",
     }
     params = StdioServerParameters(
         command=str(Path(sys.executable).with_name("ibkr-mcp")),

@@ -18,6 +18,9 @@ MarketDataPolicy = Literal["live", "frozen", "delayed", "delayed_frozen", "live_
 
 #: Field names whose values are secrets: masked by ``config show`` and never logged.
 SECRET_FIELDS = frozenset({"API_TOKEN"})
+#: Simulator drills: which market data subscription a symbol lacks (as in simulator.limits).
+SimGapKind = Literal["none", "api", "partial", "partial-api"]
+GAP_KINDS: tuple[SimGapKind, ...] = ("none", "api", "partial", "partial-api")
 
 
 def _split_csv(value: object) -> object:
@@ -230,6 +233,16 @@ class Settings(BaseSettings):
     SIM_NO_MARKET_DATA: CsvList = Field(
         (), description="Symbols without a live data subscription in the simulator (354/10167)."
     )
+    SIM_MARKET_DATA_GAPS: CsvList = Field(
+        (),
+        description="SYMBOL=none|api|partial|partial-api: lacking subscriptions (10089/90/91).",
+    )
+    SIM_DELAYED_DATA: bool = Field(
+        True, description="false: the simulated login has no delayed data either (10168)."
+    )
+    SIM_HISTORICAL_SECONDS: float = Field(
+        0.0, ge=0, le=3600, description="Historical answers take this long; 51st open one: 322."
+    )
 
     # --- Where the values came from (config resolution; set by load_settings) -------------
     _env_file: Path | None = PrivateAttr(None)
@@ -261,6 +274,7 @@ class Settings(BaseSettings):
         "TOOLSETS",
         "SIM_FAULTS",
         "SIM_NO_MARKET_DATA",
+        "SIM_MARKET_DATA_GAPS",
         mode="before",
     )
     @classmethod
@@ -271,6 +285,25 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(v.upper() for v in value)
+
+    @field_validator("SIM_MARKET_DATA_GAPS")
+    @classmethod
+    def _gaps(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            symbol, _, kind = entry.partition("=")
+            if not symbol.strip() or kind.strip().lower() not in GAP_KINDS:
+                raise ValueError(
+                    f"{entry!r}: expected SYMBOL=KIND, KIND one of {', '.join(GAP_KINDS)}"
+                )
+        return value
+
+    def sim_market_data_gaps(self) -> dict[str, SimGapKind]:
+        """``SIM_MARKET_DATA_GAPS`` as symbol → kind (for the simulator)."""
+        gaps: dict[str, SimGapKind] = {}
+        for entry in self.SIM_MARKET_DATA_GAPS:
+            symbol, _, kind = entry.partition("=")
+            gaps[symbol.strip().upper()] = next(k for k in GAP_KINDS if k == kind.strip().lower())
+        return gaps
 
     @field_validator("SIM_ACCOUNTS")
     @classmethod

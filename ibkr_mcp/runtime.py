@@ -83,6 +83,9 @@ async def open_runtime(
             market_data_lines=settings.SIM_MARKET_DATA_LINES,
             account_update_seconds=settings.SIM_ACCOUNT_UPDATE_SECONDS,
             no_live_data=settings.SIM_NO_MARKET_DATA,
+            market_data_gaps=settings.sim_market_data_gaps(),
+            delayed_data=settings.SIM_DELAYED_DATA,
+            historical_seconds=settings.SIM_HISTORICAL_SECONDS,
             reset_refuse_seconds=settings.SIM_RESET_SECONDS,
             state_file=settings.resolve(settings.SIM_STATE_FILE)
             if settings.SIM_STATE_FILE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -112,6 +113,9 @@ def mask_secrets(value: Any) -> Any:
         return [mask_secrets(v) for v in value]
     if isinstance(value, int) and not -(2**63) <= value < 2**64:
         # Caller input can hold any integer; JSON encoders stop at 64 bits: stored as text.
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        # ``1e400`` parses as inf; JSON has no such number (orjson writes null): stored as text.
         return str(value)
     return value
 

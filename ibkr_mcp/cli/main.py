@@ -187,7 +187,8 @@ def sim_command(
         list[str] | None,
         typer.Option(
             help="A fault from the start (repeatable): hang=S, refuse=S, latency=MS[:JITTER], "
-            "farm-outage=S, reject-next=N[:CODE], error=CODE (adds to SIM_FAULTS)."
+            "farm-outage=S, competing-session=S, reject-next=N[:CODE], error=CODE (adds to "
+            "SIM_FAULTS)."
         ),
     ] = None,
     state_file: Annotated[

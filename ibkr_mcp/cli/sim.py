@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from ibkr_mcp.cli.common import configure_cli_logging, err, out, run_async, settings_or_exit
 from ibkr_mcp.cli.render import fmt
 from ibkr_mcp.config import Settings
+from ibkr_mcp.errors import InvalidInputError
 
 
 def _banner(settings: Settings, host: str, port: int, seed: int) -> None:
@@ -50,6 +52,9 @@ def simulator_options(settings: Settings) -> dict[str, Any]:
         "market_data_lines": settings.SIM_MARKET_DATA_LINES,
         "account_update_seconds": settings.SIM_ACCOUNT_UPDATE_SECONDS,
         "no_live_data": settings.SIM_NO_MARKET_DATA,
+        "market_data_gaps": settings.sim_market_data_gaps(),
+        "delayed_data": settings.SIM_DELAYED_DATA,
+        "historical_seconds": settings.SIM_HISTORICAL_SECONDS,
         "state_file": settings.resolve(settings.SIM_STATE_FILE)
         if settings.SIM_STATE_FILE
         else None,
@@ -81,29 +86,49 @@ def run_simulator(
         raise typer.Exit(2) from None
 
     async def main() -> None:
-        from ibkr_mcp.simulator import Simulator, serve_forever
+        from ibkr_mcp.simulator.state import StateFileError
 
-        simulator = Simulator(seed=chosen_seed, **simulator_options(settings))
-        started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(
-            serve_forever(host, port, started=started, simulator=simulator, faults=specs)
-        )
-        waiters: set[asyncio.Future[Any]] = {task, started}
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()  # raises why it could not start (e.g. the port is in use)
-        _banner(settings, host, started.result(), chosen_seed)
-        if simulator.control is not None and simulator.control.path is not None:
-            out.print(
-                f"Fault drills: ibkr-mcp sim-ctl --port {started.result()} status "
-                f"(control socket {simulator.control.path})",
-                soft_wrap=True,
-                markup=False,
-            )
-        for spec in specs:
-            out.print(f"Start-up fault: {spec}", markup=False)
-        if simulator.state is not None:
-            out.print(f"State file: {simulator.state.path}", markup=False, soft_wrap=True)
-        await task
+        try:
+            await serve(settings, host, port, chosen_seed, specs)
+        except StateFileError as exc:  # the operator's file: a usage error with a way out
+            raise InvalidInputError(
+                str(exc),
+                remedy="Move the file away, or pass another --state-file (SIM_STATE_FILE).",
+            ) from None
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise InvalidInputError(
+                f"port {port} is already in use on {host}",
+                remedy="Pass another --port (0 picks a free one), or stop what listens there.",
+            ) from None
 
     run_async(main)
+
+
+async def serve(settings: Settings, host: str, port: int, seed: int, specs: list[str]) -> None:
+    """Start the simulator, print how to reach it, and serve until cancelled."""
+    from ibkr_mcp.simulator import Simulator, serve_forever
+
+    simulator = Simulator(seed=seed, **simulator_options(settings))
+    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve_forever(host, port, started=started, simulator=simulator, faults=specs)
+    )
+    waiters: set[asyncio.Future[Any]] = {task, started}
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()  # raises why it could not start (e.g. the port is in use)
+    _banner(settings, host, started.result(), seed)
+    if simulator.control is not None and simulator.control.path is not None:
+        out.print(
+            f"Fault drills: ibkr-mcp sim-ctl --port {started.result()} status "
+            f"(control socket {simulator.control.path})",
+            soft_wrap=True,
+            markup=False,
+        )
+    for spec in specs:
+        out.print(f"Start-up fault: {spec}", markup=False)
+    if simulator.state is not None:
+        out.print(f"State file: {simulator.state.path}", markup=False, soft_wrap=True)
+    await task

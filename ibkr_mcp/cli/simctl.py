@@ -115,6 +115,12 @@ def farm_outage(ctx: typer.Context, seconds: Seconds, as_json: JsonOption = Fals
     _done(ctx, "farm-outage", as_json, seconds=seconds)
 
 
+@sim_ctl_app.command("competing-session")
+def competing_session(ctx: typer.Context, seconds: Seconds, as_json: JsonOption = False) -> None:
+    """The same user trades live elsewhere for SECONDS: live market data stops with 10197."""
+    _done(ctx, "competing-session", as_json, seconds=seconds)
+
+
 @sim_ctl_app.command("reject-next")
 def reject_next(
     ctx: typer.Context,

@@ -221,6 +221,14 @@ def translate(
         if variant is not None:
             cls, title, remedy = variant
             spec = IbErrorSpec(cls, title, remedy)
+    if code == 322 and "simultaneous" in message.lower():
+        # IB's "Only 50 simultaneous API historical data requests allowed" (a 322, not a 162).
+        spec = IbErrorSpec(
+            PacingViolationError,
+            "too many simultaneous historical data requests",
+            "Wait for open historical data requests to finish (IB allows 50 open at once), "
+            "then retry.",
+        )
     if spec is None:
         cls, title, remedy = GatewayError, "IB error", "See IB's message; retry or check TWS."
     else:

@@ -14,7 +14,7 @@ from ib_async.objects import CommissionReport
 from ib_async.order import OrderState
 from loguru import logger
 
-from ibkr_mcp.errors import OrderNotFoundError, OrderRejectedError
+from ibkr_mcp.errors import GatewayHungError, OrderNotFoundError, OrderRejectedError
 from ibkr_mcp.gateway import convert, ib_errors
 from ibkr_mcp.gateway.base import FillListener, OrderStatusListener
 from ibkr_mcp.gateway.book_scope import order_book_changed, shared_read
@@ -129,7 +129,16 @@ class OrderService:
             check()
             limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
             try:
-                await asyncio.wait_for(event.wait(), limit)
+                # An order in flight when the gateway hangs fails at once (GATEWAY_HUNG, state
+                # uncertain, reconciled by its orderRef), not after the full timeout.
+                await self.conn.guard(event.wait(), limit, what)
+            except GatewayHungError as exc:
+                exc.details.update(order_id=trade.order.orderId, order_ref=trade.order.orderRef)
+                exc.remedy = (
+                    "The order's state is unknown: retry with the SAME idempotency_key once the "
+                    "gateway answers (it reconciles by order_ref and never sends twice)."
+                )
+                raise
             except TimeoutError:
                 extra = {"order_id": trade.order.orderId, "order_ref": trade.order.orderRef}
                 error = self.conn.timeout_error(what, limit, extra)

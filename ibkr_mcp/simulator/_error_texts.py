@@ -59,6 +59,16 @@ IB_ERROR_TEXTS: dict[int, str] = {
 }
 
 
+#: IB's answer to a 51st open historical request (code 322, the 'wd' request's cause; IB
+#: Gateway and TWS send this text, not a 162 pacing violation).
+SIMULTANEOUS_HISTORICAL_TEXT = (
+    "Error processing request:-'wd' : cause - Only 50 simultaneous API historical data requests "
+    "allowed."
+)
+#: What IB appends to 354/10089 when the account may see delayed data instead.
+DELAYED_AVAILABLE = "Delayed market data is available."
+
+
 def ib_text(code: int) -> str | None:
     """IB's default text for ``code``, or ``None`` when the table has none."""
     return IB_ERROR_TEXTS.get(code)

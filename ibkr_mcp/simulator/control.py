@@ -61,11 +61,18 @@ COMMANDS: dict[str, Callable[[Drills, dict[str, Any]], str]] = {
         _num(a, "code", int, None), a.get("message") or None, _num(a, "req_id", int, -1)
     ),
     "farm-outage": lambda d, a: d.farm_outage(_num(a, "seconds", float, None)),
+    "competing-session": lambda d, a: d.competing_session(_num(a, "seconds", float, None)),
     "reject-next": lambda d, a: d.reject_next(_num(a, "n", int, 1), _num(a, "code", int, 201)),
     "reset": lambda d, a: d.reset(_num(a, "refuse_seconds", float, None)),
     "clear": lambda d, a: d.clear(),
 }
-REQUIRED = {"hang": "seconds", "refuse": "seconds", "error": "code", "farm-outage": "seconds"}
+REQUIRED = {
+    "hang": "seconds",
+    "refuse": "seconds",
+    "error": "code",
+    "farm-outage": "seconds",
+    "competing-session": "seconds",
+}
 
 
 def execute(drills: Drills, command: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -94,6 +101,7 @@ FAULT_SPECS: dict[str, tuple[str, ...]] = {
     "refuse": ("seconds",),
     "latency": ("ms", "jitter"),
     "farm-outage": ("seconds",),
+    "competing-session": ("seconds",),
     "reject-next": ("n", "code"),
     "error": ("code", "req_id"),
 }
@@ -285,6 +293,10 @@ class SimControl:
     async def farm_outage(self, seconds: float) -> str:
         """Break the data farms for ``seconds``."""
         return str(await self._ok("farm-outage", seconds=seconds))
+
+    async def competing_session(self, seconds: float) -> str:
+        """Start the ``competing-session`` drill (live market data stops with 10197)."""
+        return str(await self._ok("competing-session", seconds=seconds))
 
     async def reject_next(self, n: int, code: int = 201) -> str:
         """Reject the next ``n`` orders."""

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ibkr_mcp.simulator.catalogue import Catalogue
     from ibkr_mcp.simulator.clock import Clock
     from ibkr_mcp.simulator.engine import Engine
+    from ibkr_mcp.simulator.limits import Limits
     from ibkr_mcp.simulator.session import Session
 
 
@@ -56,6 +57,11 @@ class DrillHost(Protocol):
     @property
     def clock(self) -> Clock:
         """Simulated time."""
+        ...
+
+    @property
+    def limits(self) -> Limits:
+        """IB's limits and the login's market data subscriptions."""
         ...
 
     @property

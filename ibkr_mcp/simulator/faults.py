@@ -29,6 +29,7 @@ DEFAULT_RESET_REFUSE_SECONDS = 3.0
 DATA_LOST, DATA_RESTORED_LOST, DATA_RESTORED_KEPT = 1100, 1101, 1102
 FARM_BROKEN = (2103, 2105)
 FARM_OK = (2104, 2106)
+COMPETING_SESSION = 10197
 #: Rejection text used by ``reject-next`` (IB's 201 prefix plus a reason naming the drill).
 DRILL_REJECT_REASON = "Order rejected - reason:Rejected by a simulator drill (reject-next)"
 
@@ -210,6 +211,29 @@ class Drills:
         for code in FARM_OK:
             self._broadcast(code, ib_text(code) or "")
 
+    def competing_session(self, seconds: float) -> str:
+        """The same user logs in live elsewhere for ``seconds``: live data stops with 10197.
+
+        Every live streaming subscription gets 10197 and ends (IB sends no more ticks for it);
+        new live requests get 10197 and nothing; delayed data is unaffected. When the other
+        session ends, live requests are served again (old ones must be re-requested).
+        """
+        seconds = self._seconds(seconds, "competing-session")
+        limits = self.sim.limits
+        limits.competing_session = True
+        text = ib_text(COMPETING_SESSION) or ""
+        for session in self.sim.sessions():
+            streams = session.market_data.streams
+            for req_id in [r for r, sub in streams.items() if sub.data_type in (1, 2)]:
+                del streams[req_id]
+                session.error(req_id, COMPETING_SESSION, text)
+        self.sim.flush()
+        self._schedule("competing-session", seconds, self._end_competing)
+        return f"competing live session for {seconds:g} s: live market data stops (10197)"
+
+    def _end_competing(self) -> None:
+        self.sim.limits.competing_session = False
+
     def reject_next(self, n: int, code: int = 201) -> str:
         """Reject the next ``n`` orders (what-ifs excluded) with IB error ``code``."""
         if not 0 <= n <= 1_000_000:
@@ -263,6 +287,7 @@ class Drills:
         for name in list(self._timed):
             self._cancel(name)
         self.data_frozen = False
+        self.sim.limits.competing_session = False
         self.latency_ms = self.jitter_ms = 0.0
         self.reject_remaining, self.reject_code = 0, 201
         return "all faults cleared"
@@ -286,6 +311,8 @@ class Drills:
             faults["latency"] = {"ms": self.latency_ms, "jitter_ms": self.jitter_ms}
         if self.data_frozen:
             faults["market_data_frozen"] = {"remaining_s": left.get("farm-outage")}
+        if self.sim.limits.competing_session:
+            faults["competing_session"] = {"remaining_s": left.get("competing-session")}
         if self.reject_remaining:
             faults["reject_next"] = {"count": self.reject_remaining, "code": self.reject_code}
         return faults

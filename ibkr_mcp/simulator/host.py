@@ -63,6 +63,10 @@ class SimHost(Protocol):
         """Streaming market data subscriptions of every client."""
         ...
 
+    def flush(self) -> None:
+        """Write out every session's queued messages (an answer sent later, off a request)."""
+        ...
+
     def sees_all(self, client_id: int) -> bool:
         """Whether a client sees every client's orders (client 0 and the master client id)."""
         ...

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -24,7 +24,7 @@ from ibkr_mcp.simulator.expiry import expire_options
 from ibkr_mcp.simulator.faults import DEFAULT_RESET_REFUSE_SECONDS, Drills
 from ibkr_mcp.simulator.handlers.accounts import account_change
 from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
-from ibkr_mcp.simulator.limits import MESSAGE_RATE, RATE_CODE, RATE_TEXT, Limits
+from ibkr_mcp.simulator.limits import MESSAGE_RATE, RATE_CODE, RATE_TEXT, GapKind, Limits
 from ibkr_mcp.simulator.market import MarketModel
 from ibkr_mcp.simulator.msgids import Req, req_name
 from ibkr_mcp.simulator.msglog import ReceivedMessage, SentMessage
@@ -80,6 +80,7 @@ class _Connection(asyncio.Protocol):
         self.sim._connections.discard(self)
         if self.session is not None:
             self.session.closed = True
+            self.session.market_data.close()
             if self.sim._sessions.get(self.session.client_id) is self.session:
                 del self.sim._sessions[self.session.client_id]
                 self.sim.limits.forget_client(self.session.client_id)
@@ -208,6 +209,9 @@ class Simulator:
         state_file: str | Path | None = None,
         account_update_seconds: float = ACCOUNT_UPDATE_SECONDS,
         no_live_data: Sequence[str] = (),
+        market_data_gaps: Mapping[str, GapKind] | None = None,
+        delayed_data: bool = True,
+        historical_seconds: float = 0.0,
     ) -> None:
         if not accounts:
             raise ValueError("at least one account is required")
@@ -249,7 +253,16 @@ class Simulator:
         self.account_update_seconds = account_update_seconds
         self._last_account_cycle = monotonic()
         self.state: StateStore | None = StateStore(state_file) if state_file else None
-        self.limits = Limits(pacing, market_data_lines, message_rate, monotonic, no_live_data)
+        self.limits = Limits(
+            pacing,
+            market_data_lines,
+            message_rate,
+            monotonic,
+            no_live_data,
+            gaps=market_data_gaps,
+            delayed_data=delayed_data,
+            historical_seconds=historical_seconds,
+        )
         self.engine.reject_hook = self.drills.forced_rejection
         #: The control channel (``True``: in the system temp dir; a path: in that directory).
         self.control = None if control is False else ControlServer(self.drills, control)

@@ -144,7 +144,7 @@ class Session:
             Req.REQ_MANAGED_ACCTS: lambda r: self.send(out.managed_accounts(host.accounts)),
             Req.SET_SERVER_LOGLEVEL: lambda r: None,
             Req.REQ_HISTORICAL_DATA: md.on_historical,
-            Req.CANCEL_HISTORICAL_DATA: lambda r: None,
+            Req.CANCEL_HISTORICAL_DATA: md.on_cancel_historical,
             Req.REQ_CURRENT_TIME: lambda r: self.send(out.current_time(host.clock.now())),
             Req.REQ_GLOBAL_CANCEL: lambda r: host.engine.global_cancel(),
             Req.REQ_MARKET_DATA_TYPE: md.on_market_data_type,

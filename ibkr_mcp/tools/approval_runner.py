@@ -122,12 +122,23 @@ async def process_approvals(services: Services) -> int:
 
 async def run_approvals(services: Services) -> None:
     """Poll forever (cancelled at shutdown); one pass never stops the loop."""
+    last_failure: str | None = None
     while True:
         await asyncio.sleep(POLL_SECONDS)
         try:
             await process_approvals(services)
+        except IbkrMcpError as exc:
+            # An unavailable audit trail fails every pass: say so once per distinct cause,
+            # not four times a second (the runbook covers AUDIT_UNAVAILABLE).
+            if exc.message != last_failure:
+                logger.error("approval runner paused: {}: {}", exc.code, exc.message)
+            last_failure = exc.message
         except Exception as exc:  # noqa: BLE001 - the runner must outlive one bad pass
             logger.opt(exception=exc).error("approval runner pass failed")
+        else:
+            if last_failure is not None:
+                logger.info("approval runner resumed")
+                last_failure = None
 
 
 @contextlib.asynccontextmanager

@@ -395,9 +395,9 @@ def _replayed_result(
         status=info.status if info else str(row.get("status") or "Unknown"),
         message="This idempotency_key was already used for this exact order: returning the "
         "original order; nothing new was sent.",
-        # IB reports another client's completed order with order id 0: the perm id names it.
-        order_id=(info.order_id or None) if info else row.get("order_id"),
-        perm_id=info.perm_id if info else row.get("perm_id"),
+        # IB reports completed (and other clients') orders with order id 0: the audit names it.
+        order_id=(info.order_id or row.get("order_id")) if info else row.get("order_id"),
+        perm_id=(info.perm_id or row.get("perm_id")) if info else row.get("perm_id"),
         filled=info.filled if info else None,
         avg_fill_price=info.avg_fill_price if info else None,
         idempotency_key=params.idempotency_key,

@@ -83,6 +83,14 @@ def test_to_json_handles_domain_values() -> None:
     assert to_json(None) is None
 
 
+def test_to_json_keeps_what_json_numbers_cannot_hold_as_text() -> None:
+    # A caller's 1e400 parses as inf; JSON has no such number and orjson would store null,
+    # losing what was sent (issue 9 item 4: out-of-range values are stored as text).
+    text = to_json({"quantity": float("inf"), "price": [float("-inf"), float("nan")], "n": 1.5})
+    assert text is not None
+    assert orjson.loads(text) == {"n": 1.5, "price": ["-inf", "nan"], "quantity": "inf"}
+
+
 @given(st.decimals(allow_nan=False, allow_infinity=False))
 def test_decimal_text_is_exact(value: Decimal) -> None:
     text = dec_text(value, "q")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,3 +215,32 @@ async def test_cli_place_waits_for_the_human_and_sends_once(tmp_path: Any) -> No
     result = json.loads(stdout)
     assert result["sent"] is True and result["replayed"] is True, result
     assert approval_id in stderr.decode()
+
+
+async def test_runner_reports_an_unavailable_audit_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from loguru import logger
+
+    from ibkr_mcp.audit import AuditLog
+    from ibkr_mcp.config import load_settings
+    from ibkr_mcp.services import Services
+    from ibkr_mcp.tools import approval_runner
+
+    monkeypatch.setattr(approval_runner, "POLL_SECONDS", 0.01)
+    settings = load_settings(_env_file=None, DATA_DIR=tmp_path)
+    unopened = AuditLog(settings.audit_db_path)  # every read: AUDIT_UNAVAILABLE
+    services = Services(settings=settings, gateway=None, audit=unopened, tokens=None)  # type: ignore[arg-type]
+    lines: list[str] = []
+    sink = logger.add(lines.append, level="ERROR", format="{message}")
+    try:
+        task = asyncio.create_task(approval_runner.run_approvals(services))
+        await asyncio.sleep(0.3)  # ~30 failed passes
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    finally:
+        logger.remove(sink)
+    assert len(lines) == 1, lines
+    assert "AUDIT_UNAVAILABLE" in lines[0]

@@ -115,6 +115,17 @@ def test_162_variants(text: str, cls: type, code: str | None) -> None:
     assert err.remedy
 
 
+def test_322_simultaneous_historical_is_pacing() -> None:
+    text = (
+        "Error processing request:-'wd' : cause - Only 50 simultaneous API historical data "
+        "requests allowed."
+    )
+    err = translate(322, text)
+    assert type(err) is PacingViolationError
+    assert "50 open at once" in (err.remedy or "")
+    assert type(translate(322, "Error processing request.")) is not PacingViolationError
+
+
 def test_110_remedy_says_round_to_min_tick() -> None:
     err = translate(110, "The price does not conform to the minimum price variation")
     assert "min_tick" in (err.remedy or "")

@@ -142,3 +142,31 @@ async def test_replay_after_gateway_lost_every_order(settings_for: Any) -> None:
             assert sent_orders(sim) == []
     finally:
         await sim.stop()
+
+
+async def test_replay_after_the_nightly_reset_names_the_original_order(
+    tmp_path: Path, settings_for: Any
+) -> None:
+    # The DAY order expired in IB Gateway's nightly restart: IB lists it among completed orders,
+    # which carry no order id. The replay still names order N (the audit's sent row knows it).
+    from ibkr_mcp.simulator import Simulator
+
+    sim = Simulator(seed=42, reset_refuse_seconds=0.1, control=False)
+    port = await sim.start("127.0.0.1", 0)
+    settings = settings_for(port, ORDERS_ENABLED=True)
+    try:
+        async with open_runtime(settings, wait_connected=5) as services:
+            quote = await call(services, "get_quote", {"symbol": "AAPL"})
+            price = str((quote.bid * 97 / 100).quantize(quote.bid.__class__("0.01")))
+            order = {**MKT10, "order_type": "LMT", "limit_price": price}
+            first = await preview_and_place(services, order, "nightly-01")
+            assert first.status == "Submitted" and first.order_id is not None
+            assert "1 DAY order(s) expired" in sim.drills.reset()
+        async with open_runtime(settings, wait_connected=5) as services:
+            again = await preview_and_place(services, order, "nightly-01")
+        assert again.replayed is True and again.status == "Cancelled"
+        assert again.order_id == first.order_id
+        assert again.perm_id == first.perm_id
+        assert len(sent_orders(sim)) == 1
+    finally:
+        await sim.stop()

@@ -248,3 +248,38 @@ async def test_health_state_on_both_mcp_protocol_versions(fast_services: Any, si
         assert health["state"] == "farm-down", mode
         assert health["last_notice"]["code"] == 2103
         assert set(health["queues"]) >= {"market_data_waiting", "historical_open"}
+
+
+async def test_order_in_flight_fails_fast_when_the_gateway_hangs(
+    settings_for: Any, sim: Any
+) -> None:
+    from ibkr_mcp.errors import IbkrMcpError
+    from ibkr_mcp.tools import build_registry
+
+    registry = build_registry()
+    order = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "order_type": "MKT"}
+    settings = settings_for(sim.port, ORDERS_ENABLED=True, IBKR_REQUEST_TIMEOUT=20.0, **FAST)
+    async with open_runtime(settings, wait_connected=5.0) as services:
+
+        async def call(tool: str, args: dict[str, Any]) -> Any:
+            result = await registry.call(tool, args, services=services, surface="internal")
+            return result.output
+
+        preview = await call("preview_order", order)
+        sim.pause_on("PLACE_ORDER")  # the gateway freezes on the order itself
+        started = time.monotonic()
+        args = {**order, "confirmation_token": preview.confirmation_token,
+                "idempotency_key": "hang-in-flight-1"}  # fmt: skip
+        try:
+            await call("place_order", args)
+        except IbkrMcpError as exc:
+            assert exc.code == "GATEWAY_HUNG"
+            assert "SAME idempotency_key" in (exc.remedy or "")
+        else:
+            raise AssertionError("expected GATEWAY_HUNG")
+        assert time.monotonic() - started < 5.0  # the hang, not the 20 s request timeout
+        sim.pause(False)
+        await wait_until(lambda: services.gateway.conn.state == "connected", timeout=5)
+        retried = await call("place_order", {**args, "confirmation_token": "spent-token-0"})
+        assert retried.replayed is True
+    assert count(sim, "PLACE_ORDER") == 2  # the what-if preview and the one real order

@@ -102,6 +102,27 @@ def test_sim_ctl_without_a_simulator(control_dir: Path) -> None:
     assert error["code"] == "GATEWAY_UNAVAILABLE" and f"--port {port}" in error["remedy"]
 
 
+def test_sim_on_a_port_in_use_says_so(control_dir: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "ibkr_mcp", "sim", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=_env(control_dir),
+            check=False,
+        )
+    assert done.returncode == 2
+    text = done.stderr.replace("\n", " ")
+    assert f"port {port} is already in use" in text and "--port (0 picks a free one)" in text
+    assert "INTERNAL_ERROR" not in text
+
+
 def test_sim_refuses_a_bad_start_fault(control_dir: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "ibkr_mcp", "sim", "--port", "0", "--fault", "explode=1"],

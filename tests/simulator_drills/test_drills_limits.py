@@ -130,6 +130,34 @@ async def test_pacing_off(make_sim: Any) -> None:
     assert codes(errors) == []
 
 
+async def test_at_most_50_open_historical_requests(
+    make_sim: Any, wait: Any, mono: FakeMonotonic
+) -> None:
+    # keepUpToDate requests stay open until cancelled (or the client goes): IB admits 50.
+    sim, connect = await make_sim()
+    ib, errors = await connect(1)
+    [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+
+    async def open_bars() -> Any:
+        mono.t += 0.1  # ten requests a second: well inside the message rate
+        return await ib.reqHistoricalDataAsync(
+            aapl, endDateTime="", durationStr="5 D", barSizeSetting="1 day",
+            whatToShow="TRADES", useRTH=True, keepUpToDate=True, timeout=3,
+        )  # fmt: skip
+
+    held = [await open_bars() for _ in range(50)]
+    assert all(len(b) > 0 for b in held) and codes(errors) == []
+    assert len(await open_bars()) == 0
+    assert codes(errors) == [322]  # IB's own code for this one, not a 162 pacing violation
+    assert errors[-1][2].endswith("Only 50 simultaneous API historical data requests allowed.")
+    ib.cancelHistoricalData(held.pop())
+    await wait(lambda: sim.limits.open_historical == 49)
+    assert len(await open_bars()) > 0  # a cancelled request frees its place
+    assert sim.limits.open_historical == 50
+    ib.disconnect()  # the client's open requests go with it
+    await wait(lambda: sim.limits.open_historical == 0)
+
+
 async def test_market_data_lines_across_clients(make_sim: Any, wait: Any) -> None:
     sim, connect = await make_sim(market_data_lines=3)
     ib1, errors1 = await connect(1)

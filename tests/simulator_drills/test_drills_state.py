@@ -163,6 +163,8 @@ def test_corrupt_state_file_stops_the_process(tmp_path: Path, control_dir: Path)
     state.write_text("garbage")
     proc = _start(_free_port(), state, control_dir)
     _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode not in (0, None)
+    assert proc.returncode == 2  # the operator's file, not an internal error
     assert str(state) in stderr.replace("\n", "")
     assert "corrupt" in stderr
+    assert "INTERNAL_ERROR" not in stderr and "LOG_LEVEL=DEBUG" not in stderr
+    assert "--state-file" in stderr  # the remedy names the way out

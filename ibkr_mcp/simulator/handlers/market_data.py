@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,19 +12,13 @@ from zoneinfo import ZoneInfo
 from ibkr_mcp.simulator import outgoing as out
 from ibkr_mcp.simulator.host import Handler, Outbox, SimHost
 from ibkr_mcp.simulator.incoming import (
+    HistoricalReq,
     parse_head_timestamp,
     parse_historical,
     parse_mkt_data,
 )
 from ibkr_mcp.simulator.instruments_md import generic_ticks, option_ticks
-from ibkr_mcp.simulator.limits import (
-    DELAYED_INSTEAD_CODE,
-    DELAYED_INSTEAD_TEXT,
-    LINES_CODE,
-    LINES_TEXT,
-    NOT_SUBSCRIBED_CODE,
-    NOT_SUBSCRIBED_TEXT,
-)
+from ibkr_mcp.simulator.limits import LINES_CODE, LINES_TEXT
 from ibkr_mcp.simulator.market import MarketDataRequestError
 from ibkr_mcp.simulator.wire import FieldReader
 
@@ -50,6 +45,8 @@ class Subscription:
     data_type: int
     sent: dict[int, tuple[Decimal, Decimal] | str] = field(default_factory=dict)
     generic: frozenset[str] = frozenset()
+    #: False when part of the data is not subscribed (10090/10091): no price/size ticks.
+    prices: bool = True
 
 
 class MarketDataHandler(Handler):
@@ -59,6 +56,8 @@ class MarketDataHandler(Handler):
         super().__init__(host, out)
         self.md_type = 1
         self.streams: dict[int, Subscription] = {}
+        #: Historical requests still being "worked on" (``historical_seconds``), by request id.
+        self.pending_historical: dict[int, asyncio.TimerHandle] = {}
 
     def on_market_data_type(self, r: FieldReader) -> None:
         """reqMarketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed-frozen."""
@@ -94,18 +93,21 @@ class MarketDataHandler(Handler):
         if not snapshot and not self.host.limits.line_available(self.host.streams_in_use()):
             self.out.error(req.req_id, LINES_CODE, LINES_TEXT)
             return
-        if inst.symbol.upper() in self.host.limits.no_live_data:
-            # As at IB without a subscription: live → 354 and nothing; delayed → 10167 + data.
-            if self.md_type in (1, 2):
-                self.out.error(req.req_id, NOT_SUBSCRIBED_CODE, NOT_SUBSCRIBED_TEXT)
-                return
-            self.out.error(req.req_id, DELAYED_INSTEAD_CODE, DELAYED_INSTEAD_TEXT)
+        # The login's subscriptions: 354/10089 (live, nothing), 10167 (delayed instead), 10168
+        # (no delayed data either), 10090/10091 (part missing), 10197 (competing live session).
+        verdict = self.host.limits.market_data(
+            inst.symbol, inst.primary_exchange, live=self.md_type in (1, 2)
+        )
+        if verdict.error is not None:
+            self.out.error(req.req_id, *verdict.error)
+        if not verdict.serve:
+            return
         served = self._served_type(inst)
         bbo = "" if inst.sec_type == "CASH" else "9c0001"
         self.out.send(out.tick_req_params(req.req_id, inst.min_tick, bbo), req.req_id)
         self.out.send(out.market_data_type(req.req_id, served), req.req_id)
         generic = frozenset(t.strip() for t in req.generic_ticks.split(",") if t.strip())
-        sub = Subscription(req.req_id, inst, served, generic=generic)
+        sub = Subscription(req.req_id, inst, served, generic=generic, prices=verdict.prices)
         self._send_ticks(sub)
         if snapshot:
             self.out.send(out.tick_snapshot_end(req.req_id), req.req_id)
@@ -134,7 +136,7 @@ class MarketDataHandler(Handler):
         ids = DELAYED_TICKS if delayed else LIVE_TICKS
         is_fx = inst.sec_type == "CASH"
         no_quote = inst.sec_type == "IND"  # an index has a level, no bid/ask
-        for name, tick_type in ids.items():
+        for name, tick_type in ids.items() if sub.prices else ():
             if (is_fx and name == "last") or (no_quote and name in ("bid", "ask")):
                 continue
             price: Decimal = getattr(tick, name)
@@ -144,7 +146,7 @@ class MarketDataHandler(Handler):
             sub.sent[tick_type] = (price, size)
             mask = 1 if name in ("bid", "ask") else 0
             self.out.send(out.tick_price(sub.req_id, tick_type, price, size, mask), sub.req_id)
-        if not is_fx and tick.volume >= 0:
+        if not is_fx and sub.prices and tick.volume >= 0:
             vol_type = 74 if delayed else 8
             volume = tick.volume / max(inst.md_size_multiplier, 1)
             if sub.sent.get(vol_type) != (volume, volume):
@@ -182,6 +184,29 @@ class MarketDataHandler(Handler):
         if paced is not None:
             self.out.error(req.req_id, *paced)
             return
+        delay = self.host.limits.historical_seconds
+        if delay <= 0:
+            self._answer_historical(req, inst)
+            return
+        # A slow historical farm: the request is open (one of IB's 50) until it is answered.
+        limits, client_id = self.host.limits, self.out.client_id
+        limits.historical_opened(client_id, req.req_id)
+
+        def answer() -> None:
+            if self.pending_historical.pop(req.req_id, None) is not None:
+                limits.historical_closed(client_id, req.req_id)
+                self._answer_historical(req, inst)
+                self.host.flush()
+
+        self.pending_historical[req.req_id] = asyncio.get_running_loop().call_later(delay, answer)
+
+    def close(self) -> None:
+        """The client went away: its unanswered historical requests end with it."""
+        for handle in self.pending_historical.values():
+            handle.cancel()
+        self.pending_historical.clear()
+
+    def _answer_historical(self, req: HistoricalReq, inst: Instrument) -> None:
         try:
             end = parse_end(req.end, self.host.clock.now())
             bars = self.host.market.bars(
@@ -202,6 +227,17 @@ class MarketDataHandler(Handler):
         self.out.send(
             out.historical_data(req.req_id, start_text, end_text, bars, labels), req.req_id
         )
+        if req.keep_up_to_date:
+            self.host.limits.historical_opened(self.out.client_id, req.req_id)
+
+    def on_cancel_historical(self, r: FieldReader) -> None:
+        """cancelHistoricalData: an unanswered or keepUpToDate request ends (silently, as IB)."""
+        r.int()
+        req_id = r.int()
+        handle = self.pending_historical.pop(req_id, None)
+        if handle is not None:
+            handle.cancel()
+        self.host.limits.historical_closed(self.out.client_id, req_id)
 
     def on_head_timestamp(self, r: FieldReader) -> None:
         """reqHeadTimeStamp: the simulated history starts ten years back."""
