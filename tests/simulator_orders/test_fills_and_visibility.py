@@ -11,7 +11,7 @@ from typing import Any
 from sim_orders_support import T0, connect, order, stock, wait_for
 
 from ibkr_mcp.simulator import Simulator
-from ibkr_mcp.simulator.catalogue import DEFAULT_CATALOGUE, Catalogue
+from ibkr_mcp.simulator.catalogue import DEFAULT_CATALOGUE
 from ibkr_mcp.simulator.clock import ManualClock
 from ibkr_mcp.simulator.commissions import fill_commission, order_commission
 
@@ -112,42 +112,6 @@ def test_commissions_follow_ib_fixed_rates() -> None:
     first = fill_commission(stock_inst, Decimal(0), Decimal(0), Decimal(100), Decimal(200))
     second = fill_commission(stock_inst, Decimal(100), Decimal(20000), Decimal(300), Decimal(200))
     assert (first, second) == (Decimal("1.00"), Decimal("1.00"))  # min once, then per share
-
-
-async def test_futures_multiplier_in_commission_position_and_pnl(lib: ModuleType) -> None:
-    base = DEFAULT_CATALOGUE.find("SPY", sec_type="STK")[0]
-    es = dataclasses.replace(
-        base, con_id=990001, symbol="ES", sec_type="FUT", local_symbol="ESZ6",  # type: ignore[arg-type]
-        trading_class="ES", exchange="CME", primary_exchange="CME",
-        min_tick=Decimal("0.25"), multiplier=Decimal(50),
-    )  # fmt: skip
-    clock = ManualClock(T0)
-    sim = Simulator(seed=42, clock=clock, catalogue=Catalogue([*DEFAULT_CATALOGUE.all(), es]))
-    await sim.start()
-    ib = await connect(lib, sim, 1)
-    try:
-        contract = lib.Contract(conId=es.con_id, exchange="CME")
-        trade = ib.placeOrder(contract, order(lib, action="BUY", totalQuantity=2, orderType="MKT"))
-        await wait_for(lambda: status(trade) == "Filled" and bool(trade.fills))
-        await wait_for(lambda: trade.fills[0].commissionReport.commission > 0)
-        assert trade.fills[0].commissionReport.commission == 1.70  # 2 x $0.85
-        price = Decimal(str(trade.orderStatus.avgFillPrice))
-        pos = sim.account("DU1234567").positions[es.con_id]
-        assert pos.avg_cost == price * 50 + Decimal("0.85")  # per contract, as IB reports it
-        acct = sim.account("DU1234567")
-        assert acct.cash == Decimal(1_000_000)  # futures notional never moves cash
-        snap = acct.snapshot(sim.engine.mark, sim.engine.fx)
-        mark = sim.engine.mark(es)
-        assert snap.unrealized_pnl == 2 * mark * 50 - 2 * pos.avg_cost
-        assert snap.net_liquidation == acct.cash + snap.unrealized_pnl
-        assert snap.init_margin > 0
-        positions = await ib.reqPositionsAsync()
-        assert [(p.contract.conId, p.position, p.avgCost) for p in positions] == [
-            (es.con_id, 2, float(pos.avg_cost))
-        ]
-    finally:
-        ib.disconnect()
-        await sim.stop()
 
 
 async def test_each_client_sees_its_own_orders_master_and_zero_see_all(
