@@ -2,59 +2,21 @@
 
 from __future__ import annotations
 
-import inspect
-import struct
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
 import pytest
-from ibapi.decoder import Decoder
-from ibapi.wrapper import EWrapper
+from ib_decode import RecordingWrapper, decode_stream
 from sim_orders_support import T0, order, stock, wait_for
 
 from ibkr_mcp.simulator import Simulator
 from ibkr_mcp.simulator.clock import ManualClock
 
-EWRAPPER_METHODS = {n for n, _ in inspect.getmembers(EWrapper, inspect.isfunction)}
-
-
-class RecordingWrapper(EWrapper):
-    """Records every EWrapper callback the decoder makes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-
-    def __getattribute__(self, name: str) -> Any:
-        if name in EWRAPPER_METHODS:
-            calls = object.__getattribute__(self, "calls")
-            return lambda *args: calls.append((name, args))
-        return object.__getattribute__(self, name)
-
 
 def decode_all(raw: bytes, server_version: int) -> RecordingWrapper:
-    """Decode every captured server message with ibapi; assert no field is left over."""
-    wrapper = RecordingWrapper()
-    decoder = Decoder(wrapper, server_version)
-    pos, msgs = 0, []
-    while pos + 4 <= len(raw):
-        (n,) = struct.unpack_from(">I", raw, pos)
-        msgs.append(raw[pos + 4 : pos + 4 + n].split(b"\0")[:-1])
-        pos += 4 + n
-    assert pos == len(raw)
-    for fields in msgs[1:]:
-        info = decoder.msgId2handleInfo[int(fields[0])]
-        before = len(wrapper.calls)
-        if info.processMeth is not None:
-            it = iter(fields[1:])
-            info.processMeth(decoder, it)
-            leftover = list(it)
-            assert leftover == [], f"msg {fields[0]!r}: {len(leftover)} fields left: {leftover}"
-        else:
-            decoder.interpretWithSignature(fields[1:], info)
-        assert len(wrapper.calls) > before, f"msg {fields[0]!r} was not decoded"
-    return wrapper
+    """IB's decoder over the captured stream (nothing left over); the recorded callbacks."""
+    return decode_stream(raw, server_version)[0]
 
 
 async def exercise(lib: ModuleType, sim: Simulator, clock: ManualClock) -> bytes:
