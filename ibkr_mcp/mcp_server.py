@@ -227,7 +227,7 @@ class RegistryTool(Tool):
         registry: Registry = self.registry
         handle: ServicesHandle = self.services
         try:
-            services = handle.current or await handle.get()
+            services = await handle.get()
             result = await registry.call(
                 self.spec.name,
                 arguments,

@@ -85,12 +85,12 @@ class ServicesHandle:
         Raises:
             GatewayUnavailableError: The runtime is not open in time, or failed to open.
         """
+        if self._services is not None:  # every call after start-up: no await, no import
+            return self._services
         import asyncio
 
         from ibkr_mcp.errors import GatewayUnavailableError, IbkrMcpError
 
-        if self._services is not None:
-            return self._services
         if not self._ready.is_set():
             try:
                 await asyncio.wait_for(self._ready.wait(), self.timeout)

@@ -30,7 +30,7 @@ def register_resources(mcp: FastMCP[Any], registry: Registry, handle: ServicesHa
 
     async def via_tool(tool: str, arguments: dict[str, Any]) -> str:
         try:
-            services = handle.current or await handle.get()
+            services = await handle.get()
             result = await registry.call(tool, arguments, services=services, surface="mcp")
         except (NotFoundError, InvalidInputError) as exc:
             # The URI names nothing (an unknown contract) or nothing valid: the spec's codes.
@@ -63,7 +63,7 @@ def register_resources(mcp: FastMCP[Any], registry: Registry, handle: ServicesHa
     @mcp.resource("ibkr://audit/recent", mime_type=JSON, description="The 50 newest audit records.")
     async def audit_recent() -> str:
         try:
-            services = handle.current or await handle.get()
+            services = await handle.get()
             rows = await services.audit.recent(50)
         except IbkrMcpError as exc:
             raise ResourceError(str(exc)) from None
@@ -78,7 +78,7 @@ def register_resources(mcp: FastMCP[Any], registry: Registry, handle: ServicesHa
         from ibkr_mcp.safety.approvals import list_approvals
 
         try:
-            services = handle.current or await handle.get()
+            services = await handle.get()
             found = await list_approvals(
                 services.audit, services.now(), states=frozenset({"pending", "approved"})
             )
