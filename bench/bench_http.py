@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from itertools import count
 from pathlib import Path
 
 import httpx
+from _common import free_port, pct
 from _results import record
 
 WORKERS = 50
@@ -41,19 +41,6 @@ async def quote(symbol: str) -> dict:
     return {"symbol": symbol, "bid": 1.0, "ask": 1.01}
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="error")
 """
-
-
-def pct(values: list[float], p: float) -> float:
-    """The ``p`` quantile of ``values`` (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
-
-
-def free_port() -> int:
-    """An ephemeral loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def load(call: Callable[[str], Awaitable[None]], seconds: float) -> tuple[float, list[float]]:

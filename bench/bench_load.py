@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import free_port, pct
 from _results import record
 
 FLOOD_CLIENTS = int(os.environ.get("BENCH_LOAD_CLIENTS", "500"))
@@ -91,21 +91,6 @@ SYMBOLS = [
 ]
 EXE = str(Path(sys.executable).with_name("ibkr-mcp"))
 ORDER = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "order_type": "LMT", "tif": "DAY"}
-
-
-def pct(values: list[float], p: float) -> float:
-    """The ``p`` quantile of ``values`` (nearest rank); NaN when empty."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
-
-
-def free_port() -> int:
-    """An ephemeral loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def place_order(client: httpx.AsyncClient, key: str, quantity: int, price: float) -> float:

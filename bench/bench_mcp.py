@@ -12,6 +12,7 @@ import statistics
 import tempfile
 import time
 
+from _common import pct
 from _results import record
 from fastmcp import Client
 from ib_async import IB, Stock
@@ -25,11 +26,6 @@ N = 200
 SYMBOLS = [
     "AAPL", "MSFT", "SPY", "QQQ", "IWM", "AMZN", "NVDA", "GOOGL", "META", "TSLA",
 ]  # fmt: skip
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
 async def raw_quote_latencies(port: int) -> list[float]:

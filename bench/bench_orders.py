@@ -15,6 +15,7 @@ import tempfile
 import time
 from typing import Any
 
+from _common import pct
 from _results import record
 from ib_async import IB, MarketOrder, Stock
 
@@ -29,11 +30,6 @@ N = int(os.environ.get("BENCH_ORDERS", "60"))
 #: cycle makes ~8 broker requests: quotes, what-if, broker order lookups, the order itself).
 PAUSE = float(os.environ.get("BENCH_ORDER_PAUSE", "0.15"))
 ORDER = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "order_type": "MKT"}
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
 async def raw_orders(port: int) -> list[float]:

@@ -13,17 +13,13 @@ import statistics
 import time
 from datetime import UTC, datetime
 
+from _common import pct
 from ib_async import IB, Stock
 
 from ibkr_mcp.simulator import Simulator
 from ibkr_mcp.simulator.clock import FixedClock
 
 ROUNDS = 300
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def loopback_floor(rounds: int = ROUNDS) -> list[float]:

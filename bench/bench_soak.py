@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from _common import free_port
 from _results import record
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -30,15 +31,6 @@ WARM_QUOTES, WARM_ORDERS = 500, 50
 CONCURRENCY = 20
 SYMBOLS = ("AAPL", "MSFT", "SPY", "QQQ", "NVDA", "AMZN")
 LIMIT_MB = 20.0
-
-
-def free_port() -> int:
-    """An ephemeral loopback port."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_rss_mb() -> float:
