@@ -1,6 +1,7 @@
 """Order path benchmark: what the gate chain + audit add to a place_order round trip.
 
 Baseline (same run, same simulator): a raw ib_async MKT order round trip (placeOrder → Filled).
+The simulator runs in its own process, as IB Gateway does, so its work is not billed to either.
 Measured: the registry's place_order (idempotency lookup, contract + quote, gate chain, durable
 intent row, send, 'sent' row) with a token from a preview made beforehand (not timed), and the
 preview itself. ib_async's 45 requests/s pacing is respected by sleeping between orders.
@@ -15,14 +16,13 @@ import tempfile
 import time
 from typing import Any
 
-from _common import pct
+from _common import pct, simulator_process
 from _results import record
 from ib_async import IB, MarketOrder, Stock
 
 from ibkr_mcp.config import load_settings
 from ibkr_mcp.logs import configure_logging
 from ibkr_mcp.runtime import open_runtime
-from ibkr_mcp.simulator import Simulator
 from ibkr_mcp.tools import build_registry
 
 N = int(os.environ.get("BENCH_ORDERS", "60"))
@@ -51,10 +51,14 @@ async def raw_orders(port: int) -> list[float]:
 
 
 async def main() -> None:
-    sim = Simulator(seed=42)
-    port = await sim.start("127.0.0.1", 0)
+    home = tempfile.mkdtemp()
+    with simulator_process(home) as port:
+        await run(port, home)
+
+
+async def run(port: int, home: str) -> None:
     settings = load_settings(
-        _env_file=None, DATA_DIR=tempfile.mkdtemp(), IBKR_PORT=port, ORDERS_ENABLED=True,
+        _env_file=None, DATA_DIR=home, IBKR_PORT=port, ORDERS_ENABLED=True,
         LOG_LEVEL="ERROR", MAX_ORDER_QUANTITY=10, CONFIRMATION_TOKEN_TTL_SECONDS=3600,
         # 120 identical orders in two minutes: lift the flow limits (their facts still run).
         MAX_ORDERS_PER_MINUTE=10_000, MAX_ORDERS_PER_DAY=10_000, DUPLICATE_ORDER_WINDOW_SECONDS=0,
@@ -62,31 +66,26 @@ async def main() -> None:
     )  # fmt: skip
     configure_logging(settings)
     registry = build_registry()
-    try:
-        raw = await raw_orders(port)
-        placed: list[float] = []
-        previews: list[float] = []
-        async with open_runtime(settings, wait_connected=5) as services:
+    raw = await raw_orders(port)
+    placed: list[float] = []
+    previews: list[float] = []
+    async with open_runtime(settings, wait_connected=5) as services:
 
-            async def call(tool: str, args: dict[str, Any]) -> Any:
-                return (
-                    await registry.call(tool, args, services=services, surface="internal")
-                ).output
+        async def call(tool: str, args: dict[str, Any]) -> Any:
+            return (await registry.call(tool, args, services=services, surface="internal")).output
 
-            for i in range(N):
-                t0 = time.perf_counter()
-                preview = await call("preview_order", ORDER)
-                previews.append(time.perf_counter() - t0)
-                args = {**ORDER, "confirmation_token": preview.confirmation_token,
-                        "idempotency_key": f"bench-{i:06d}"}  # fmt: skip
-                await asyncio.sleep(PAUSE)
-                t0 = time.perf_counter()
-                result = await call("place_order", args)
-                placed.append(time.perf_counter() - t0)
-                assert result.sent
-                await asyncio.sleep(PAUSE)
-    finally:
-        await sim.stop()
+        for i in range(N):
+            t0 = time.perf_counter()
+            preview = await call("preview_order", ORDER)
+            previews.append(time.perf_counter() - t0)
+            args = {**ORDER, "confirmation_token": preview.confirmation_token,
+                    "idempotency_key": f"bench-{i:06d}"}  # fmt: skip
+            await asyncio.sleep(PAUSE)
+            t0 = time.perf_counter()
+            result = await call("place_order", args)
+            placed.append(time.perf_counter() - t0)
+            assert result.sent
+            await asyncio.sleep(PAUSE)
 
     def ms(x: float) -> str:
         return f"{x * 1000:8.3f} ms"

@@ -137,6 +137,14 @@ class Settings(BaseSettings):
     QUOTE_CACHE_SECONDS: float = Field(
         0.0, ge=0, le=60, description="Reuse a quote this many seconds (0 disables)."
     )
+    ORDER_BOOK_REFRESH_SECONDS: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Order calls reread the day's completed orders whole (in the background) "
+        "after this many seconds; 0 rereads them on every order call.",
+    )
 
     # --- Connection supervisor (liveness, reconnect, market-data load) ------------------------
     IBKR_LIVENESS_SECONDS: float = Field(

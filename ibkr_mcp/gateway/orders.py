@@ -6,6 +6,7 @@ import asyncio
 import copy
 import inspect
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, Final
 
 from ib_async import ExecutionFilter, Trade
@@ -17,8 +18,9 @@ from loguru import logger
 from ibkr_mcp.errors import GatewayHungError, OrderNotFoundError, OrderRejectedError
 from ibkr_mcp.gateway import convert, ib_errors
 from ibkr_mcp.gateway.base import FillListener, OrderStatusListener
-from ibkr_mcp.gateway.book_scope import order_book_changed, shared_read
+from ibkr_mcp.gateway.book_scope import day_book_allowed, order_book_changed, shared_read
 from ibkr_mcp.gateway.connection import IbConnection
+from ibkr_mcp.gateway.day_book import DayBook, ib_filter_time
 from ibkr_mcp.gateway.order_build import build_order
 from ibkr_mcp.models import Fill, OrderInfo, OrderRequest, WhatIf
 
@@ -59,6 +61,12 @@ class OrderService:
         self._status_listeners: list[OrderStatusListener] = []
         self._fill_listeners: list[FillListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.book = DayBook(conn.settings.ORDER_BOOK_REFRESH_SECONDS)
+        self._refresh: asyncio.Task[None] | None = None
+        #: exec id -> whether its commission was dispatched: IB repeats every fill (and
+        #: ib_async its commission event) on each executions request; listeners hear it once.
+        self._heard: dict[str, bool] = {}
+        conn.on_reset(self._on_reset)
         ib = conn.ib
         ib.orderStatusEvent += self._on_status
         ib.execDetailsEvent += self._on_exec
@@ -94,13 +102,31 @@ class OrderService:
     def _on_status(self, trade: Trade) -> None:
         if trade.order.whatIf:
             return
-        self._dispatch(self._status_listeners, convert.order_info(trade))
+        info = convert.order_info(trade)
+        self.book.note_order(info)
+        self._dispatch(self._status_listeners, info)
+
+    def _on_reset(self) -> None:
+        self.book.reset()
+        self._heard.clear()  # the reconnect's reconciliation records what was missed
 
     def _on_exec(self, trade: Trade, fill: IbFill) -> None:
-        self._dispatch(self._fill_listeners, convert.fill_from_ib(fill))
+        exec_id = fill.execution.execId
+        if exec_id in self._heard:
+            return
+        self._heard[exec_id] = False
+        domain = convert.fill_from_ib(fill)
+        self.book.note_fill(domain)
+        self._dispatch(self._fill_listeners, domain)
 
     def _on_commission(self, trade: Trade, fill: IbFill, report: CommissionReport) -> None:
-        self._dispatch(self._fill_listeners, convert.fill_from_ib(fill, report))
+        exec_id = fill.execution.execId
+        if self._heard.get(exec_id):
+            return
+        self._heard[exec_id] = True
+        domain = convert.fill_from_ib(fill, report)
+        self.book.note_fill(domain)
+        self._dispatch(self._fill_listeners, domain)
 
     # --- what-if / place / cancel ---------------------------------------------------------
 
@@ -360,16 +386,46 @@ class OrderService:
         return _unique(convert.order_info(t) for t in trades if not t.order.whatIf)
 
     async def completed_orders(self) -> list[OrderInfo]:
-        """Orders that reached a final state today (every client); shared within an order call."""
-        return await shared_read("completed_orders", self._completed_orders)
+        """Orders that reached a final state today (every client); shared within an order call.
+
+        Inside an order call they come from the day book (see ``DayBook``), else from IB whole.
+        """
+        if day_book_allowed() and self.book.enabled:
+            return await shared_read("completed_orders", self._day_completed)
+        return await shared_read("completed_orders:whole", self._completed_orders)
 
     async def _completed_orders(self) -> list[OrderInfo]:
         ib = self.conn.ib
+        generation = self.book.generation
         async with self.conn.request_lock("completedOrders"):
             trades = await self.conn.call(
                 lambda: ib.reqCompletedOrdersAsync(False), what="completed orders"
             )
-        return _unique(convert.order_info(t) for t in trades)
+        infos = _unique(convert.order_info(t) for t in trades)
+        self.book.set_completed(infos, generation)
+        return infos
+
+    async def _day_completed(self) -> list[OrderInfo]:
+        known = self.book.completed()
+        if known is None:
+            return await self._completed_orders()
+        if self.book.stale():
+            self._refresh_day_book()
+        return known
+
+    def _refresh_day_book(self) -> None:
+        """Reread the whole day in the background (other clients' orders), once at a time."""
+        if self._refresh is not None and not self._refresh.done():
+            return
+        self._refresh = asyncio.ensure_future(self._reread_day())
+        self._tasks.add(self._refresh)
+        self._refresh.add_done_callback(self._tasks.discard)
+
+    async def _reread_day(self) -> None:
+        try:
+            await asyncio.gather(self._completed_orders(), self._executions(None))
+        except Exception as exc:  # noqa: BLE001 - the next order call asks again
+            logger.debug("day book refresh failed: {}", exc)
 
     async def order_status(self, order_id: int) -> OrderInfo:
         """One order by id; refreshes open and completed orders before giving up.
@@ -392,7 +448,11 @@ class OrderService:
     async def find_orders_by_ref(self, order_ref: str) -> list[OrderInfo]:
         """Open, completed and this session's orders whose ``orderRef`` is ``order_ref``."""
         open_now, completed = await asyncio.gather(self.open_orders(), self.completed_orders())
-        session = [convert.order_info(t) for t in self.conn.ib.trades() if not t.order.whatIf]
+        session = [
+            convert.order_info(t)
+            for t in self.conn.ib.trades()
+            if t.order.orderRef == order_ref and not t.order.whatIf
+        ]
         found = _unique(
             info for info in [*session, *open_now, *completed] if info.order_ref == order_ref
         )
@@ -408,13 +468,34 @@ class OrderService:
         return found
 
     async def executions(self, account: str | None = None) -> list[Fill]:
-        """Today's fills (optionally of one account); shared within an order call."""
-        return await shared_read(f"executions:{account or ''}", lambda: self._executions(account))
+        """Today's fills (optionally of one account); shared within an order call.
 
-    async def _executions(self, account: str | None) -> list[Fill]:
+        Inside an order call only the fills since the last read are asked (see ``DayBook``).
+        """
+        if day_book_allowed() and self.book.enabled:
+            key = f"executions:{account or ''}"
+            return await shared_read(key, lambda: self._day_fills(account))
+        return await shared_read(
+            f"executions:whole:{account or ''}", lambda: self._executions(account)
+        )
+
+    async def _day_fills(self, account: str | None) -> list[Fill]:
+        since = self.book.fills_since()
+        if since is None:
+            await self._executions(None)
+        else:
+            await self._executions(None, since=since)
+        return self.book.fills(account) or []
+
+    async def _executions(
+        self, account: str | None, *, since: datetime | None = None
+    ) -> list[Fill]:
         ib = self.conn.ib
         wrapper: Any = ib.wrapper
         flt = ExecutionFilter(acctCode=account or "")
+        if since is not None:
+            flt.time = ib_filter_time(since)
+        generation = self.book.generation
         fills = await self.conn.call(lambda: ib.reqExecutionsAsync(flt), what="executions")
         out: dict[str, Fill] = {}
         for fill in fills:
@@ -424,6 +505,8 @@ class OrderService:
             known = wrapper.fills.get(fill.execution.execId)
             report = known.commissionReport if known is not None else fill.commissionReport
             out[fill.execution.execId] = convert.fill_from_ib(fill, report)
+        if account is None:
+            self.book.add_fills(out.values(), generation, whole=since is None)
         return sorted(out.values(), key=lambda f: (f.time, f.exec_id))
 
 

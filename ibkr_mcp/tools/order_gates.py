@@ -6,6 +6,7 @@ import dataclasses
 from typing import Literal
 
 from ibkr_mcp import metrics
+from ibkr_mcp.gateway.book_scope import order_book_scope
 from ibkr_mcp.models import Quote
 from ibkr_mcp.safety.chain import ChainResult, evaluate
 from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote, TokenCheck
@@ -41,9 +42,10 @@ async def run_gates(
     services = ctx.services
     reference = None if quote is None else ReferenceQuote.from_quote(quote)
     now = services.now()
-    flow = await gather_flow(
-        services, intent, idempotency_key=idempotency_key, now=now, approval_granted=approved
-    )
+    with order_book_scope():  # the broker's orders of the day from the day book
+        flow = await gather_flow(
+            services, intent, idempotency_key=idempotency_key, now=now, approval_granted=approved
+        )
     facts = collect_facts(
         services.settings,
         intent,

@@ -17,6 +17,7 @@ from ibkr_mcp.errors import (
     IdempotencyConflictError,
     OrderRejectedError,
 )
+from ibkr_mcp.gateway.book_scope import day_book_allowed, exact_reads
 from ibkr_mcp.models import Fill, OrderInfo
 from ibkr_mcp.safety.context import OrderIntent
 from ibkr_mcp.tools.order_models import PlaceResult
@@ -192,9 +193,11 @@ async def broker_order(ctx: CallContext, key: str) -> OrderInfo | None:
     Raises:
         IbkrMcpError: If the broker cannot be asked.
     """
-    gateway = ctx.services.gateway
-    found = await gateway.find_orders_by_ref(key)
-    fills = [f for f in await gateway.executions() if f.order_ref == key]
+    found, fills = await _by_ref(ctx, key)
+    if (found or fills) and day_book_allowed():
+        # The day book proves the order exists; its state now is asked of the broker whole.
+        with exact_reads():
+            found, fills = await _by_ref(ctx, key)
     if found:
         info = found[0]
         mine = [f for f in fills if info.perm_id is None or f.perm_id in (None, info.perm_id)]
@@ -218,6 +221,13 @@ async def broker_order(ctx: CallContext, key: str) -> OrderInfo | None:
         order_ref=key,
     )
     return _with_fills(info, fills)
+
+
+async def _by_ref(ctx: CallContext, key: str) -> tuple[list[OrderInfo], list[Fill]]:
+    """The broker's orders and fills whose ``orderRef`` is ``key``."""
+    gateway = ctx.services.gateway
+    found, fills = await asyncio.gather(gateway.find_orders_by_ref(key), gateway.executions())
+    return found, [f for f in fills if f.order_ref == key]
 
 
 def _with_fills(info: OrderInfo, fills: list[Fill]) -> OrderInfo:

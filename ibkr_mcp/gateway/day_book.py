@@ -1,0 +1,146 @@
+"""The day's completed orders and executions for the order path, kept current incrementally."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from ibkr_mcp.models import Fill, OrderInfo
+
+#: Executions are asked again from this long before the newest one a read returned (IB's clock,
+#: whole seconds): a read returns every fill up to its own time, so only fills at about that time
+#: could still be reported after it.
+EXEC_OVERLAP: Final = timedelta(seconds=2)
+#: Final statuses: an order in one of them belongs to the completed list.
+DONE: Final[frozenset[str]] = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+
+
+def order_key(info: OrderInfo) -> tuple[int, ...]:
+    """One order's identity: its perm id, else (client id, order id)."""
+    return (info.perm_id,) if info.perm_id else (info.client_id or 0, info.order_id)
+
+
+class DayBook:
+    """What the order path asks of the broker's day, without rereading the whole day each time.
+
+    Every order call needs the day's completed orders and executions (the idempotency lookup by
+    orderRef, the flow limits' orders of the day). Asking IB for all of them on every call costs
+    time in proportion to the orders of the day (ib_async decodes ~0.4 ms per completed order),
+    so a day of N orders costs O(N²). Instead the day is read whole once per session, then:
+
+    - this client's order changes and fills arrive as events (``note_order`` / ``note_fill``);
+    - executions are asked again incrementally (``ExecutionFilter.time`` = ``fills_since``);
+    - other clients' completed orders are reread whole, off the order path, once the last whole
+      read is older than ``refresh_seconds`` (``stale``); open orders are never cached here.
+
+    A session loss (``reset``) forgets everything: the next order call reads the day whole again.
+
+    Args:
+        refresh_seconds: Age after which the whole day is reread in the background (0: never
+            cached, every order call reads the whole day).
+        clock: Monotonic clock (injectable for tests).
+    """
+
+    def __init__(
+        self, refresh_seconds: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        self.generation = 0
+        self._completed: dict[tuple[int, ...], OrderInfo] | None = None
+        self._completed_at = 0.0
+        self._fills: dict[str, Fill] | None = None
+        self._newest_read: datetime | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the order path may use this book (``refresh_seconds`` > 0)."""
+        return self.refresh_seconds > 0
+
+    def reset(self) -> None:
+        """The session was lost: forget the day (reads in flight are discarded too)."""
+        self.generation += 1
+        self._completed = None
+        self._fills = None
+        self._newest_read = None
+
+    # --- completed orders -----------------------------------------------------------------
+
+    def completed(self) -> list[OrderInfo] | None:
+        """The day's completed orders as known, or ``None`` before the first whole read."""
+        return None if self._completed is None else list(self._completed.values())
+
+    def stale(self) -> bool:
+        """Whether the last whole read of completed orders is older than ``refresh_seconds``."""
+        return self.clock() - self._completed_at >= self.refresh_seconds
+
+    def set_completed(self, infos: Iterable[OrderInfo], generation: int) -> None:
+        """A whole read of completed orders started in ``generation`` finished."""
+        if generation != self.generation:
+            return
+        known = self._completed or {}
+        fresh = {order_key(info): info for info in infos}
+        # An order this client saw finish after the read was sent is kept, not lost.
+        for key, info in known.items():
+            fresh.setdefault(key, info)
+        self._completed = fresh
+        self._completed_at = self.clock()
+
+    def note_order(self, info: OrderInfo) -> None:
+        """An order status event: a finished order joins the completed list at once."""
+        if self._completed is not None and info.status in DONE:
+            self._completed[order_key(info)] = info
+
+    # --- executions -----------------------------------------------------------------------
+
+    def fills(self, account: str | None = None) -> list[Fill] | None:
+        """The day's executions as known (optionally of one account), or ``None`` if unread."""
+        if self._fills is None:
+            return None
+        chosen = (f for f in self._fills.values() if not account or f.account == account)
+        return sorted(chosen, key=lambda f: (f.time, f.exec_id))
+
+    def fills_since(self) -> datetime | None:
+        """Where the next incremental executions read starts, or ``None`` for a whole read.
+
+        Measured on IB's clock (the newest execution a read returned), never on ours.
+        """
+        if self._fills is None or self._newest_read is None:
+            return None
+        return self._newest_read - EXEC_OVERLAP
+
+    def add_fills(self, fills: Iterable[Fill], generation: int, *, whole: bool) -> None:
+        """An executions read sent in ``generation`` finished.
+
+        Args:
+            fills: What the broker answered.
+            generation: ``generation`` when the read was sent.
+            whole: The read asked for the whole day (else only since ``fills_since``).
+        """
+        if generation != self.generation or (self._fills is None and not whole):
+            return
+        book = self._fills if self._fills is not None else {}
+        for fill in fills:
+            self._keep(book, fill)
+            if self._newest_read is None or fill.time > self._newest_read:
+                self._newest_read = fill.time
+        self._fills = book
+
+    def note_fill(self, fill: Fill) -> None:
+        """An execution or commission event of this client."""
+        if self._fills is not None:
+            self._keep(self._fills, fill)
+
+    @staticmethod
+    def _keep(book: dict[str, Fill], fill: Fill) -> None:
+        # A fill read without its commission never replaces one that has it.
+        known = book.get(fill.exec_id)
+        if known is None or fill.commission is not None or known.commission is None:
+            book[fill.exec_id] = fill
+
+
+def ib_filter_time(at: datetime) -> str:
+    """IB's ``ExecutionFilter.time`` text: ``yyyymmdd-hh:mm:ss`` in UTC."""
+    return at.astimezone(UTC).strftime("%Y%m%d-%H:%M:%S")
