@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastmcp import FastMCP
@@ -22,7 +22,12 @@ from ibkr_mcp import __version__
 from ibkr_mcp.config import Settings
 from ibkr_mcp.errors import IbkrMcpError, json_safe
 from ibkr_mcp.services import Services, ServicesHandle
-from ibkr_mcp.tools.registry import Registry, ToolSpec
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ibkr_mcp.tool_catalog import LazyRegistry
+    from ibkr_mcp.tools.registry import Registry, ToolSpec
 
 INSTRUCTIONS = (
     "Interactive Brokers through one safety gate chain. Read tools are always safe. To trade: "
@@ -62,7 +67,7 @@ def _merge_any_of(node: dict[str, Any]) -> dict[str, Any]:
     return {**merged, **rest}
 
 
-def _compact_schema(model: type[BaseModel]) -> dict[str, Any]:
+def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema without titles or null defaults, simple ``anyOf`` merged."""
     schema = model.model_json_schema()
 
@@ -218,18 +223,17 @@ def mcp_origin() -> dict[str, Any]:
 class RegistryTool(Tool):
     """A FastMCP tool whose call runs the registry pipeline (validation, gates, audit)."""
 
-    spec: Any
     registry: Any
     services: Any
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         """Run the registry pipeline; errors become MCP tool errors with code and remedy."""
-        registry: Registry = self.registry
+        registry: Registry | LazyRegistry = self.registry
         handle: ServicesHandle = self.services
         try:
             services = await handle.get()
             result = await registry.call(
-                self.spec.name,
+                self.name,
                 arguments,
                 services=services,
                 surface="mcp",
@@ -270,7 +274,7 @@ def make_tool(
         name=spec.name,
         title=spec.title,
         description=spec.description,
-        parameters=_compact_schema(spec.input_model),
+        parameters=compact_schema(spec.input_model),
         # Output schemas would triple the tool list (35k vs 13k characters of agent context);
         # results still carry structured content and JSON text. See 03_DECISIONS.md.
         output_schema=None,
@@ -282,14 +286,33 @@ def make_tool(
             open_world_hint=spec.open_world,
         ),
         tags=set(spec.tags),
-        spec=spec,
+        registry=registry,
+        services=services,
+    )
+
+
+def make_cached_tool(
+    entry: dict[str, Any], registry: LazyRegistry, services: ServicesHandle
+) -> RegistryTool:
+    """The FastMCP tool for a cached entry (``tool_catalog``): the same tool as ``make_tool``."""
+    return RegistryTool(
+        name=entry["name"],
+        title=entry["title"],
+        description=entry["description"],
+        parameters=entry["parameters"],
+        output_schema=None,
+        annotations=ToolAnnotations(**entry["annotations"]),
+        tags=set(entry["tags"]),
         registry=registry,
         services=services,
     )
 
 
 def build_mcp(
-    services: Services | ServicesHandle, registry: Registry | None = None
+    services: Services | ServicesHandle,
+    registry: Registry | None = None,
+    *,
+    cache_dir: Path | None = None,
 ) -> FastMCP[Any]:
     """Build the MCP server: every registry tool, the resources and the prompts.
 
@@ -297,20 +320,32 @@ def build_mcp(
         services: The running services, or a handle on services still opening (``serve``
             answers the MCP handshake and the tool list before the runtime is open).
         registry: The registry (default: every tool).
+        cache_dir: Serve the tool list from the cache there (``tool_catalog``) and import the
+            tools at their first call: ``serve`` on stdio, where start-up is user-visible.
     """
     from ibkr_mcp.prompts import register_prompts
     from ibkr_mcp.resources import register_resources
-    from ibkr_mcp.tools import build_registry
 
-    # A tool outside the enabled toolsets is absent, not merely refused (TOOLSETS, READ_ONLY).
-    registry = (registry or build_registry()).enabled(services.settings.enabled_toolsets, "mcp")
+    toolsets = services.settings.enabled_toolsets
     handle = services if isinstance(services, ServicesHandle) else ServicesHandle.ready(services)
     mcp: FastMCP[Any] = IbkrFastMCP(
         name="ibkr-mcp", version=__version__, instructions=INSTRUCTIONS, mask_error_details=True
     )
-    for spec in registry:
-        mcp.add_tool(make_tool(spec, registry, handle))
-    register_resources(mcp, registry, handle)
+    caller: Registry | LazyRegistry
+    if registry is None and cache_dir is not None:
+        from ibkr_mcp.tool_catalog import mcp_entries
+
+        entries, caller = mcp_entries(cache_dir, toolsets)
+        for entry in entries:
+            mcp.add_tool(make_cached_tool(entry, caller, handle))
+    else:
+        from ibkr_mcp.tools import build_registry
+
+        # A tool outside the enabled toolsets is absent, not merely refused (TOOLSETS, READ_ONLY).
+        caller = (registry or build_registry()).enabled(toolsets, "mcp")
+        for spec in caller:
+            mcp.add_tool(make_tool(spec, caller, handle))
+    register_resources(mcp, caller, handle)
     register_prompts(mcp)
     return mcp
 
@@ -324,7 +359,7 @@ async def serve_stdio(settings: Settings, *, sim: bool) -> None:
     """
     wait = 5.0 if sim else 0.0
     handle = ServicesHandle(settings, timeout=settings.IBKR_CONNECT_TIMEOUT + wait)
-    mcp = build_mcp(handle)
+    mcp = build_mcp(handle, cache_dir=settings.data_dir / "cache")
     stop = asyncio.Event()
 
     async def runtime() -> None:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from fastmcp import FastMCP
 
     from ibkr_mcp.services import ServicesHandle
+    from ibkr_mcp.tool_catalog import LazyRegistry
     from ibkr_mcp.tools.registry import Registry
 
 JSON = "application/json"
@@ -21,7 +22,9 @@ def _json(data: Any) -> str:
     return orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2).decode()
 
 
-def register_resources(mcp: FastMCP[Any], registry: Registry, handle: ServicesHandle) -> None:
+def register_resources(
+    mcp: FastMCP[Any], registry: Registry | LazyRegistry, handle: ServicesHandle
+) -> None:
     """Register every resource on ``mcp``; tool-backed ones run through the registry pipeline."""
     from fastmcp.exceptions import ResourceError
     from mcp.shared.exceptions import MCPError

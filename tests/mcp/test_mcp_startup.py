@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastmcp import Client
@@ -67,3 +68,73 @@ def test_stdio_path_imports_neither_typer_nor_the_broker_stack() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == ""
+
+
+def _listing(tools: list[Any]) -> list[dict[str, Any]]:
+    return [t.model_dump(mode="json", exclude_none=True) for t in tools]
+
+
+async def test_cached_tool_list_is_the_registrys_and_calls_load_the_tools(
+    services: Services, tmp_path: Path
+) -> None:
+    from ibkr_mcp.tool_catalog import catalog_path, load_entries
+
+    async with Client(build_mcp(services)) as client:
+        built = _listing(await client.list_tools())
+    cache = tmp_path / "cache"
+    first = build_mcp(services, cache_dir=cache)  # no cache yet: built and written
+    assert load_entries(catalog_path(cache)) is not None
+    second = build_mcp(services, cache_dir=cache)  # served from the cache
+    for server in (first, second):
+        async with Client(server) as client:
+            assert _listing(await client.list_tools()) == built
+            quote = await client.call_tool("get_quote", {"symbol": "AAPL"})
+            assert quote.structured_content is not None
+            assert quote.structured_content["symbol"] == "AAPL"
+            bad = await client.call_tool("get_quote", {"symbol": ""}, raise_on_error=False)
+            assert bad.is_error and "INVALID_INPUT" in bad.content[0].text  # type: ignore[union-attr]
+
+
+def test_a_cache_for_other_code_or_a_damaged_one_is_never_served(tmp_path: Path) -> None:
+    import orjson
+
+    from ibkr_mcp.tool_catalog import catalog_path, load_entries, mcp_entries
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    # A cache from another build (another key) carrying a made-up tool is not read...
+    stale = cache / "tools-0000000000000000.json"
+    stale.write_bytes(orjson.dumps({"format": 1, "tools": [{"name": "made_up"}]}))
+    entries, _ = mcp_entries(cache, frozenset({"read", "trade"}))
+    assert "made_up" not in {e["name"] for e in entries} and "get_quote" in {
+        e["name"] for e in entries
+    }
+    assert not stale.exists()  # ...and is removed once the current one is written
+    # A damaged cache file for this very code is rebuilt, not served.
+    path = catalog_path(cache)
+    path.write_bytes(b"{not json")
+    assert load_entries(path) is None
+    entries, _ = mcp_entries(cache, frozenset({"read"}))
+    assert {e["toolset"] for e in entries} == {"read"}
+    assert load_entries(path) is not None
+
+
+def test_stdio_path_with_a_cached_tool_list_imports_no_tool_module(tmp_path: Path) -> None:
+    # Second start of `serve`: the tool list comes from the cache; the tools load at first call.
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from ibkr_mcp.config import load_settings\n"
+        "from ibkr_mcp.mcp_server import build_mcp\n"
+        "from ibkr_mcp.services import ServicesHandle\n"
+        "settings = load_settings(_env_file=None, DATA_DIR=sys.argv[1])\n"
+        "handle = ServicesHandle(settings, timeout=1)\n"
+        "build_mcp(handle, cache_dir=Path(sys.argv[1]) / 'cache')\n"
+        "heavy = ['ibkr_mcp.tools', 'ibkr_mcp.tools.registry', 'ib_async', 'prometheus_client']\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    run = [sys.executable, "-c", code, str(tmp_path)]
+    first = subprocess.run(run, capture_output=True, text=True, timeout=60, check=True)
+    assert "ibkr_mcp.tools" in first.stdout  # no cache yet: the registry was built
+    again = subprocess.run(run, capture_output=True, text=True, timeout=60, check=True)
+    assert again.stdout.strip() == ""

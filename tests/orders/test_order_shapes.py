@@ -78,10 +78,10 @@ async def test_enums_accept_any_case(enabled: Any) -> None:
 
 
 async def test_schema_shows_the_union_over_order_type() -> None:
-    from ibkr_mcp.mcp_server import _compact_schema
+    from ibkr_mcp.mcp_server import compact_schema
     from ibkr_mcp.tools.order_models import PlaceInput
 
-    schema = _compact_schema(PlaceInput)
+    schema = compact_schema(PlaceInput)
     branches = {
         str(b["properties"]["order_type"].get("const") or b["properties"]["order_type"]["enum"]): b
         for b in schema["oneOf"]
