@@ -41,6 +41,11 @@ def order_book_scope() -> Iterator[None]:
         _MEMO.reset(token)
 
 
+def in_order_scope() -> bool:
+    """Whether an ``order_book_scope`` is open (reads are shared)."""
+    return _MEMO.get() is not None
+
+
 def day_book_allowed() -> bool:
     """Whether the day's completed orders and executions may come from the day book."""
     return _MEMO.get() is not None and not _EXACT.get()

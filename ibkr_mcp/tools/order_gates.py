@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import Awaitable
+from datetime import datetime
 from typing import Literal
 
 from ibkr_mcp import metrics
-from ibkr_mcp.gateway.book_scope import order_book_scope
+from ibkr_mcp.gateway.book_scope import in_order_scope, order_book_scope, shared_read
 from ibkr_mcp.models import Quote
 from ibkr_mcp.safety.chain import ChainResult, evaluate
-from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote, TokenCheck
+from ibkr_mcp.safety.context import FlowFacts, OrderIntent, ReferenceQuote, TokenCheck
 from ibkr_mcp.safety.facts import collect_facts, gather_flow
 from ibkr_mcp.safety.gates.base import Verdict
 from ibkr_mcp.tools.order_models import GateVerdict
@@ -22,6 +25,49 @@ from ibkr_mcp.tools.registry import CallContext
 LEG_GATES = frozenset({"allowlists", "trading_hours", "quantity", "price_band"})
 #: The token verdict of an order a human approved (its token was spent when it was queued).
 APPROVED_TOKEN = TokenCheck(present=True, valid=True, reason=None)
+
+
+def _flow(
+    ctx: CallContext,
+    intent: OrderIntent,
+    idempotency_key: str | None,
+    approved: bool,
+    now: datetime,
+) -> Awaitable[FlowFacts]:
+    """The flow facts of ``intent``: read once per order call (``prefetch_flow`` may start it)."""
+    key = f"flow:{intent.fingerprint()}:{idempotency_key}:{approved}"
+    return shared_read(
+        key,
+        lambda: gather_flow(
+            ctx.services,
+            intent,
+            idempotency_key=idempotency_key,
+            now=now,
+            approval_granted=approved,
+        ),
+    )
+
+
+def prefetch_flow(
+    ctx: CallContext,
+    intent: OrderIntent,
+    *,
+    idempotency_key: str | None = None,
+    approved: bool = False,
+) -> None:
+    """Start reading the flow facts of ``intent`` now; the gates use them (same order call).
+
+    Only inside an ``order_book_scope`` (elsewhere nothing is started). The facts are read at
+    this moment, a quote round trip before the gates run: no later than the old order of steps
+    would have read them after a slow quote, and nothing sent in between (sending clears them).
+    """
+    if not in_order_scope():
+        return
+    future = asyncio.ensure_future(
+        _flow(ctx, intent, idempotency_key, approved, ctx.services.now())
+    )
+    # Read by the gates; a failure there is theirs (gather_flow never raises).
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 async def run_gates(
@@ -43,9 +89,7 @@ async def run_gates(
     reference = None if quote is None else ReferenceQuote.from_quote(quote)
     now = services.now()
     with order_book_scope():  # the broker's orders of the day from the day book
-        flow = await gather_flow(
-            services, intent, idempotency_key=idempotency_key, now=now, approval_granted=approved
-        )
+        flow = await _flow(ctx, intent, idempotency_key, approved, now)
     facts = collect_facts(
         services.settings,
         intent,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 
 from ibkr_mcp.gateway.book_scope import order_book_scope
 from ibkr_mcp.models import ContractRef
@@ -11,6 +12,7 @@ from ibkr_mcp.safety.context import OrderIntent
 from ibkr_mcp.tools import order_pipeline as pipeline
 from ibkr_mcp.tools.approvals import approval_replay
 from ibkr_mcp.tools.common import resolve_account
+from ibkr_mcp.tools.order_gates import prefetch_flow
 from ibkr_mcp.tools.order_models import (
     CancelInput,
     CancelResult,
@@ -27,16 +29,23 @@ TOKEN_NOTE = "Tokens are single-use and expire (CONFIRMATION_TOKEN_TTL_SECONDS, 
 
 
 async def prepare(
-    params: OrderInput, ctx: CallContext, ref: ContractRef | None = None
+    params: OrderInput,
+    ctx: CallContext,
+    ref: ContractRef | None = None,
+    *,
+    before_quote: Callable[[OrderIntent], object] | None = None,
 ) -> pipeline.Prepared:
-    """Resolve the contract (``ref``, else the input's), check ticks, quote, build the intent."""
+    """Resolve the contract (``ref``, else the input's), check ticks, build the intent, quote.
+
+    ``before_quote(intent)`` runs once the intent is known, before the quote round trip (the
+    place path starts its flow facts there, so both are read concurrently).
+    """
     gateway = ctx.services.gateway
     account = await resolve_account(ctx, params.account)
     contract = await gateway.resolve_contract(ref or params.to_ref())
     for field in ("limit_price", "stop_price", "take_profit_price", "stop_loss_price",
                   "stop_loss_limit_price"):  # fmt: skip
         pipeline.check_tick(contract, field, getattr(params, field))
-    quote = await pipeline.reference_quote(ctx, contract)
     intent = OrderIntent(
         account=account,
         symbol=contract.symbol,
@@ -63,12 +72,17 @@ async def prepare(
             intent, params.take_profit_price, params.stop_loss_price, params.stop_loss_limit_price
         )
         intent = dataclasses.replace(intent, role="parent", legs=legs)
+    if before_quote is not None:
+        before_quote(intent)
+    quote = await pipeline.reference_quote(ctx, contract)
     return pipeline.Prepared(contract=contract, intent=intent, quote=quote)
 
 
 async def preview_order(params: PreviewInput, ctx: CallContext) -> PreviewResult:
     """Handler of preview_order: gates in preview mode, what-if, and a confirmation token."""
-    return await pipeline.preview(ctx, await prepare(params, ctx), action="place_order")
+    with order_book_scope():
+        prepared = await prepare(params, ctx, before_quote=lambda i: prefetch_flow(ctx, i))
+        return await pipeline.preview(ctx, prepared, action="place_order")
 
 
 async def place_order(params: PlaceInput, ctx: CallContext) -> PlaceResult:
@@ -84,7 +98,14 @@ async def _place(params: PlaceInput, ctx: CallContext, *, approved: bool = False
     # The broker's order book is read once, beside the contract and quote: the idempotency
     # lookup by orderRef and the flow gates' orders of the day share it (issue 15).
     with order_book_scope():
-        prepared, _ = await asyncio.gather(prepare(params, ctx), _read_order_book(ctx))
+        # The flow facts (audit counters, the broker's day) start as soon as the intent is
+        # known, beside the quote: none of them depends on it.
+        def flow(intent: OrderIntent) -> None:
+            prefetch_flow(ctx, intent, idempotency_key=params.idempotency_key, approved=approved)
+
+        prepared, _ = await asyncio.gather(
+            prepare(params, ctx, before_quote=flow), _read_order_book(ctx)
+        )
         # A key this audit does not know may still be at the broker (another process or audit).
         adopted = await broker_replay(params, ctx, prepared.intent)
         if adopted is not None:
