@@ -53,6 +53,11 @@ class KeyLock:
         _KEY_LOCKS[self.key] = (lock, users + 1)
         await lock.acquire()
 
+    @staticmethod
+    def free(key: str) -> bool:
+        """Whether nobody in this process holds or waits for ``key`` right now."""
+        return key not in _KEY_LOCKS
+
     async def __aexit__(self, *exc: object) -> None:
         lock, users = _KEY_LOCKS[self.key]
         lock.release()
@@ -73,9 +78,21 @@ async def idempotent(
     ``also``: a further replay asked after ``replay_key`` (a key queued for approval).
     """
     async with KeyLock(params.idempotency_key):
-        replay = await replay_key(params, ctx)
-        if replay is None and also is not None:
-            replay = await also(params, ctx)
+        if also is None:
+            replay = await replay_key(params, ctx)
+        else:
+            # Both are reads: asked together, and ``also`` counts only if ``replay_key`` found
+            # nothing (its answer, or its refusal, comes first).
+            first, second = await asyncio.gather(
+                replay_key(params, ctx), also(params, ctx), return_exceptions=True
+            )
+            if isinstance(first, BaseException):
+                raise first
+            replay = first
+            if replay is None:
+                if isinstance(second, BaseException):
+                    raise second
+                replay = second
         if replay is not None:
             return replay
         try:

@@ -22,7 +22,7 @@ from ibkr_mcp.tools.order_models import (
     PreviewInput,
     PreviewResult,
 )
-from ibkr_mcp.tools.order_replay import best_effort, broker_replay, idempotent
+from ibkr_mcp.tools.order_replay import KeyLock, best_effort, broker_replay, idempotent
 from ibkr_mcp.tools.registry import CallContext, ToolSpec
 
 TOKEN_NOTE = "Tokens are single-use and expire (CONFIRMATION_TOKEN_TTL_SECONDS, default 120 s)."
@@ -86,26 +86,58 @@ async def preview_order(params: PreviewInput, ctx: CallContext) -> PreviewResult
 
 
 async def place_order(params: PlaceInput, ctx: CallContext) -> PlaceResult:
-    """Handler of place_order: idempotency first, then every gate, audit intent, then send."""
-    return await idempotent(params, ctx, lambda: _place(params, ctx), approval_replay)
+    """Handler of place_order: idempotency first, then every gate, audit intent, then send.
+
+    The reads the order needs (contract, quote, the broker's day, flow facts) start at once,
+    beside the idempotency check; a replayed key simply never uses them. Only when no other
+    call of this process holds the key: a call waiting for the key would read stale facts.
+    """
+    with order_book_scope():
+        reads = None
+        if KeyLock.free(params.idempotency_key):
+            reads = asyncio.ensure_future(_reads(params, ctx, approved=False))
+        try:
+            return await idempotent(
+                params, ctx, lambda: _place(params, ctx, reads=reads), approval_replay
+            )
+        finally:
+            if reads is not None and not reads.done():
+                reads.cancel()
+            if reads is not None:
+                # Retrieved: a replayed key's unused reads may have failed (nothing to report).
+                reads.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
-async def _place(params: PlaceInput, ctx: CallContext, *, approved: bool = False) -> PlaceResult:
+async def _reads(params: PlaceInput, ctx: CallContext, *, approved: bool) -> pipeline.Prepared:
+    """Contract, quote and intent, with the broker's day and the flow facts read beside them."""
+
+    # The flow facts (audit counters, the broker's day) start as soon as the intent is known,
+    # beside the quote: none of them depends on it.
+    def flow(intent: OrderIntent) -> None:
+        prefetch_flow(ctx, intent, idempotency_key=params.idempotency_key, approved=approved)
+
+    prepared, _ = await asyncio.gather(
+        prepare(params, ctx, before_quote=flow), _read_order_book(ctx)
+    )
+    return prepared
+
+
+async def _place(
+    params: PlaceInput,
+    ctx: CallContext,
+    *,
+    approved: bool = False,
+    reads: asyncio.Future[pipeline.Prepared] | None = None,
+) -> PlaceResult:
     """Resolve, adopt a broker order with this key if any, then the pipeline's gates and send.
 
     ``approved``: a human approved this queued order (the approval runner's call).
+    ``reads``: ``_reads`` already started by ``place_order``.
     """
     # The broker's order book is read once, beside the contract and quote: the idempotency
     # lookup by orderRef and the flow gates' orders of the day share it (issue 15).
     with order_book_scope():
-        # The flow facts (audit counters, the broker's day) start as soon as the intent is
-        # known, beside the quote: none of them depends on it.
-        def flow(intent: OrderIntent) -> None:
-            prefetch_flow(ctx, intent, idempotency_key=params.idempotency_key, approved=approved)
-
-        prepared, _ = await asyncio.gather(
-            prepare(params, ctx, before_quote=flow), _read_order_book(ctx)
-        )
+        prepared = await (reads if reads is not None else _reads(params, ctx, approved=approved))
         # A key this audit does not know may still be at the broker (another process or audit).
         adopted = await broker_replay(params, ctx, prepared.intent)
         if adopted is not None:
