@@ -185,6 +185,11 @@ class Settings(BaseSettings):
         description="Base directory for relative paths (unset: the user data dir, "
         "e.g. ~/.local/share/mm-ibkr-gateway).",
     )
+    CACHE_DIR: Path | None = Field(
+        None,
+        description="Derived files that are safe to delete, e.g. the MCP tool list cache "
+        "(unset: the user cache dir, e.g. ~/.cache/mm-ibkr-gateway).",
+    )
     AUDIT_DB_PATH: Path = Field(Path("data/audit.db"), description="SQLite audit database.")
     AUDIT_BUSY_TIMEOUT_SECONDS: float = Field(
         5.0, gt=0, le=60, description="Wait this long for a locked audit database, then refuse."
@@ -260,6 +265,7 @@ class Settings(BaseSettings):
         "API_TOKEN",
         "LOG_FILE",
         "DATA_DIR",
+        "CACHE_DIR",
         "SIM_CONTROL_DIR",
         "SIM_STATE_FILE",
         "MAX_DAILY_LOSS",
@@ -375,6 +381,16 @@ class Settings(BaseSettings):
         # `~` and a relative DATA_DIR depend on HOME and the cwd: expand/resolve them outside
         # the cache (keyed by value), or a changed HOME/cwd would get a stale answer.
         directory = self.DATA_DIR.expanduser()
+        return _absolute(directory) if directory.is_absolute() else directory.resolve()
+
+    @property
+    def cache_dir(self) -> Path:
+        """``CACHE_DIR`` made absolute; unset, the user cache dir."""
+        if self.CACHE_DIR is None:
+            from ibkr_mcp.userdirs import user_cache_dir
+
+            return _absolute(user_cache_dir())
+        directory = self.CACHE_DIR.expanduser()
         return _absolute(directory) if directory.is_absolute() else directory.resolve()
 
     @property
@@ -524,13 +540,15 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc)) from None
     sources = _sources(env_file, overrides)
-    if (
-        env_file is not None
-        and sources["DATA_DIR"] == "file"
-        and settings.DATA_DIR is not None
-        and not settings.DATA_DIR.expanduser().is_absolute()
-    ):
-        settings = settings.model_copy(update={"DATA_DIR": env_file.parent / settings.DATA_DIR})
+    for name in ("DATA_DIR", "CACHE_DIR"):
+        value = getattr(settings, name)
+        if (
+            env_file is not None
+            and sources[name] == "file"
+            and value is not None
+            and not value.expanduser().is_absolute()
+        ):
+            settings = settings.model_copy(update={name: env_file.parent / value})
     settings._env_file = env_file
     settings._sources = sources
     return settings

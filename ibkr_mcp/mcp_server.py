@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -132,6 +133,21 @@ class IbkrFastMCP(FastMCP[Any]):
       would mask it as an internal error).
     """
 
+    #: Set once a client asks for anything (its tool list, a call, a resource): ``serve``
+    #: opens the runtime then, so its imports never stand between a client and the tool list.
+    demand: asyncio.Event | None = None
+
+    def _demanded(self) -> None:
+        if self.demand is not None:
+            self.demand.set()
+
+    async def list_tools(self, *, run_middleware: bool = True) -> Sequence[Tool]:
+        """List the tools (and note that a client is here)."""
+        try:
+            return await super().list_tools(run_middleware=run_middleware)
+        finally:
+            self._demanded()
+
     async def call_tool(
         self,
         name: str,
@@ -141,6 +157,7 @@ class IbkrFastMCP(FastMCP[Any]):
         run_middleware: bool = True,
     ) -> ToolResult:
         """Call a tool; an unknown (or disabled) one is a protocol error."""
+        self._demanded()
         try:
             return await super().call_tool(
                 name, arguments, version=version, run_middleware=run_middleware
@@ -154,6 +171,7 @@ class IbkrFastMCP(FastMCP[Any]):
         self, uri: str, *, version: VersionSpec | None = None, run_middleware: bool = True
     ) -> ResourceResult:
         """Read a resource; an unknown URI is ``-32002``."""
+        self._demanded()
         try:
             return await super().read_resource(uri, version=version, run_middleware=run_middleware)
         except (NotFoundError, DisabledError):
@@ -350,6 +368,10 @@ def build_mcp(
     return mcp
 
 
+#: Seconds ``serve`` waits for a client's first request before opening the runtime anyway.
+RUNTIME_START_AFTER = 1.0
+
+
 async def serve_stdio(settings: Settings, *, sim: bool) -> None:
     """Serve MCP on stdio at once; open the runtime (gateway, audit, simulator) concurrently.
 
@@ -358,11 +380,22 @@ async def serve_stdio(settings: Settings, *, sim: bool) -> None:
     wait, and fails with a clear error past that.
     """
     wait = 5.0 if sim else 0.0
-    handle = ServicesHandle(settings, timeout=settings.IBKR_CONNECT_TIMEOUT + wait)
-    mcp = build_mcp(handle, cache_dir=settings.data_dir / "cache")
+    handle = ServicesHandle(
+        settings, timeout=settings.IBKR_CONNECT_TIMEOUT + wait + RUNTIME_START_AFTER
+    )
+    mcp = build_mcp(handle, cache_dir=settings.cache_dir)
+    demand = asyncio.Event()
+    if isinstance(mcp, IbkrFastMCP):
+        mcp.demand = demand
     stop = asyncio.Event()
 
     async def runtime() -> None:
+        # The runtime opens once a client asked for something (at the latest after
+        # RUNTIME_START_AFTER): a client's handshake and tool list never wait behind its
+        # imports and connect, which take the one thread of the process while they run.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(demand.wait(), RUNTIME_START_AFTER)
+        await asyncio.sleep(0.005)  # the tool list's answer is written out first
         from ibkr_mcp.runtime import open_runtime
 
         try:

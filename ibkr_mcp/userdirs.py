@@ -33,6 +33,11 @@ def user_data_dir() -> Path:
     return platformdirs.user_data_path(APP_NAME, appauthor=False)
 
 
+def user_cache_dir() -> Path:
+    """The per-user cache directory, e.g. ``~/.cache/mm-ibkr-gateway`` (not created)."""
+    return platformdirs.user_cache_path(APP_NAME, appauthor=False)
+
+
 def explicit_env_file() -> tuple[Path, str] | None:
     """The env file named by ``--env-file`` or ``IBKR_MCP_ENV_FILE``, and which one named it."""
     if _cli_env_file is not None:
