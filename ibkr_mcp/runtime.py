@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from ibkr_mcp.services import Services
 
 if TYPE_CHECKING:
     from ibkr_mcp.gateway.ib_gateway import IBGateway
+    from ibkr_mcp.simulator import Simulator
 
 
 def _wire_audit_listeners(services: Services) -> None:
@@ -61,48 +63,6 @@ async def open_runtime(
         client_id: API client id (default ``IBKR_CLIENT_ID``; the CLI passes its offset id).
     """
     from ibkr_mcp.audit import AuditLog
-    from ibkr_mcp.gateway.ib_gateway import IBGateway
-    from ibkr_mcp.safety.tokens import TokenStore
-
-    simulator = None
-    host, port = settings.IBKR_HOST, settings.IBKR_PORT
-    if sim:
-        from ibkr_mcp.simulator import Simulator
-
-        simulator = Simulator(
-            seed=settings.SIM_SEED,
-            accounts=settings.SIM_ACCOUNTS,
-            starting_cash=settings.SIM_STARTING_CASH,
-            trading_hours=settings.SIM_TRADING_HOURS,
-            master_client_id=settings.SIM_MASTER_CLIENT_ID
-            if settings.SIM_MASTER_CLIENT_ID >= 0
-            else None,
-            reject_mkt_remainder=settings.SIM_REJECT_MKT_REMAINDER,
-            # simulator drills: IB's limits, reset, state; a control channel only when asked
-            pacing=settings.SIM_PACING == "ib",
-            market_data_lines=settings.SIM_MARKET_DATA_LINES,
-            account_update_seconds=settings.SIM_ACCOUNT_UPDATE_SECONDS,
-            no_live_data=settings.SIM_NO_MARKET_DATA,
-            market_data_gaps=settings.sim_market_data_gaps(),
-            delayed_data=settings.SIM_DELAYED_DATA,
-            historical_seconds=settings.SIM_HISTORICAL_SECONDS,
-            reset_refuse_seconds=settings.SIM_RESET_SECONDS,
-            state_file=settings.resolve(settings.SIM_STATE_FILE)
-            if settings.SIM_STATE_FILE
-            else None,
-            control=settings.SIM_CONTROL_DIR or False,
-        )
-        host = "127.0.0.1"
-        port = await simulator.start(host, settings.SIM_PORT)
-        if settings.SIM_FAULTS:
-            from ibkr_mcp.simulator.control import apply_faults
-
-            try:
-                apply_faults(simulator.drills, settings.SIM_FAULTS)
-            except ValueError:
-                await simulator.stop()
-                raise
-        logger.info("embedded IB Gateway simulator on {}:{}", host, port)
     from ibkr_mcp.audit.keys import load_or_create_key
 
     audit = AuditLog(
@@ -111,9 +71,27 @@ async def open_runtime(
         # Keyed chain: the key lives outside the database (AUDIT_KEY_FILE, 0600, never logged).
         key=load_or_create_key(settings.audit_key_path),
     )
-    gateway = IBGateway(settings, host=host, port=port, client_id=client_id)
+    # The database opens in its own thread while this one imports the broker stack and starts
+    # the simulator (start-up latency: both are needed before the first call).
+    opening = asyncio.ensure_future(audit.open())
+    simulator: Simulator | None = None
+    gateway: IBGateway | None = None
     try:
-        await audit.open()
+        from ibkr_mcp.gateway.ib_gateway import IBGateway
+        from ibkr_mcp.safety.tokens import TokenStore
+
+        host, port = settings.IBKR_HOST, settings.IBKR_PORT
+        if sim:
+            simulator = _simulator(settings)
+            host = "127.0.0.1"
+            port = await simulator.start(host, settings.SIM_PORT)
+            if settings.SIM_FAULTS:
+                from ibkr_mcp.simulator.control import apply_faults
+
+                apply_faults(simulator.drills, settings.SIM_FAULTS)
+            logger.info("embedded IB Gateway simulator on {}:{}", host, port)
+        gateway = IBGateway(settings, host=host, port=port, client_id=client_id)
+        await opening
         services = Services(
             settings=settings,
             gateway=gateway,
@@ -137,19 +115,46 @@ async def open_runtime(
     finally:
         from ibkr_mcp.tools.registry import drain_audit
 
+        await asyncio.gather(opening, return_exceptions=True)
         await drain_audit()
-        await gateway.close()
+        if gateway is not None:
+            await gateway.close()
         await audit.close()
         if simulator is not None:
             await simulator.stop()
 
 
-async def _wait_connected(services: Services, seconds: float) -> None:
-    import asyncio
+def _simulator(settings: Settings) -> Simulator:
+    """The embedded simulator as the settings describe it (not started)."""
+    from ibkr_mcp.simulator import Simulator
 
+    return Simulator(
+        seed=settings.SIM_SEED,
+        accounts=settings.SIM_ACCOUNTS,
+        starting_cash=settings.SIM_STARTING_CASH,
+        trading_hours=settings.SIM_TRADING_HOURS,
+        master_client_id=settings.SIM_MASTER_CLIENT_ID
+        if settings.SIM_MASTER_CLIENT_ID >= 0
+        else None,
+        reject_mkt_remainder=settings.SIM_REJECT_MKT_REMAINDER,
+        # simulator drills: IB's limits, reset, state; a control channel only when asked
+        pacing=settings.SIM_PACING == "ib",
+        market_data_lines=settings.SIM_MARKET_DATA_LINES,
+        account_update_seconds=settings.SIM_ACCOUNT_UPDATE_SECONDS,
+        no_live_data=settings.SIM_NO_MARKET_DATA,
+        market_data_gaps=settings.sim_market_data_gaps(),
+        delayed_data=settings.SIM_DELAYED_DATA,
+        historical_seconds=settings.SIM_HISTORICAL_SECONDS,
+        reset_refuse_seconds=settings.SIM_RESET_SECONDS,
+        state_file=settings.resolve(settings.SIM_STATE_FILE) if settings.SIM_STATE_FILE else None,
+        control=settings.SIM_CONTROL_DIR or False,
+    )
+
+
+async def _wait_connected(services: Services, seconds: float) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
     while not services.gateway.connected:
         if asyncio.get_running_loop().time() >= deadline:
             logger.warning("not connected after {:.1f} s; tools will say so", seconds)
             return
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.005)  # start-up latency: the first call waits for this
