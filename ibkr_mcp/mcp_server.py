@@ -328,11 +328,12 @@ async def serve_stdio(settings: Settings, *, sim: bool) -> None:
     stop = asyncio.Event()
 
     async def runtime() -> None:
-        from ibkr_mcp.runtime import open_runtime
+        from ibkr_mcp.runtime import freeze_heap, open_runtime
 
         try:
             async with open_runtime(settings, sim=sim) as services:
                 handle.set(services)
+                freeze_heap()
                 await stop.wait()
         except Exception as exc:  # noqa: BLE001 - the server keeps answering; calls name the cause
             from loguru import logger
