@@ -299,4 +299,3 @@ async def test_quote_cache_refreshes_ahead_of_expiry(settings_for: Any, sim: Any
             assert _count(sim, "REQ_MKT_DATA") == asked + 1
     finally:
         await gw.close()
-
