@@ -135,7 +135,11 @@ class Settings(BaseSettings):
         "live_or_delayed", description="Market data type policy."
     )
     QUOTE_CACHE_SECONDS: float = Field(
-        0.0, ge=0, le=60, description="Reuse a quote this many seconds (0 disables)."
+        0.0,
+        ge=0,
+        le=60,
+        description="Reuse a quote this many seconds (0 disables); one asked for past 3/4 of "
+        "that is refreshed in the background while it is still served.",
     )
     ORDER_BOOK_REFRESH_SECONDS: float = Field(
         5.0,

@@ -189,9 +189,11 @@ def configure_logging(settings: Settings, *, stream: Any = None, cli: bool = Fal
     noisy = logging.DEBUG if debugging else logging.WARNING
     for name in ("ib_async", "ib_insync", "httpx", "mcp", "fastmcp", "docket"):
         logging.getLogger(name).setLevel(noisy)
-    # One access line per HTTP request, through loguru (correlation id, escaping, format).
+    # One access line per HTTP request, through loguru (correlation id, escaping, format);
+    # above INFO, uvicorn's logger drops them itself, before building a record per request.
+    shown = settings.LOG_LEVEL in ("TRACE", "DEBUG", "INFO")
     access = logging.getLogger("uvicorn.access")
-    access.setLevel(logging.DEBUG if debugging else logging.INFO)
+    access.setLevel(logging.DEBUG if debugging else logging.INFO if shown else logging.WARNING)
     access.handlers.clear()
     access.propagate = True
     # fastmcp installs its own Rich handler at import; route it through ours (one format, one

@@ -370,6 +370,8 @@ def build_mcp(
 
 #: Seconds ``serve`` waits for a client's first request before opening the runtime anyway.
 RUNTIME_START_AFTER = 1.0
+#: Seconds after the runtime opened that ``serve`` freezes its start-up heap (``freeze_heap``).
+FREEZE_AFTER = 2.0
 
 
 async def serve_stdio(settings: Settings, *, sim: bool) -> None:
@@ -396,11 +398,13 @@ async def serve_stdio(settings: Settings, *, sim: bool) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(demand.wait(), RUNTIME_START_AFTER)
         await asyncio.sleep(0.005)  # the tool list's answer is written out first
-        from ibkr_mcp.runtime import open_runtime
+        from ibkr_mcp.runtime import freeze_heap, open_runtime
 
         try:
             async with open_runtime(settings, sim=sim) as services:
                 handle.set(services)
+                # Later, not now: a full collection here would stand before the first call.
+                asyncio.get_running_loop().call_later(FREEZE_AFTER, freeze_heap)
                 await stop.wait()
         except Exception as exc:  # noqa: BLE001 - the server keeps answering; calls name the cause
             from loguru import logger

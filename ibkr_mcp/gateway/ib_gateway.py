@@ -53,6 +53,7 @@ class IBGateway:
         host: Overrides ``settings.IBKR_HOST``.
         port: Overrides ``settings.IBKR_PORT``.
         client_id: Overrides ``settings.IBKR_CLIENT_ID``.
+        quote_clock: Monotonic clock of the quote cache (tests inject one).
     """
 
     def __init__(
@@ -62,11 +63,15 @@ class IBGateway:
         host: str | None = None,
         port: int | None = None,
         client_id: int | None = None,
+        quote_clock: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self.conn = IbConnection(settings, host=host, port=port, client_id=client_id)
         self.contracts = ContractResolver(self.conn)
-        self.market_data = MarketData(self.conn, self.contracts)
+        if quote_clock is None:
+            self.market_data = MarketData(self.conn, self.contracts)
+        else:
+            self.market_data = MarketData(self.conn, self.contracts, clock=quote_clock)
         self.orders = OrderService(self.conn)
         self._pnl: dict[str, IbPnL] = {}
         self._position_pnl = PositionPnLs(self.conn)

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -21,12 +21,15 @@ from ibkr_mcp.errors import IbkrMcpError, InvalidInputError, MarketDataError, Pa
 from ibkr_mcp.gateway import bar_params, convert, ib_errors, pacing
 from ibkr_mcp.gateway.connection import IbConnection
 from ibkr_mcp.gateway.contracts import ContractResolver
-from ibkr_mcp.gateway.load import MarketDataLimiter, is_bulk
+from ibkr_mcp.gateway.load import MarketDataLimiter, is_bulk, market_data_call
 from ibkr_mcp.models import Bar, Contract, ContractRef, Quote
 
 #: IB's market data type ids.
 LIVE: Final = 1
 DELAYED: Final = 3
+#: A cached quote older than this fraction of QUOTE_CACHE_SECONDS is refreshed in the background
+#: while it is still served, so a symbol asked for continuously never waits on a miss.
+REFRESH_AHEAD: Final = 0.75
 
 
 @dataclass
@@ -47,11 +50,19 @@ class MarketData:
     Args:
         conn: The broker connection.
         contracts: Resolver used to turn refs into contracts.
+        clock: Monotonic clock of the quote cache (injectable for tests).
     """
 
-    def __init__(self, conn: IbConnection, contracts: ContractResolver) -> None:
+    def __init__(
+        self,
+        conn: IbConnection,
+        contracts: ContractResolver,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.conn = conn
         self.contracts = contracts
+        self.clock = clock
         self._quote_cache: dict[int, tuple[float, Quote]] = {}
         self._type_sent: int | None = None
         self._quoting: dict[int, asyncio.Task[Quote]] = {}
@@ -93,12 +104,42 @@ class MarketData:
             return LIVE
         return convert.MARKET_DATA_IDS[policy]
 
-    def _cached(self, con_id: int) -> Quote | None:
+    def _cached(self, contract: Contract) -> Quote | None:
+        """The cached quote while fresh; past REFRESH_AHEAD of its life, refresh it meanwhile."""
         ttl = self.conn.settings.QUOTE_CACHE_SECONDS
-        hit = self._quote_cache.get(con_id) if ttl > 0 else None
-        if hit is not None and time.monotonic() - hit[0] <= ttl:
-            return hit[1]
-        return None
+        hit = self._quote_cache.get(contract.con_id) if ttl > 0 else None
+        if hit is None:
+            return None
+        age = self.clock() - hit[0]
+        if age > ttl:
+            return None
+        if age >= ttl * REFRESH_AHEAD and contract.con_id not in self._quoting:
+            self._refresh_ahead(contract)
+        return hit[1]
+
+    def _refresh_ahead(self, contract: Contract) -> None:
+        """Start the next snapshot before the cached one expires (the single flight's task).
+
+        It queues like any market-data request (paced, sheddable): when the gateway is down or
+        the queue is full it is not started, and the cached quote is served until it expires.
+        """
+        if not self.conn.ib.isConnected():
+            return
+        try:
+            self.limiter.admit(
+                self.conn.settings.IBKR_REQUEST_TIMEOUT, f"quote for {contract.symbol}"
+            )
+        except IbkrMcpError:
+            return
+        with market_data_call():  # the task's context: queued and paced, never urgent
+            self._start_fetch(contract)
+
+    def _start_fetch(self, contract: Contract) -> asyncio.Task[Quote]:
+        # A task of its own: a caller that gives up must not cancel the others' answer.
+        task = asyncio.ensure_future(self._fetch(contract))
+        self._quoting[contract.con_id] = task
+        task.add_done_callback(functools.partial(self._quoted, contract.con_id))
+        return task
 
     def _send(self, contract: Contract, md_type: int) -> _Snapshot:
         """Send one snapshot request now (synchronously, so a batch goes out back to back)."""
@@ -164,7 +205,7 @@ class MarketData:
             now=datetime.now(UTC),
         )
         if self.conn.settings.QUOTE_CACHE_SECONDS > 0:
-            self._quote_cache[snap.contract.con_id] = (time.monotonic(), quote)
+            self._quote_cache[snap.contract.con_id] = (self.clock(), quote)
         return quote
 
     def _flag(self, quote: Quote) -> Quote:
@@ -197,7 +238,7 @@ class MarketData:
 
     async def _quote_contract(self, contract: Contract) -> Quote:
         """Cached, or shared with an identical request in flight (single flight), or fetched."""
-        cached = self._cached(contract.con_id)
+        cached = self._cached(contract)
         if cached is not None:
             return self._flag(cached)
         if not is_bulk():
@@ -212,11 +253,13 @@ class MarketData:
             self.limiter.admit(
                 self.conn.settings.IBKR_REQUEST_TIMEOUT, f"quote for {contract.symbol}"
             )
-            # A task of its own: a caller that gives up must not cancel the others' answer.
-            task = asyncio.ensure_future(self._fetch(contract))
-            self._quoting[contract.con_id] = task
-            task.add_done_callback(functools.partial(self._quoted, contract.con_id))
+            task = self._start_fetch(contract)
         return self._flag(await asyncio.shield(task))
+
+    async def settled(self) -> None:
+        """Wait until no quote request is in flight (refreshes ahead of expiry included)."""
+        while self._quoting:
+            await asyncio.gather(*self._quoting.values(), return_exceptions=True)
 
     def _quoted(self, con_id: int, task: asyncio.Task[Quote]) -> None:
         if self._quoting.get(con_id) is task:

@@ -81,7 +81,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from ibkr_mcp.mcp_server import build_mcp
-        from ibkr_mcp.runtime import open_runtime
+        from ibkr_mcp.runtime import freeze_heap, open_runtime
 
         async with AsyncExitStack() as stack:
             running = services
@@ -92,6 +92,8 @@ def create_app(
             # FastMCP's session manager lives in its app's lifespan: run it inside ours.
             await stack.enter_async_context(mcp_app.router.lifespan_context(mcp_app))
             mcp_endpoint.app = mcp_app
+            if services is None:
+                freeze_heap()  # this process's own runtime is open: its heap is long-lived
             try:
                 yield
             finally:

@@ -17,6 +17,7 @@ from ibkr_mcp.errors import (
     InvalidInputError,
 )
 from ibkr_mcp.gateway.ib_gateway import IBGateway
+from ibkr_mcp.gateway.load import market_data_call
 from ibkr_mcp.models import ContractRef, Quote
 
 
@@ -269,5 +270,32 @@ async def test_quote_cache(settings_for: Any, sim: Any) -> None:
         gw.ib.wrapper.error(-1, 1101, "Connectivity restored - data lost.", "")
         await gw.quote(ContractRef(symbol="IBM"))
         assert _count(sim, "REQ_MKT_DATA") == asked + 1
+    finally:
+        await gw.close()
+
+
+async def test_quote_cache_refreshes_ahead_of_expiry(settings_for: Any, sim: Any) -> None:
+    now = [100.0]
+    gw = IBGateway(settings_for(sim.port, QUOTE_CACHE_SECONDS=1), quote_clock=lambda: now[0])
+    ref = ContractRef(symbol="IBM")
+    try:
+        with market_data_call():
+            first = await gw.quote(ref)
+            asked = _count(sim, "REQ_MKT_DATA")
+            now[0] = 100.5  # young: served, nothing refreshed
+            assert await gw.quote(ref) is first
+            await gw.market_data.settled()
+            assert _count(sim, "REQ_MKT_DATA") == asked
+            now[0] = 100.8  # past 3/4 of its life: still served, one refresh behind the answers
+            assert await gw.quote(ref) is first
+            assert await gw.quote(ref) is first
+            await gw.market_data.settled()
+            assert _count(sim, "REQ_MKT_DATA") == asked + 1
+            now[0] = 101.5  # the first quote has expired: the refreshed one answers, no miss
+            second = await gw.quote(ref)
+            assert second is not first and second.symbol == "IBM"
+            assert await gw.quotes([ref]) == [second]
+            await gw.market_data.settled()
+            assert _count(sim, "REQ_MKT_DATA") == asked + 1
     finally:
         await gw.close()
