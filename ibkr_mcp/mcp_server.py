@@ -434,7 +434,7 @@ async def serve_stdio(
 
 async def _child_settings(settings: Settings, child: subprocess.Popen[bytes]) -> Settings:
     """The settings pointed at the simulator process once it announced its port."""
-    from ibkr_mcp.simulator.child import read_port
+    from ibkr_mcp.sim_process import read_port
 
     assert child.stdout is not None
     port = await asyncio.wait_for(
@@ -462,7 +462,7 @@ def run_stdio(
     Args:
         settings: Effective settings.
         sim: Serve against the simulator.
-        sim_process: The simulator's own process (``simulator.child.spawn``); without it an
+        sim_process: The simulator's own process (``sim_process.spawn``); without it an
             embedded simulator runs in this process.
     """
     try:

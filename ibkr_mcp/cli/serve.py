@@ -21,7 +21,7 @@ def serve_stdio_fast(*, sim: bool) -> None:
     child = None
     if sim:
         # First: the simulator's own process loads while this one loads its framework.
-        from ibkr_mcp.simulator.child import spawn
+        from ibkr_mcp.sim_process import spawn
 
         child = spawn(settings.env_file)
     from ibkr_mcp.logs import configure_logging, log_startup

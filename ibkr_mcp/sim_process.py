@@ -29,7 +29,7 @@ def spawn(env_file: Path | None) -> subprocess.Popen[bytes]:
     if env_file is not None:
         env[ENV_FILE_VAR] = str(env_file)
     return subprocess.Popen(
-        [sys.executable, "-m", "ibkr_mcp.simulator.child"],
+        [sys.executable, "-m", "ibkr_mcp.sim_process"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
@@ -70,7 +70,7 @@ async def _serve() -> None:
 
 
 def main() -> None:
-    """Entry point of ``python -m ibkr_mcp.simulator.child``: one line on stderr if it fails."""
+    """Entry point of ``python -m ibkr_mcp.sim_process``: one line on stderr if it fails."""
     try:
         asyncio.run(_serve())
     except KeyboardInterrupt:
