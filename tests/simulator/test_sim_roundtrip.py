@@ -297,3 +297,29 @@ async def test_day_order_expires_at_the_close_not_utc_midnight(
         await wait_for(lambda: trade.orderStatus.status == "Cancelled")
     finally:
         ib.disconnect()
+
+
+async def test_account_updates_multi_keep_streaming_on_the_account_cycle(
+    ib: IB, fsim: Simulator
+) -> None:
+    await ib.reqAccountUpdatesMultiAsync("DU1234567")
+    # ib_async's own start-up subscribed once too; ours is the newest.
+    subscribed = {m.req_id for m in fsim.sent() if m.name == "ACCOUNT_UPDATE_MULTI_END"}
+    ours = max(r for r in subscribed if r is not None)
+
+    def cycle_rows() -> set[int | None]:
+        seen = {m.seq for m in fsim.sent()}
+        fsim.push_account_updates()  # IB's account cycle, now
+        return {
+            m.req_id for m in fsim.sent() if m.name == "ACCOUNT_UPDATE_MULTI" and m.seq not in seen
+        }
+
+    [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+    trade = ib.placeOrder(aapl, MarketOrder("BUY", 100))
+    await wait_for(trade.isDone)
+    assert cycle_rows() == subscribed  # every multi subscription is updated, not only once
+    ib.client.cancelAccountUpdatesMulti(ours)
+    await wait_for(lambda: any("CANCEL_ACCOUNT_UPDATES_MULTI" in m.name for m in fsim.received()))
+    trade = ib.placeOrder(aapl, MarketOrder("SELL", 100))
+    await wait_for(trade.isDone)
+    assert cycle_rows() == subscribed - {ours}

@@ -52,7 +52,8 @@ class Subscriptions:
     pnl_single: dict[int, tuple[str, int]] = field(default_factory=dict)
     last_pnl: dict[int, tuple[Decimal, ...]] = field(default_factory=dict)
     account_summary: dict[int, set[str]] = field(default_factory=dict)
-    account_multi: set[int] = field(default_factory=set)
+    #: reqAccountUpdatesMulti: req id -> (accounts, model code, ledger and NLV only).
+    account_multi: dict[int, tuple[tuple[str, ...], str, bool]] = field(default_factory=dict)
 
 
 class AccountsHandler(Handler):
@@ -114,17 +115,18 @@ class AccountsHandler(Handler):
                 )
                 return
         for account in accounts:
-            snap = self.host.engine.accounts[account].snapshot(
-                self.host.engine.mark, self.host.engine.fx
-            )
-            for key, value, ccy in update_values(snap):
-                if ledger_only and key not in LEDGER_TAGS and key != "NetLiquidation":
-                    continue
-                self.out.send(
-                    out.account_update_multi(req_id, account, model, key, value, ccy), req_id
-                )
-        self.subs.account_multi.add(req_id)
+            self._send_multi(req_id, account, model, ledger_only)
+        self.subs.account_multi[req_id] = (tuple(accounts), model, ledger_only)
         self.out.send(out.account_update_multi_end(req_id), req_id)
+
+    def _send_multi(self, req_id: int, account: str, model: str, ledger_only: bool) -> None:
+        snap = self.host.engine.accounts[account].snapshot(
+            self.host.engine.mark, self.host.engine.fx
+        )
+        for key, value, ccy in update_values(snap):
+            if ledger_only and key not in LEDGER_TAGS and key != "NetLiquidation":
+                continue
+            self.out.send(out.account_update_multi(req_id, account, model, key, value, ccy), req_id)
 
     def on_account_summary(self, r: FieldReader) -> None:
         """reqAccountSummary: requested tags (or $LEDGER groups) for every account, then end."""
@@ -195,6 +197,10 @@ class AccountsHandler(Handler):
                 self.out.send(out.account_update_time(self.host.clock.now()))
             for req_id, tags in self.subs.account_summary.items():
                 self._send_summary(req_id, tags, [account])
+            # reqAccountUpdatesMulti keeps streaming too, on the same cycle.
+            for req_id, (accounts, model, ledger_only) in self.subs.account_multi.items():
+                if account in accounts:
+                    self._send_multi(req_id, account, model, ledger_only)
 
     def on_pnl(self, r: FieldReader) -> None:
         """reqPnL: the account's daily/unrealized/realized PnL now and whenever it changes."""
@@ -230,7 +236,7 @@ class AccountsHandler(Handler):
     def on_cancel_account_multi(self, r: FieldReader) -> None:
         """Handle cancelAccountUpdatesMulti."""
         r.int()  # version
-        self.subs.account_multi.discard(r.int())
+        self.subs.account_multi.pop(r.int(), None)
 
     def on_cancel_pnl(self, r: FieldReader) -> None:
         """Handle cancelPnL and cancelPnLSingle."""
