@@ -29,8 +29,8 @@ class GroupCommit:
 
     Args:
         write: Writes a batch (called on the writer thread only).
-        settled: Called on the loop with every batch's outcomes before its futures are set
-            (health bookkeeping and logging).
+        settled: Called on the loop with every batch's outcomes, before any of its callers
+            resumes (health bookkeeping and logging).
     """
 
     def __init__(self, write: WriteBatch, settled: Callable[[list[Outcome]], None]) -> None:
@@ -53,6 +53,7 @@ class GroupCommit:
             self._pending.append((table, values, future))
             start, self._draining = not self._draining, True
         if start:
+            # AuditLog submits only while its pool is open (close() forgets the pool first).
             pool.submit(self._drain)
         return future
 
@@ -79,7 +80,6 @@ class GroupCommit:
                 loop.call_soon_threadsafe(self._settle, settled)
 
     def _settle(self, settled: list[tuple[asyncio.Future[int], Outcome]]) -> None:
-        self._settled([outcome for _, outcome in settled])
         for future, outcome in settled:
             if future.done():  # the caller was cancelled; the row is written all the same
                 continue
@@ -87,3 +87,6 @@ class GroupCommit:
                 future.set_exception(outcome)
             else:
                 future.set_result(outcome)
+        # After the futures (whose callers resume on a later loop turn, i.e. after this): a
+        # failing bookkeeping callback must not strand them.
+        self._settled([outcome for _, outcome in settled])

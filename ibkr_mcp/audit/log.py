@@ -103,7 +103,8 @@ class AuditLog:
         self._reader: sqlite3.Connection | None = None
         self._healthy = False
         self._last_error: str | None = None
-        self._group = GroupCommit(self._writer.append_batch, self._settled)
+        # Through a lambda: the writer is looked up per batch (bench_audit swaps it).
+        self._group = GroupCommit(lambda rows: self._writer.append_batch(rows), self._settled)
 
     # --- lifecycle ------------------------------------------------------------------------
 
