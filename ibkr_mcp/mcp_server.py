@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -374,7 +375,9 @@ RUNTIME_START_AFTER = 1.0
 FREEZE_AFTER = 2.0
 
 
-async def serve_stdio(settings: Settings, *, sim: bool) -> None:
+async def serve_stdio(
+    settings: Settings, *, sim: bool, sim_process: subprocess.Popen[bytes] | None = None
+) -> None:
     """Serve MCP on stdio at once; open the runtime (gateway, audit, simulator) concurrently.
 
     The handshake and ``tools/list`` need nothing of the runtime, so they are answered while it
@@ -401,7 +404,11 @@ async def serve_stdio(settings: Settings, *, sim: bool) -> None:
         from ibkr_mcp.runtime import freeze_heap, open_runtime
 
         try:
-            async with open_runtime(settings, sim=sim) as services:
+            run, embedded = settings, sim
+            if sim_process is not None:
+                run, embedded = await _child_settings(settings, sim_process), False
+            wait = 5.0 if sim else None
+            async with open_runtime(run, sim=embedded, wait_connected=wait) as services:
                 handle.set(services)
                 # Later, not now: a full collection here would stand before the first call.
                 asyncio.get_running_loop().call_later(FREEZE_AFTER, freeze_heap)
@@ -421,8 +428,45 @@ async def serve_stdio(settings: Settings, *, sim: bool) -> None:
     finally:
         stop.set()
         await task
+        if sim_process is not None:
+            await asyncio.to_thread(_stop_child, sim_process)
 
 
-def run_stdio(settings: Settings, *, sim: bool) -> None:
-    """Blocking entry point for ``ibkr-mcp serve``."""
-    asyncio.run(serve_stdio(settings, sim=sim))
+async def _child_settings(settings: Settings, child: subprocess.Popen[bytes]) -> Settings:
+    """The settings pointed at the simulator process once it announced its port."""
+    from ibkr_mcp.sim_process import read_port
+
+    assert child.stdout is not None
+    port = await asyncio.wait_for(
+        asyncio.to_thread(read_port, child.stdout), settings.IBKR_CONNECT_TIMEOUT + 5.0
+    )
+    return settings.model_copy(update={"IBKR_HOST": "127.0.0.1", "IBKR_PORT": port})
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    """End the simulator process: close its stdin (it stops), kill it if it lingers."""
+    if child.stdin is not None:
+        child.stdin.close()
+    try:
+        child.wait(5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def run_stdio(
+    settings: Settings, *, sim: bool, sim_process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Blocking entry point for ``ibkr-mcp serve``.
+
+    Args:
+        settings: Effective settings.
+        sim: Serve against the simulator.
+        sim_process: The simulator's own process (``sim_process.spawn``); without it an
+            embedded simulator runs in this process.
+    """
+    try:
+        asyncio.run(serve_stdio(settings, sim=sim, sim_process=sim_process))
+    finally:
+        if sim_process is not None and sim_process.poll() is None:
+            _stop_child(sim_process)

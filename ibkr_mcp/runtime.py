@@ -94,7 +94,7 @@ async def open_runtime(
 
         host, port = settings.IBKR_HOST, settings.IBKR_PORT
         if sim:
-            simulator = _simulator(settings)
+            simulator = build_simulator(settings)
             host = "127.0.0.1"
             port = await simulator.start(host, settings.SIM_PORT)
             if settings.SIM_FAULTS:
@@ -136,7 +136,7 @@ async def open_runtime(
             await simulator.stop()
 
 
-def _simulator(settings: Settings) -> Simulator:
+def build_simulator(settings: Settings) -> Simulator:
     """The embedded simulator as the settings describe it (not started)."""
     from ibkr_mcp.simulator import Simulator
 

@@ -167,6 +167,44 @@ class SchemaTooNewError(Exception):
     """The database was written by a newer version of this program."""
 
 
+_SQL_TYPES: Final[dict[type, str]] = {int: "INTEGER", str: "TEXT", float: "REAL"}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _create_table_sql(name: str, columns: dict[str, type], not_null: set[str]) -> str:
+    parts = []
+    for column, kind in columns.items():
+        if column == "id":
+            parts.append(f"   {_quote(column)} INTEGER PRIMARY KEY")
+        else:
+            null = " NOT NULL" if column in not_null else ""
+            parts.append(f"   {_quote(column)} {_SQL_TYPES[kind]}{null}")
+    body = ",\n".join(parts)
+    return f"CREATE TABLE IF NOT EXISTS {_quote(name)} (\n{body}\n)"
+
+
+def _create_index_sql(table: str, columns: tuple[str, ...], *, unique: bool = False) -> str:
+    index = _quote(f"{table}_{'_'.join(columns)}")
+    cols = ", ".join(_quote(c) for c in columns)
+    kind = "UNIQUE INDEX" if unique else "INDEX"
+    return f"CREATE {kind} IF NOT EXISTS {index}\n    ON {_quote(table)} ({cols})"
+
+
+def _replace_view(conn: sqlite3.Connection, name: str, select: str) -> None:
+    create = f"CREATE VIEW {_quote(name)} AS {select}"
+    row = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?", (name,)
+    ).fetchone()
+    if row is not None:
+        if row[0] == create:
+            return
+        conn.execute(f"DROP VIEW {_quote(name)}")
+    conn.execute(create)
+
+
 def ensure_schema(conn: sqlite3.Connection) -> None:
     """Create tables, indexes, triggers and views if missing (idempotent, one transaction).
 
@@ -176,10 +214,6 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         SchemaTooNewError: If ``PRAGMA user_version`` is newer than :data:`SCHEMA_VERSION`.
         sqlite3.Error: If the database cannot be written.
     """
-    # Imported here so `ibkr-mcp audit --help` (and importing this package) stays light.
-    import sqlite_utils
-
-    db = sqlite_utils.Database(conn, execute_plugins=False)
     # IMMEDIATE: two processes starting at once must not both decide to create the schema.
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -188,24 +222,19 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
             raise SchemaTooNewError(
                 f"schema version {version} is newer than supported ({SCHEMA_VERSION})"
             )
+        # Plain SQL, every statement idempotent: a start-up must not pay for a schema library
+        # (sqlite-utils took ~70 ms to import on every open).
         for name, columns in TABLES.items():
-            table = db.table(name)
-            table.create(
-                columns,
-                pk="id",
-                not_null=("seq", "ts", "prev_hash", "row_hash", *_NOT_NULL[name]),
-                if_not_exists=True,
-            )
-            table.create_index(["seq"], index_name=f"{name}_seq", unique=True, if_not_exists=True)
+            not_null = {"seq", "ts", "prev_hash", "row_hash", *_NOT_NULL[name]}
+            conn.execute(_create_table_sql(name, columns, not_null))
+            conn.execute(_create_index_sql(name, ("seq",), unique=True))
             for cols in _INDEXES[name]:
-                table.create_index(
-                    list(cols), index_name=f"{name}_{'_'.join(cols)}", if_not_exists=True
-                )
+                conn.execute(_create_index_sql(name, cols))
             for statement in _trigger_sql(name):
                 conn.execute(statement)
         # Views hold no data: replaced whenever their definition changed (no-op otherwise).
-        db.create_view("orders", ORDERS_VIEW, replace=True)
-        db.create_view("audit", AUDIT_VIEW, replace=True)
+        _replace_view(conn, "orders", ORDERS_VIEW)
+        _replace_view(conn, "audit", AUDIT_VIEW)
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")

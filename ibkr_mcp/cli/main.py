@@ -1,6 +1,6 @@
 """Command line: one Typer app behind ``ibkr-mcp`` (default: serve MCP) and ``ibkr-gateway``.
 
-Heavy modules (fastmcp, fastapi, ib_async, sqlite_utils) are imported inside commands so that
+Heavy modules (fastmcp, fastapi, ib_async) are imported inside commands so that
 ``--help`` stays fast; a test enforces it.
 """
 

@@ -137,17 +137,19 @@ class Msg(IntEnum):
     COMPLETED_ORDERS_END = 102
 
 
+# Plain dicts: every sent message is logged by name, and ``Msg(msg_id)`` (an enum lookup by
+# value) was a measurable share of a fill fanned out to 16 clients.
+_REQ_NAMES: dict[int, str] = {int(m): m.name for m in Req}
+_MSG_NAMES: dict[int, str] = {int(m): m.name for m in Msg}
+
+
 def req_name(msg_id: int) -> str:
     """Readable name of a request id (``UNKNOWN_<id>`` for ids IB never defined)."""
-    try:
-        return Req(msg_id).name
-    except ValueError:
-        return f"UNKNOWN_{msg_id}"
+    name = _REQ_NAMES.get(msg_id)
+    return f"UNKNOWN_{msg_id}" if name is None else name
 
 
 def msg_name(msg_id: int) -> str:
     """Readable name of an outgoing message id."""
-    try:
-        return Msg(msg_id).name
-    except ValueError:
-        return f"MSG_{msg_id}"
+    name = _MSG_NAMES.get(msg_id)
+    return f"MSG_{msg_id}" if name is None else name

@@ -21,8 +21,8 @@ from ibkr_mcp.simulator.contracts import resolve
 from ibkr_mcp.simulator.control import ControlServer
 from ibkr_mcp.simulator.engine import Engine, OrderEvent, SimOrder
 from ibkr_mcp.simulator.expiry import expire_options
+from ibkr_mcp.simulator.fanout import AccountFanOut
 from ibkr_mcp.simulator.faults import DEFAULT_RESET_REFUSE_SECONDS, Drills
-from ibkr_mcp.simulator.handlers.accounts import account_change
 from ibkr_mcp.simulator.incoming import ContractSpec, locate_req_id
 from ibkr_mcp.simulator.limits import MESSAGE_RATE, RATE_CODE, RATE_TEXT, GapKind, Limits
 from ibkr_mcp.simulator.market import MarketModel
@@ -237,6 +237,7 @@ class Simulator:
             reject_mkt_remainder=reject_mkt_remainder,
         )
         self._sessions: dict[int, Session] = {}
+        self._fan_out = AccountFanOut(self, lambda: list(self._sessions.values()), self.flush)
         self._connections: set[_Connection] = set()
         self.next_ids: dict[int, int] = {}
         self._seq = 0
@@ -408,6 +409,7 @@ class Simulator:
     def push_account_updates(self) -> None:
         """Run IB's account update cycle now: changed account values and summaries go out."""
         self._last_account_cycle = self.limits.now()
+        self._fan_out.send_pending()  # the rows of this turn's fills come before the values
         for session in list(self._sessions.values()):
             session.account.account_cycle()
         self.flush()
@@ -499,15 +501,18 @@ class Simulator:
         # As at IB: the owner hears everything about its order; client 0 and the master client
         # also receive the order, status and execution messages of other clients' orders, but
         # never their errors.
+        # Looked up by id rather than by walking every session: an order event costs the same
+        # with 32 clients connected as with one.
         self._changed()
         owner = event.order.client_id
-        for client_id, session in list(self._sessions.items()):
-            if client_id == owner or (event.kind != "error" and self.sees_all(client_id)):
+        targets = [owner]
+        if event.kind != "error":
+            targets += [c for c in (0, self.master_client_id) if c is not None and c != owner]
+        for client_id in sorted(set(targets)):
+            session = self._sessions.get(client_id)
+            if session is not None:
                 session.on_order_event(event)
 
     def _on_account(self, account: str, con_id: int) -> None:
         self._changed()
-        # Encoded once, sent to every subscriber (16 clients: one encode, not 16).
-        change = account_change(self, account, con_id)
-        for session in list(self._sessions.values()):
-            session.on_account_changed(account, con_id, change)
+        self._fan_out.changed(account, con_id)
