@@ -1,8 +1,12 @@
 """Audit append throughput and latency: AuditLog vs raw sqlite3 inserts, FULL vs NORMAL.
 
 Run: ``.venv/bin/python bench/bench_audit.py [--n 2000] [--dir /path/on/the/real/disk]``.
-Each append is its own transaction (that is what the audit does). Prints a table; asserts
-nothing. The directory matters: fsync cost depends on the disk (tmpfs makes FULL look free).
+The first table awaits each append before the next (one row per transaction: nothing to group).
+The second has 50 concurrent callers appending (a loaded server: every HTTP call writes a
+tool_call row, every order several order rows), which the writer groups into one transaction per
+batch; the baseline is raw sqlite3 with one transaction per row. Prints tables and records the
+concurrent figures; asserts nothing. The directory matters: fsync cost depends on the disk
+(tmpfs makes FULL look free).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+
+from _results import record
 
 from ibkr_mcp.audit import AuditLog
 from ibkr_mcp.audit._codec import utc_now
@@ -144,6 +150,42 @@ async def _bench_orders(path: Path, mode: str, n: int) -> Result:
         await log.close()
 
 
+#: Concurrent callers in the second table (bench_http's client count).
+CALLERS = 50
+
+
+async def _bench_concurrent(path: Path, n: int, order_every: int) -> Result:
+    """CALLERS tasks append n rows in all; every ``order_every``-th row is a (FULL) order row."""
+    log = AuditLog(path)
+    await log.open()
+    lat: list[float] = []
+
+    async def caller(c: int) -> None:
+        for j in range(n // CALLERS):
+            i = j * CALLERS + c
+            t = time.perf_counter()
+            if order_every and i % order_every == 0:
+                await log.record_order_event(
+                    correlation_id=f"c{i}", event="status", idempotency_key=f"k{c}",
+                    order_id=i, status="Submitted", quantity=Decimal("10"),
+                )  # fmt: skip
+            else:
+                await log.record_event(
+                    correlation_id=f"c{i}", kind="tool_call", tool="get_quote", surface="http",
+                    arguments={"symbol": "AAPL", "i": i}, outcome="ok", duration_ms=1.5,
+                )  # fmt: skip
+            lat.append(time.perf_counter() - t)
+
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*(caller(c) for c in range(CALLERS)))
+        seconds = time.perf_counter() - start
+    finally:
+        await log.close()
+    name = f"{CALLERS} callers" + (f", 1/{order_every} order" if order_every else ", events")
+    return Result(name, "mixed" if order_every else "NORMAL", len(lat), seconds, lat)
+
+
 async def main(n: int, base: Path) -> None:
     results: list[tuple[Result, Result]] = []
     with tempfile.TemporaryDirectory(dir=base) as tmp:
@@ -176,6 +218,30 @@ async def main(n: int, base: Path) -> None:
         f"{statistics.median(results[1][1].latencies) * 1e3:.3f} ms vs "
         f"{statistics.median(results[0][1].latencies) * 1e3:.3f} ms"
     )
+    with tempfile.TemporaryDirectory(dir=base) as tmp:
+        d = Path(tmp)
+        concurrent = [
+            (await _bench_concurrent(d / "cc_ev.db", n, 0), results[0][1]),
+            (await _bench_concurrent(d / "cc_mix.db", n, 8), results[1][1]),
+        ]
+    print()
+    print(f"concurrent appends: {CALLERS} callers, n={n} rows in all, grouped commits")
+    cols = f"{'appends/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs raw':>7}"
+    print(f"{'callers':<24} {'sync':<7} {cols}")
+    for audit, raw in concurrent:
+        print(
+            f"{audit.name:<24} {audit.mode:<7} {audit.rate:>10.0f} {audit.pct(0.5):>8.3f}"
+            f" {audit.pct(0.99):>8.3f} {audit.rate / raw.rate:>6.0%}"
+        )
+        record(
+            f"audit appends/s, {audit.name}",
+            audit.rate,
+            raw.rate,
+            unit="appends/s",
+            higher_is_better=True,
+            baseline_name=f"raw sqlite3, one {raw.mode} transaction per row",
+        )
+    print("vs raw: against raw sqlite3 with one transaction per row (events: NORMAL; mixed: FULL)")
 
 
 if __name__ == "__main__":

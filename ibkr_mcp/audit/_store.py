@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import sqlite3
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -220,13 +220,16 @@ class Writer:
             self.side_files.retire(self._conn)
             self._conn = None
 
+    def _not_open(self) -> AuditUnavailableError:
+        return AuditUnavailableError(
+            f"The audit log {self.path} is not open.",
+            remedy="Call AuditLog.open() at startup before recording anything.",
+            details={"path": str(self.path)},
+        )
+
     def _require(self) -> sqlite3.Connection:
         if self._conn is None:
-            raise AuditUnavailableError(
-                f"The audit log {self.path} is not open.",
-                remedy="Call AuditLog.open() at startup before recording anything.",
-                details={"path": str(self.path)},
-            )
+            raise self._not_open()
         return self._conn
 
     def _set_sync(self, conn: sqlite3.Connection, mode: str) -> None:
@@ -234,48 +237,95 @@ class Writer:
             conn.execute(f"PRAGMA synchronous={mode}")
             self._current_sync = mode
 
-    def append(self, table: str, values: Mapping[str, Any]) -> int:
-        """Append one row to ``table``, chained after the newest row of ANY table.
+    def append_batch(self, rows: Sequence[tuple[str, Mapping[str, Any]]]) -> list[int | Exception]:
+        """Append rows in order, in ONE transaction (group commit), each chained after the last.
 
-        The head of the chain is read inside ``BEGIN IMMEDIATE``, so other processes appending
-        to the same file are serialised by SQLite's write lock and the chain stays linear.
+        The head of the chain is read once inside ``BEGIN IMMEDIATE``, so other processes
+        appending to the same file are serialised by SQLite's write lock and the chain stays
+        linear. Every row is checked on its own (second intent, second decision, repeated fill,
+        bad value) BEFORE its insert: a refused row writes nothing and its exception is its
+        outcome, the others still commit. The commit is ``synchronous=FULL`` when any row's
+        table needs it, so no outcome is handed back before that row is on disk.
 
         Returns:
-            The new row's ``id`` (per table).
-
-        Raises:
-            AuditUnavailableError: If the row could not be committed.
+            One outcome per row, in order: the row's ``id`` (per table; a repeated fill: the id
+            of the row already recording it), or the exception refusing that row. If the
+            transaction itself fails, nothing is written and every outcome is an
+            ``AuditUnavailableError``.
         """
-        conn = self._require()
+        if self._conn is None:
+            return [self._not_open() for _ in rows]
         try:
-            self.side_files.check()
-            # synchronous=FULL on an order row also syncs every earlier (NORMAL) row in the WAL.
-            self._set_sync(conn, self._sync[table])
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                _refuse_second_intent(conn, table, values)
-                _refuse_second_decision(conn, table, values)
-                known = _recorded_fill(conn, table, values)
-                if known is not None:
-                    conn.execute("ROLLBACK")
-                    return known
-                head = conn.execute(_HEAD_SQL).fetchone()
-                seq, prev = (0, GENESIS_HASH) if head is None else (head[0], head[1])
-                new_id = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0]
-                row: dict[str, Any] = {"id": new_id, "seq": seq + 1, "ts": utc_iso(self._clock())}
-                row.update(_normalise(table, values))
+            return self._write(self._conn, rows)
+        except sqlite3.Error as exc:
+            # One exception per caller: each raises (and extends the traceback of) its own.
+            failures: list[int | Exception] = []
+            for _ in rows:
+                failure = self._fail(exc, f"append {len(rows)} row(s) to")
+                failure.__cause__ = exc
+                failures.append(failure)
+            return failures
+
+    def _write(
+        self, conn: sqlite3.Connection, rows: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[int | Exception]:
+        self.side_files.check()
+        # synchronous=FULL on an order row also syncs every earlier (NORMAL) row in the WAL.
+        durable = any(self._sync[table] == "FULL" for table, _ in rows)
+        self._set_sync(conn, "FULL" if durable else "NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            head = conn.execute(_HEAD_SQL).fetchone()
+            seq, prev = (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
+            next_id: dict[str, int] = {}
+            outcomes: list[int | Exception] = []
+            for table, values in rows:
+                try:
+                    row = self._checked_row(conn, table, values)
+                except sqlite3.Error:
+                    raise  # the database failed: the whole batch fails
+                except Exception as exc:  # noqa: BLE001 - refuses this row only
+                    outcomes.append(exc)
+                    continue
+                if isinstance(row, int):  # a fill already recorded
+                    outcomes.append(row)
+                    continue
+                if table not in next_id:
+                    sql = f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"
+                    next_id[table] = int(conn.execute(sql).fetchone()[0])
+                row["id"], row["seq"] = next_id[table], seq + 1
                 row["prev_hash"] = prev
                 row["row_hash"] = row_hash(row, self._key)
                 conn.execute(_INSERT_SQL[table], row)
-                conn.execute("COMMIT")
-                self.side_files.remember()
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise self._fail(exc, f"append to {table} in") from exc
-        return int(new_id)
+                seq, prev = seq + 1, row["row_hash"]
+                outcomes.append(next_id[table])
+                next_id[table] += 1
+            conn.execute("COMMIT")
+            self.side_files.remember()
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    def _checked_row(
+        self, conn: sqlite3.Connection, table: str, values: Mapping[str, Any]
+    ) -> dict[str, Any] | int:
+        """The row to insert (chain fields still to fill in), or the id of a recorded fill.
+
+        Raises:
+            IdempotencyConflictError: For a second intent or a second decision.
+            TypeError: For a value of the wrong type.
+            ValueError: For an out-of-range integer.
+        """
+        _refuse_second_intent(conn, table, values)
+        _refuse_second_decision(conn, table, values)
+        known = _recorded_fill(conn, table, values)
+        if known is not None:
+            return known
+        row: dict[str, Any] = {"id": 0, "seq": 0, "ts": utc_iso(self._clock())}
+        row.update(_normalise(table, values))
+        return row
 
     def probe(self) -> None:
         """Take and release the write lock, proving the database is writable right now.

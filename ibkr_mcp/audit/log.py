@@ -14,6 +14,7 @@ from typing import Any, Final, TypeVar
 
 from loguru import logger
 
+from ibkr_mcp.audit._batch import GroupCommit, Outcome
 from ibkr_mcp.audit._codec import dec_text, opt_float, opt_int, to_json, utc_iso, utc_now
 from ibkr_mcp.audit._store import (
     Synchronous,
@@ -102,6 +103,8 @@ class AuditLog:
         self._reader: sqlite3.Connection | None = None
         self._healthy = False
         self._last_error: str | None = None
+        # Through a lambda: the writer is looked up per batch (bench_audit swaps it).
+        self._group = GroupCommit(lambda rows: self._writer.append_batch(rows), self._settled)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -169,11 +172,7 @@ class AuditLog:
 
     async def _on_writer(self, fn: Callable[[], T]) -> T:
         if self._write_pool is None:
-            raise AuditUnavailableError(
-                f"The audit log {self._path} is not open.",
-                remedy="Call AuditLog.open() at startup before recording anything.",
-                details={"path": str(self._path)},
-            )
+            raise self._not_open()
         try:
             result = await asyncio.get_running_loop().run_in_executor(self._write_pool, fn)
         except AuditUnavailableError as exc:
@@ -184,6 +183,13 @@ class AuditLog:
         self._healthy = True
         self._last_error = None
         return result
+
+    def _not_open(self) -> AuditUnavailableError:
+        return AuditUnavailableError(
+            f"The audit log {self._path} is not open.",
+            remedy="Call AuditLog.open() at startup before recording anything.",
+            details={"path": str(self._path)},
+        )
 
     async def _on_reader(self, fn: Callable[[], T]) -> T:
         if self._read_pool is None:
@@ -205,7 +211,20 @@ class AuditLog:
     # --- writes ---------------------------------------------------------------------------
 
     async def _append(self, table: str, values: dict[str, Any]) -> int:
-        return await self._on_writer(partial(self._writer.append, table, values))
+        if self._write_pool is None:
+            raise self._not_open()
+        # Group commit: the row joins whatever the writer commits next (see _batch.py).
+        return await self._group.submit(self._write_pool, table, values)
+
+    def _settled(self, outcomes: list[Outcome]) -> None:
+        failed = [o for o in outcomes if isinstance(o, AuditUnavailableError)]
+        if failed:
+            self._healthy = False
+            self._last_error = failed[-1].message
+            logger.error("Audit write failed ({} row(s)): {}", len(failed), failed[-1])
+        elif any(isinstance(o, int) for o in outcomes):
+            self._healthy = True
+            self._last_error = None
 
     async def record_event(
         self,
