@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict
@@ -21,7 +21,7 @@ from ibkr_mcp.config import Settings
 from ibkr_mcp.errors import IbkrMcpError, InvalidInputError
 from ibkr_mcp.http_api.control import add_control_routes
 from ibkr_mcp.http_api.responses import OrjsonResponse, error_payload, error_response
-from ibkr_mcp.http_api.routes import BEARER, add_tool_routes, install_openapi
+from ibkr_mcp.http_api.routes import SECURED, add_tool_routes, install_openapi
 from ibkr_mcp.http_api.security import RequestGuard
 from ibkr_mcp.safety.emergency import current_halt
 from ibkr_mcp.services import Services
@@ -223,7 +223,7 @@ def _add_probes(app: FastAPI, settings: Settings, started: float) -> None:
             503: {"model": ReadyBody, "description": "Not connected to the broker"},
             **_GUARD_DOC,
         },
-        dependencies=[Depends(BEARER)],
+        openapi_extra=SECURED,
     )
     async def ready(request: Request) -> Response:
         """Readiness: 200 while the broker connection is up, 503 otherwise."""
@@ -257,7 +257,7 @@ def _add_probes(app: FastAPI, settings: Settings, started: float) -> None:
         tags=["probes"],
         response_class=PlainTextResponse,
         responses=_METRICS_DOC,
-        dependencies=[Depends(BEARER)],
+        openapi_extra=SECURED,
     )
     async def prometheus(request: Request) -> Response:
         """Prometheus text exposition of the server's own metrics registry."""

@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel
@@ -61,6 +61,10 @@ BEARER = HTTPBearer(
     "but /health and the docs when the server has API_TOKEN set.",
     auto_error=False,
 )
+#: A route's OpenAPI security requirement. Declared, not a FastAPI dependency: the token is
+#: checked once by the request guard middleware, and a dependency would be solved again on
+#: every request for nothing (it only documented the scheme).
+SECURED: dict[str, Any] = {"security": [{"bearerAuth": []}]}
 
 
 def path_params(spec: ToolSpec[Any, Any]) -> list[str]:
@@ -243,8 +247,7 @@ def add_tool_routes(app: FastAPI, registry: Registry) -> None:
             response_model=spec.output_model,
             responses=responses,
             tags=[tag],
-            openapi_extra=_openapi_extra(spec),
-            dependencies=[Depends(BEARER)],
+            openapi_extra={**_openapi_extra(spec), **SECURED},
         )
 
 
@@ -281,6 +284,10 @@ def install_openapi(app: FastAPI, registry: Registry, *, token_required: bool) -
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, definition in defs.get("$defs", {}).items():
             components.setdefault(name, definition)
+        schemes = schema["components"].setdefault("securitySchemes", {})
+        schemes["bearerAuth"] = BEARER.model.model_dump(
+            mode="json", by_alias=True, exclude_none=True
+        )
         if not token_required:
             # Without API_TOKEN the token is not needed (loopback only): say so, keep the scheme.
             for operation in _operations(schema):
