@@ -21,6 +21,7 @@ from ibkr_mcp.gateway.base import FillListener, OrderStatusListener
 from ibkr_mcp.gateway.book_scope import day_book_allowed, order_book_changed, shared_read
 from ibkr_mcp.gateway.connection import IbConnection
 from ibkr_mcp.gateway.day_book import DayBook, ib_filter_time
+from ibkr_mcp.gateway.finished import FinishedOrders
 from ibkr_mcp.gateway.order_build import build_order
 from ibkr_mcp.models import Fill, OrderInfo, OrderRequest, WhatIf
 
@@ -71,6 +72,9 @@ class OrderService:
         ib.orderStatusEvent += self._on_status
         ib.execDetailsEvent += self._on_exec
         ib.commissionReportEvent += self._on_commission
+        #: Finished orders pruned from ib_async's session lists (registers after the above).
+        self.finished = FinishedOrders(ib)
+        conn.on_reset(self.finished.reset)
 
     # --- listeners ------------------------------------------------------------------------
 
@@ -279,18 +283,15 @@ class OrderService:
 
     async def _working_trade(self, order_id: int, action: str) -> Trade:
         trade = self._find_trade(order_id)
+        if trade is None and (pruned := self._pruned(order_id)) is not None:
+            raise _not_working(order_id, pruned.status, action)
         if trade is None:
             await self.open_orders()
             trade = self._find_trade(order_id)
         if trade is None:
             raise _not_found(order_id)
         if trade.isDone():
-            raise OrderRejectedError(
-                f"Order {order_id} is {trade.orderStatus.status}; only a working order can be "
-                f"{action}ed.",
-                remedy="Place a new order instead (preview_order, then place_order).",
-                details={"order_id": order_id, "status": trade.orderStatus.status},
-            )
+            raise _not_working(order_id, trade.orderStatus.status, action)
         if trade.order.clientId not in (self.conn.client_id, 0):
             raise OrderRejectedError(
                 f"Order {order_id} belongs to API client {trade.order.clientId}.",
@@ -305,6 +306,10 @@ class OrderService:
         matches.sort(key=lambda t: t.order.clientId != mine)  # this client's order first
         return matches[0] if matches else None
 
+    def _pruned(self, order_id: int) -> OrderInfo | None:
+        """The last state of a finished order pruned from ib_async (see ``FinishedOrders``)."""
+        return self.finished.info(order_id, self.conn.client_id)
+
     async def cancel_order(self, order_id: int) -> OrderInfo:
         """Cancel ``order_id`` and return its state once IB confirmed the cancel.
 
@@ -314,6 +319,8 @@ class OrderService:
                 belongs to another API client.
         """
         trade = self._find_trade(order_id)
+        if trade is None and (pruned := self._pruned(order_id)) is not None:
+            return pruned  # finished: nothing to cancel
         if trade is None:
             await self.open_orders()
             trade = self._find_trade(order_id)
@@ -436,6 +443,8 @@ class OrderService:
         trade = self._find_trade(order_id)
         if trade is not None:
             return convert.order_info(trade)
+        if (pruned := self._pruned(order_id)) is not None:
+            return pruned
         open_now, completed = await asyncio.gather(self.open_orders(), self.completed_orders())
         for info in [*open_now, *completed]:
             if info.order_id == order_id:
@@ -453,6 +462,7 @@ class OrderService:
             for t in self.conn.ib.trades()
             if t.order.orderRef == order_ref and not t.order.whatIf
         ]
+        session += self.finished.by_ref(order_ref)
         found = _unique(
             info for info in [*session, *open_now, *completed] if info.order_ref == order_ref
         )
@@ -515,6 +525,14 @@ def _not_found(order_id: int) -> OrderNotFoundError:
         f"No order with id {order_id} is known.",
         remedy="Check the id with get_open_orders or get_executions.",
         details={"order_id": order_id},
+    )
+
+
+def _not_working(order_id: int, status: str, action: str) -> OrderRejectedError:
+    return OrderRejectedError(
+        f"Order {order_id} is {status}; only a working order can be {action}ed.",
+        remedy="Place a new order instead (preview_order, then place_order).",
+        details={"order_id": order_id, "status": status},
     )
 
 
