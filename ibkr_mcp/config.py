@@ -142,12 +142,17 @@ class Settings(BaseSettings):
         "that is refreshed in the background while it is still served.",
     )
     ORDER_BOOK_REFRESH_SECONDS: float = Field(
-        5.0,
+        0.0,
         ge=0,
         le=3600,
         allow_inf_nan=False,
-        description="Order calls reread the day's completed orders whole (in the background) "
-        "after this many seconds; 0 rereads them on every order call.",
+        description="Reread the day's completed orders whole in the background this often "
+        "(0: never; order calls follow events, open orders and new executions).",
+    )
+    ORDER_BOOK_WHOLE_READS: bool = Field(
+        False,
+        description="Order calls read every order and execution of the day from the broker "
+        "(strictest view of other clients; cost and memory grow with the day's orders).",
     )
 
     # --- Connection supervisor (liveness, reconnect, market-data load) ------------------------

@@ -32,37 +32,49 @@ class DayBook:
 
     - this client's order changes and fills arrive as events (``note_order`` / ``note_fill``);
     - executions are asked again incrementally (``ExecutionFilter.time`` = ``fills_since``);
-    - other clients' completed orders are reread whole, off the order path, once the last whole
-      read is older than ``refresh_seconds`` (``stale``); open orders are never cached here.
+    - every client's open orders are asked fresh on each order call (a short list); an order of
+      another client seen open and gone at the next read joins the completed list as last seen
+      (``note_open``);
+    - optionally, the whole day is reread in the background once the last whole read is older
+      than ``refresh_seconds`` (``stale``). Off by default: a whole reread makes ib_async decode
+      and hold the whole day at once (memory and CPU growing with the day's orders) and only adds
+      another client's orders that finished unfilled without ever being seen open.
 
     A session loss (``reset``) forgets everything: the next order call reads the day whole again.
 
     Args:
-        refresh_seconds: Age after which the whole day is reread in the background (0: never
-            cached, every order call reads the whole day).
+        refresh_seconds: Age after which the whole day is reread in the background (0: never).
+        whole: Order calls read the whole day from the broker every time (no book).
         clock: Monotonic clock (injectable for tests).
     """
 
     def __init__(
-        self, refresh_seconds: float, *, clock: Callable[[], float] = time.monotonic
+        self,
+        refresh_seconds: float,
+        *,
+        whole: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.refresh_seconds = refresh_seconds
+        self.whole = whole
         self.clock = clock
         self.generation = 0
         self._completed: dict[tuple[int, ...], OrderInfo] | None = None
         self._completed_at = 0.0
+        self._open: dict[tuple[int, ...], OrderInfo] = {}
         self._fills: dict[str, Fill] | None = None
         self._newest_read: datetime | None = None
 
     @property
     def enabled(self) -> bool:
-        """Whether the order path may use this book (``refresh_seconds`` > 0)."""
-        return self.refresh_seconds > 0
+        """Whether the order path may use this book (not ``whole``)."""
+        return not self.whole
 
     def reset(self) -> None:
         """The session was lost: forget the day (reads in flight are discarded too)."""
         self.generation += 1
         self._completed = None
+        self._open = {}
         self._fills = None
         self._newest_read = None
 
@@ -73,7 +85,9 @@ class DayBook:
         return None if self._completed is None else list(self._completed.values())
 
     def stale(self) -> bool:
-        """Whether the last whole read of completed orders is older than ``refresh_seconds``."""
+        """Whether a background whole reread is due (never with ``refresh_seconds`` 0)."""
+        if self.refresh_seconds <= 0:
+            return False
         return self.clock() - self._completed_at >= self.refresh_seconds
 
     def set_completed(self, infos: Iterable[OrderInfo], generation: int) -> None:
@@ -87,6 +101,19 @@ class DayBook:
             fresh.setdefault(key, info)
         self._completed = fresh
         self._completed_at = self.clock()
+
+    def note_open(self, infos: Iterable[OrderInfo], generation: int) -> None:
+        """A read of every client's open orders: an order gone since the last one finished."""
+        if generation != self.generation:
+            return
+        now = {order_key(info): info for info in infos}
+        if self._completed is not None:
+            for key, info in self._open.items():
+                if key not in now:
+                    # Its final state is unknown here (another client's order gets no status
+                    # event): kept as last seen; executions tell whether it filled.
+                    self._completed.setdefault(key, info)
+        self._open = now
 
     def note_order(self, info: OrderInfo) -> None:
         """An order status event: a finished order joins the completed list at once."""

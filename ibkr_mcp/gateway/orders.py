@@ -62,7 +62,10 @@ class OrderService:
         self._status_listeners: list[OrderStatusListener] = []
         self._fill_listeners: list[FillListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.book = DayBook(conn.settings.ORDER_BOOK_REFRESH_SECONDS)
+        settings = conn.settings
+        self.book = DayBook(
+            settings.ORDER_BOOK_REFRESH_SECONDS, whole=settings.ORDER_BOOK_WHOLE_READS
+        )
         self._refresh: asyncio.Task[None] | None = None
         #: exec id -> whether its commission was dispatched: IB repeats every fill (and
         #: ib_async its commission event) on each executions request; listeners hear it once.
@@ -388,9 +391,12 @@ class OrderService:
 
     async def _open_orders(self) -> list[OrderInfo]:
         ib = self.conn.ib
+        generation = self.book.generation
         async with self.conn.request_lock("openOrders"):
             trades = await self.conn.call(ib.reqAllOpenOrdersAsync, what="open orders")
-        return _unique(convert.order_info(t) for t in trades if not t.order.whatIf)
+        infos = _unique(convert.order_info(t) for t in trades if not t.order.whatIf)
+        self.book.note_open(infos, generation)
+        return infos
 
     async def completed_orders(self) -> list[OrderInfo]:
         """Orders that reached a final state today (every client); shared within an order call.
@@ -463,9 +469,17 @@ class OrderService:
             if t.order.orderRef == order_ref and not t.order.whatIf
         ]
         session += self.finished.by_ref(order_ref)
-        found = _unique(
-            info for info in [*session, *open_now, *completed] if info.order_ref == order_ref
-        )
+        candidates = [i for i in [*session, *open_now, *completed] if i.order_ref == order_ref]
+        # A final state wins (another client's order in this session's list stays as it was
+        # last seen: no status events reach us for it); the order id comes from any report.
+        ranked = sorted(candidates, key=lambda i: i.status not in DONE_STATUSES)
+        ids = {i.perm_id: i.order_id for i in candidates if i.perm_id and i.order_id}
+        found = [
+            i.model_copy(update={"order_id": ids[i.perm_id]})
+            if not i.order_id and i.perm_id in ids
+            else i
+            for i in _unique(ranked)
+        ]
         if any(info.order_id == 0 for info in found):
             # IB sends completed orders without their order id; executions carry it.
             by_perm = {f.perm_id: f.order_id for f in await self.executions() if f.perm_id}

@@ -65,6 +65,7 @@ def _fill(exec_id: str, at: datetime, commission: Decimal | None = None) -> Fill
 def test_day_book_whole_read_then_events_then_staleness() -> None:
     now = [0.0]
     book = DayBook(5.0, clock=lambda: now[0])
+    assert not DayBook(0.0).stale()  # 0: never reread in the background
     assert book.completed() is None and book.fills() is None and book.fills_since() is None
     book.note_order(_order(1, "Filled"))  # nothing is known before the first whole read
     assert book.completed() is None
@@ -79,6 +80,16 @@ def test_day_book_whole_read_then_events_then_staleness() -> None:
     book.set_completed([_order(1, "Filled")], book.generation)
     assert sorted(o.perm_id or 0 for o in book.completed() or []) == [1, 3]
     assert not book.stale()
+
+
+def test_another_clients_order_gone_from_the_open_list_stays_counted() -> None:
+    book = DayBook(0.0)
+    book.set_completed([], book.generation)
+    working = _order(7, "Submitted", ref="other-0007")
+    book.note_open([working], book.generation)
+    assert book.completed() == []
+    book.note_open([], book.generation)  # finished between two reads (no status event)
+    assert book.completed() == [working]
 
 
 def test_day_book_discards_reads_from_a_lost_session() -> None:
@@ -149,12 +160,12 @@ async def test_another_clients_working_order_is_found_among_open_orders(
     assert [o.fields.order_ref for o in sent_orders(sim)].count("working-0001") == 1
 
 
-async def test_refresh_zero_reads_the_whole_day_on_every_order_call(
+async def test_whole_reads_find_an_order_cancelled_unfilled_in_between(
     tmp_path: Path, sim: Any
 ) -> None:
-    """ORDER_BOOK_REFRESH_SECONDS=0: even an order cancelled unfilled in between is found."""
+    """ORDER_BOOK_WHOLE_READS: even an order never seen open, cancelled unfilled, is found."""
     a = _settings(tmp_path, sim.port, "a", 11)
-    b = _settings(tmp_path, sim.port, "b", 12, ORDER_BOOK_REFRESH_SECONDS=0)
+    b = _settings(tmp_path, sim.port, "b", 12, ORDER_BOOK_WHOLE_READS=True)
     far = {**MKT10, "order_type": "LMT", "limit_price": "200.00", "quantity": 1}
     async with (
         open_runtime(a, wait_connected=5) as first,
@@ -179,3 +190,23 @@ async def test_fill_listeners_hear_each_execution_once(enabled: Any) -> None:
     with_commission = [f for f in heard if f.commission is not None]
     assert len({f.exec_id for f in heard}) == 1
     assert len(heard) == 2 and len(with_commission) == 1
+
+
+async def test_another_clients_order_seen_open_then_cancelled_is_not_sent_again(
+    tmp_path: Path, sim: Any
+) -> None:
+    a = _settings(tmp_path, sim.port, "a", 11)
+    b = _settings(tmp_path, sim.port, "b", 12)  # defaults: no whole rereads at all
+    far = {**MKT10, "order_type": "LMT", "limit_price": "200.00", "quantity": 1}
+    async with (
+        open_runtime(a, wait_connected=5) as first,
+        open_runtime(b, wait_connected=5) as second,
+    ):
+        await preview_and_place(second, {**MKT10, "symbol": "MSFT"}, "b-warmup-004")
+        one = await preview_and_place(first, far, "seen-open-01")
+        await call(second, "preview_order", far)  # b's order call sees it among open orders
+        await call(first, "cancel_order", {"order_id": one.order_id})
+        two = await preview_and_place(second, far, "seen-open-01")
+        assert two.replayed is True and two.perm_id == one.perm_id
+        assert two.status in ("Cancelled", "ApiCancelled")
+    assert [o.fields.order_ref for o in sent_orders(sim)].count("seen-open-01") == 1
