@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -138,9 +138,48 @@ class IbkrFastMCP(FastMCP[Any]):
     #: opens the runtime then, so its imports never stand between a client and the tool list.
     demand: asyncio.Event | None = None
 
+    #: Registers the resources and prompts: ``serve`` defers them to the first request that
+    #: needs either (clients ask for the tool list first; these cost start-up time).
+    pending_components: Callable[[], None] | None = None
+
     def _demanded(self) -> None:
         if self.demand is not None:
             self.demand.set()
+
+    def _components(self) -> None:
+        pending, self.pending_components = self.pending_components, None
+        if pending is not None:
+            pending()
+
+    async def list_resources(self, *args: Any, **kwargs: Any) -> Any:
+        """List the resources (registered at the first request that needs them)."""
+        self._components()
+        return await super().list_resources(*args, **kwargs)
+
+    async def list_resource_templates(self, *args: Any, **kwargs: Any) -> Any:
+        """List the resource templates (registered at the first request that needs them)."""
+        self._components()
+        return await super().list_resource_templates(*args, **kwargs)
+
+    async def get_resource(self, *args: Any, **kwargs: Any) -> Any:
+        """One resource (registered at the first request that needs them)."""
+        self._components()
+        return await super().get_resource(*args, **kwargs)
+
+    async def get_resource_template(self, *args: Any, **kwargs: Any) -> Any:
+        """One resource template (registered at the first request that needs them)."""
+        self._components()
+        return await super().get_resource_template(*args, **kwargs)
+
+    async def list_prompts(self, *args: Any, **kwargs: Any) -> Any:
+        """List the prompts (registered at the first request that needs them)."""
+        self._components()
+        return await super().list_prompts(*args, **kwargs)
+
+    async def get_prompt(self, *args: Any, **kwargs: Any) -> Any:
+        """One prompt (registered at the first request that needs them)."""
+        self._components()
+        return await super().get_prompt(*args, **kwargs)
 
     async def list_tools(self, *, run_middleware: bool = True) -> Sequence[Tool]:
         """List the tools (and note that a client is here)."""
@@ -173,6 +212,7 @@ class IbkrFastMCP(FastMCP[Any]):
     ) -> ResourceResult:
         """Read a resource; an unknown URI is ``-32002``."""
         self._demanded()
+        self._components()
         try:
             return await super().read_resource(uri, version=version, run_middleware=run_middleware)
         except (NotFoundError, DisabledError):
@@ -189,6 +229,7 @@ class IbkrFastMCP(FastMCP[Any]):
         run_middleware: bool = True,
     ) -> PromptResult:
         """Render a prompt; missing required arguments are ``-32602`` naming them."""
+        self._components()
         prompt = await self.get_prompt(name, version=version)
         if prompt is not None:
             given = arguments or {}
@@ -364,8 +405,15 @@ def build_mcp(
         caller = (registry or build_registry()).enabled(toolsets, "mcp")
         for spec in caller:
             mcp.add_tool(make_tool(spec, caller, handle))
-    register_resources(mcp, caller, handle)
-    register_prompts(mcp)
+
+    def components() -> None:
+        register_resources(mcp, caller, handle)
+        register_prompts(mcp)
+
+    if cache_dir is not None and isinstance(mcp, IbkrFastMCP):
+        mcp.pending_components = components  # serve: at the first request that needs them
+    else:
+        components()
     return mcp
 
 

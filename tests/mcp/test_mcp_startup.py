@@ -81,6 +81,9 @@ async def test_cached_tool_list_is_the_registrys_and_calls_load_the_tools(
 
     async with Client(build_mcp(services)) as client:
         built = _listing(await client.list_tools())
+        resources = _listing(await client.list_resources())
+        templates = _listing(await client.list_resource_templates())
+        prompts = _listing(await client.list_prompts())
     cache = tmp_path / "cache"
     first = build_mcp(services, cache_dir=cache)  # no cache yet: built and written
     assert load_entries(catalog_path(cache)) is not None
@@ -93,6 +96,23 @@ async def test_cached_tool_list_is_the_registrys_and_calls_load_the_tools(
             assert quote.structured_content["symbol"] == "AAPL"
             bad = await client.call_tool("get_quote", {"symbol": ""}, raise_on_error=False)
             assert bad.is_error and "INVALID_INPUT" in bad.content[0].text  # type: ignore[union-attr]
+    # Resources and prompts are registered at the first request that needs them: the same.
+    for ask in ("resources", "templates", "prompts", "read", "render"):
+        async with Client(build_mcp(services, cache_dir=cache)) as client:
+            if ask == "resources":
+                assert _listing(await client.list_resources()) == resources
+            elif ask == "templates":
+                assert _listing(await client.list_resource_templates()) == templates
+            elif ask == "prompts":
+                assert _listing(await client.list_prompts()) == prompts
+            elif ask == "read":
+                read = await client.read_resource("ibkr://safety/policy")
+                assert "ORDERS_ENABLED" in read[0].text  # type: ignore[union-attr]
+            else:
+                name = prompts[0]["name"]
+                args = {a["name"]: "AAPL" for a in prompts[0].get("arguments", [])}
+                rendered = await client.get_prompt(name, args)
+                assert rendered.messages
 
 
 def test_a_cache_for_other_code_or_a_damaged_one_is_never_served(tmp_path: Path) -> None:
