@@ -1,0 +1,218 @@
+"""Order queries: open and completed orders, status, lookups by orderRef, executions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from ib_async import ExecutionFilter, Trade
+from loguru import logger
+
+from ibkr_mcp.errors import OrderNotFoundError
+from ibkr_mcp.gateway import convert
+from ibkr_mcp.gateway.book_scope import day_book_allowed, shared_read
+from ibkr_mcp.gateway.connection import IbConnection
+from ibkr_mcp.gateway.day_book import DONE as DONE_STATUSES
+from ibkr_mcp.gateway.day_book import DayBook, ib_filter_time
+from ibkr_mcp.gateway.finished import FinishedOrders
+from ibkr_mcp.models import Fill, OrderInfo
+
+
+class OrderQueries:
+    """The read side of ``OrderService``: what the broker says about orders and fills.
+
+    Inside an order call (``order_book_scope``) completed orders and executions come from the
+    session's day book (``DayBook``); everywhere else they are asked of IB whole.
+    """
+
+    conn: IbConnection
+    book: DayBook
+    finished: FinishedOrders
+    _tasks: set[asyncio.Task[Any]]
+    _refresh: asyncio.Task[None] | None
+
+    def _find_trade(self, order_id: int) -> Trade | None:
+        mine = self.conn.client_id
+        matches = [t for t in self.conn.ib.trades() if t.order.orderId == order_id]
+        matches.sort(key=lambda t: t.order.clientId != mine)  # this client's order first
+        return matches[0] if matches else None
+
+    def _pruned(self, order_id: int) -> OrderInfo | None:
+        """The last state of a finished order pruned from ib_async (see ``FinishedOrders``)."""
+        return self.finished.info(order_id, self.conn.client_id)
+
+    async def open_orders(self) -> list[OrderInfo]:
+        """Open orders of every client (``reqAllOpenOrders``); shared within an order call."""
+        return await shared_read("open_orders", self._open_orders)
+
+    async def _open_orders(self) -> list[OrderInfo]:
+        ib = self.conn.ib
+        generation = self.book.generation
+        async with self.conn.request_lock("openOrders"):
+            trades = await self.conn.call(ib.reqAllOpenOrdersAsync, what="open orders")
+        infos = _unique(convert.order_info(t) for t in trades if not t.order.whatIf)
+        self.book.note_open(infos, generation)
+        return infos
+
+    async def completed_orders(self) -> list[OrderInfo]:
+        """Orders that reached a final state today (every client); shared within an order call.
+
+        Inside an order call they come from the day book (see ``DayBook``), else from IB whole.
+        """
+        if day_book_allowed() and self.book.enabled:
+            return await shared_read("completed_orders", self._day_completed)
+        return await shared_read("completed_orders:whole", self._completed_orders)
+
+    async def _completed_orders(self) -> list[OrderInfo]:
+        ib = self.conn.ib
+        generation = self.book.generation
+        async with self.conn.request_lock("completedOrders"):
+            trades = await self.conn.call(
+                lambda: ib.reqCompletedOrdersAsync(False), what="completed orders"
+            )
+        infos = _unique(convert.order_info(t) for t in trades)
+        self.book.set_completed(infos, generation)
+        return infos
+
+    async def _day_completed(self) -> list[OrderInfo]:
+        known = self.book.completed()
+        if known is None:
+            return await self._completed_orders()
+        if self.book.stale():
+            self._refresh_day_book()
+        return known
+
+    def _refresh_day_book(self) -> None:
+        """Reread the whole day in the background (other clients' orders), once at a time."""
+        if self._refresh is not None and not self._refresh.done():
+            return
+        self._refresh = asyncio.ensure_future(self._reread_day())
+        self._tasks.add(self._refresh)
+        self._refresh.add_done_callback(self._tasks.discard)
+
+    async def _reread_day(self) -> None:
+        try:
+            await asyncio.gather(self._completed_orders(), self._executions(None))
+        except Exception as exc:  # noqa: BLE001 - the next order call asks again
+            logger.debug("day book refresh failed: {}", exc)
+
+    async def order_status(self, order_id: int) -> OrderInfo:
+        """One order by id; refreshes open and completed orders before giving up.
+
+        Raises:
+            OrderNotFoundError: If no such order is known.
+        """
+        trade = self._find_trade(order_id)
+        if trade is not None:
+            return convert.order_info(trade)
+        if (pruned := self._pruned(order_id)) is not None:
+            return pruned
+        open_now, completed = await asyncio.gather(self.open_orders(), self.completed_orders())
+        for info in [*open_now, *completed]:
+            if info.order_id == order_id:
+                return info
+        trade = self._find_trade(order_id)
+        if trade is not None:
+            return convert.order_info(trade)
+        raise not_found(order_id)
+
+    async def find_orders_by_ref(self, order_ref: str) -> list[OrderInfo]:
+        """Open, completed and this session's orders whose ``orderRef`` is ``order_ref``."""
+        open_now, completed = await asyncio.gather(self.open_orders(), self.completed_orders())
+        session = [
+            convert.order_info(t)
+            for t in self.conn.ib.trades()
+            if t.order.orderRef == order_ref and not t.order.whatIf
+        ]
+        session += self.finished.by_ref(order_ref)
+        candidates = [i for i in [*session, *open_now, *completed] if i.order_ref == order_ref]
+        # A final state wins (another client's order in this session's list stays as it was
+        # last seen: no status events reach us for it); the order id comes from any report.
+        ranked = sorted(candidates, key=lambda i: i.status not in DONE_STATUSES)
+        ids = {i.perm_id: i.order_id for i in candidates if i.perm_id and i.order_id}
+        found = [
+            i.model_copy(update={"order_id": ids[i.perm_id]})
+            if not i.order_id and i.perm_id in ids
+            else i
+            for i in _unique(ranked)
+        ]
+        if any(info.order_id == 0 for info in found):
+            # IB sends completed orders without their order id; executions carry it.
+            by_perm = {f.perm_id: f.order_id for f in await self.executions() if f.perm_id}
+            found = [
+                info.model_copy(update={"order_id": by_perm[info.perm_id]})
+                if info.order_id == 0 and info.perm_id in by_perm
+                else info
+                for info in found
+            ]
+        return found
+
+    async def executions(self, account: str | None = None) -> list[Fill]:
+        """Today's fills (optionally of one account); shared within an order call.
+
+        Inside an order call only the fills since the last read are asked (see ``DayBook``).
+        """
+        if day_book_allowed() and self.book.enabled:
+            key = f"executions:{account or ''}"
+            return await shared_read(key, lambda: self._day_fills(account))
+        return await shared_read(
+            f"executions:whole:{account or ''}", lambda: self._executions(account)
+        )
+
+    async def _day_fills(self, account: str | None) -> list[Fill]:
+        since = self.book.fills_since()
+        if since is None:
+            await self._executions(None)
+        else:
+            await self._executions(None, since=since)
+        return self.book.fills(account) or []
+
+    async def _executions(
+        self, account: str | None, *, since: datetime | None = None
+    ) -> list[Fill]:
+        ib = self.conn.ib
+        wrapper: Any = ib.wrapper
+        flt = ExecutionFilter(acctCode=account or "")
+        if since is not None:
+            flt.time = ib_filter_time(since)
+        generation = self.book.generation
+        fills = await self.conn.call(lambda: ib.reqExecutionsAsync(flt), what="executions")
+        out: dict[str, Fill] = {}
+        for fill in fills:
+            if account and fill.execution.acctNumber != account:
+                continue
+            # Commission reports update ib_async's session copy of a fill, not the request's.
+            known = wrapper.fills.get(fill.execution.execId)
+            report = known.commissionReport if known is not None else fill.commissionReport
+            out[fill.execution.execId] = convert.fill_from_ib(fill, report)
+        if account is None:
+            self.book.add_fills(out.values(), generation, whole=since is None)
+        return sorted(out.values(), key=lambda f: (f.time, f.exec_id))
+
+
+def not_found(order_id: int) -> OrderNotFoundError:
+    """The error for an order id nobody knows (with how to find the right one)."""
+    return OrderNotFoundError(
+        f"No order with id {order_id} is known.",
+        remedy="Check the id with get_open_orders or get_executions.",
+        details={"order_id": order_id},
+    )
+
+
+def _unique(infos: Iterable[OrderInfo]) -> list[OrderInfo]:
+    """First occurrence wins per order, matched by perm id or by (client id, order id)."""
+    seen: set[tuple[int, ...]] = set()
+    out: list[OrderInfo] = []
+    for info in infos:
+        keys: set[tuple[int, ...]] = set()
+        if info.perm_id:
+            keys.add((info.perm_id,))
+        if info.order_id:
+            keys.add((info.client_id or 0, info.order_id))
+        if keys & seen:
+            continue
+        seen |= keys
+        out.append(info)
+    return out
