@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -383,24 +384,16 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         """``DATA_DIR`` made absolute; unset, the user data dir (never the working directory)."""
-        if self.DATA_DIR is None:
-            from ibkr_mcp.userdirs import user_data_dir
+        from ibkr_mcp.userdirs import user_data_dir
 
-            return _absolute(user_data_dir())
-        # `~` and a relative DATA_DIR depend on HOME and the cwd: expand/resolve them outside
-        # the cache (keyed by value), or a changed HOME/cwd would get a stale answer.
-        directory = self.DATA_DIR.expanduser()
-        return _absolute(directory) if directory.is_absolute() else directory.resolve()
+        return _user_dir(self.DATA_DIR, user_data_dir)
 
     @property
     def cache_dir(self) -> Path:
         """``CACHE_DIR`` made absolute; unset, the user cache dir."""
-        if self.CACHE_DIR is None:
-            from ibkr_mcp.userdirs import user_cache_dir
+        from ibkr_mcp.userdirs import user_cache_dir
 
-            return _absolute(user_cache_dir())
-        directory = self.CACHE_DIR.expanduser()
-        return _absolute(directory) if directory.is_absolute() else directory.resolve()
+        return _user_dir(self.CACHE_DIR, user_cache_dir)
 
     @property
     def env_file(self) -> Path | None:
@@ -484,6 +477,16 @@ class Settings(BaseSettings):
             else:
                 out[name] = str(value).lower() if isinstance(value, bool) else str(value)
         return out
+
+
+def _user_dir(value: Path | None, default: Callable[[], Path]) -> Path:
+    """A directory setting made absolute; unset, ``default()`` (a platformdirs user dir)."""
+    if value is None:
+        return _absolute(default())
+    # `~` and a relative value depend on HOME and the cwd: expand/resolve them outside the
+    # cache (keyed by value), or a changed HOME/cwd would get a stale answer.
+    directory = value.expanduser()
+    return _absolute(directory) if directory.is_absolute() else directory.resolve()
 
 
 @lru_cache(maxsize=64)

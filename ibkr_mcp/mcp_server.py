@@ -476,8 +476,6 @@ async def serve_stdio(
     finally:
         stop.set()
         await task
-        if sim_process is not None:
-            await asyncio.to_thread(_stop_child, sim_process)
 
 
 async def _child_settings(settings: Settings, child: subprocess.Popen[bytes]) -> Settings:
@@ -516,5 +514,6 @@ def run_stdio(
     try:
         asyncio.run(serve_stdio(settings, sim=sim, sim_process=sim_process))
     finally:
-        if sim_process is not None and sim_process.poll() is None:
+        # However the loop ended (EOF on stdin, Ctrl-C, an error): the simulator ends too.
+        if sim_process is not None:
             _stop_child(sim_process)

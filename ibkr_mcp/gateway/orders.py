@@ -19,6 +19,7 @@ from ibkr_mcp.gateway import convert, ib_errors
 from ibkr_mcp.gateway.base import FillListener, OrderStatusListener
 from ibkr_mcp.gateway.book_scope import order_book_changed
 from ibkr_mcp.gateway.connection import IbConnection
+from ibkr_mcp.gateway.day_book import DONE as DONE_STATUSES
 from ibkr_mcp.gateway.day_book import DayBook
 from ibkr_mcp.gateway.finished import FinishedOrders
 from ibkr_mcp.gateway.order_build import build_order
@@ -27,10 +28,6 @@ from ibkr_mcp.models import OrderInfo, OrderRequest, WhatIf
 
 #: Statuses that mean IB has not acknowledged the order yet.
 PENDING_STATUSES: Final[frozenset[str]] = frozenset({"PendingSubmit", "ApiPending", ""})
-#: Final statuses.
-DONE_STATUSES: Final[frozenset[str]] = frozenset(
-    {"Filled", "Cancelled", "ApiCancelled", "Inactive"}
-)
 #: ib_async's status for an order IB answered with a warning-class error.
 VALIDATION_STATUS: Final = "ValidationError"
 #: Errors that, on a cancel request, mean the cancel itself failed.
