@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -18,15 +17,10 @@ KEEP = 2
 
 
 @pytest.fixture
-async def gw(settings: Any) -> AsyncIterator[IBGateway]:
-    gateway = IBGateway(settings)
-    gateway.orders.finished.keep = KEEP  # a small bound, so a few orders exercise it
-    await gateway.start()
-    await gateway.ensure_connected()
-    try:
-        yield gateway
-    finally:
-        await gateway.close()
+def gw(gw: IBGateway) -> IBGateway:
+    """The connected gateway (conftest), with a small bound so a few orders exercise it."""
+    gw.orders.finished.keep = KEEP
+    return gw
 
 
 async def _settled(gw: IBGateway, order_id: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,17 +18,6 @@ from ibkr_mcp.errors import (
 from ibkr_mcp.gateway.ib_gateway import IBGateway
 from ibkr_mcp.gateway.load import market_data_call
 from ibkr_mcp.models import ContractRef, Quote
-
-
-@pytest.fixture
-async def gw(settings: Any) -> AsyncIterator[IBGateway]:
-    gateway = IBGateway(settings)
-    await gateway.start()
-    await gateway.ensure_connected()
-    try:
-        yield gateway
-    finally:
-        await gateway.close()
 
 
 def _count(sim: Any, name: str) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -18,17 +18,6 @@ from ibkr_mcp.gateway.ib_gateway import IBGateway
 from ibkr_mcp.models import Contract, ContractRef, Fill, OrderInfo, OrderRequest
 
 ACCOUNT = "DU1234567"
-
-
-@pytest.fixture
-async def gw(settings: Any) -> AsyncIterator[IBGateway]:
-    gateway = IBGateway(settings)
-    await gateway.start()
-    await gateway.ensure_connected()
-    try:
-        yield gateway
-    finally:
-        await gateway.close()
 
 
 async def _eventually(check: Callable[[], Any], timeout: float = 3.0) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +32,27 @@ def _settings(root: Path, port: int, name: str, client_id: int, **overrides: Any
         DUPLICATE_ORDER_WINDOW_SECONDS=0,
         **overrides,
     )
+
+
+FAR = {**MKT10, "order_type": "LMT", "limit_price": "200.00", "quantity": 1}  # rests unfilled
+
+
+@asynccontextmanager
+async def _two_clients(
+    root: Path, sim: Any, warmup_key: str, **b_settings: Any
+) -> AsyncIterator[tuple[Any, Any]]:
+    """Runtimes a (client 11) and b (client 12, ``b_settings``), each with its own audit.
+
+    b has made one order call already: its day book holds the day from then on.
+    """
+    a = _settings(root, sim.port, "a", 11)
+    b = _settings(root, sim.port, "b", 12, **b_settings)
+    async with (
+        open_runtime(a, wait_connected=5) as first,
+        open_runtime(b, wait_connected=5) as second,
+    ):
+        await preview_and_place(second, {**MKT10, "symbol": "MSFT"}, warmup_key)
+        yield first, second
 
 
 def _order(perm_id: int, status: str, ref: str = "ref-0001") -> OrderInfo:
@@ -124,14 +147,8 @@ def test_day_book_fills_are_incremental_on_the_brokers_clock() -> None:
 async def test_another_clients_fill_after_the_book_was_read_is_not_sent_again(
     tmp_path: Path, sim: Any
 ) -> None:
-    a = _settings(tmp_path, sim.port, "a", 11)
-    b = _settings(tmp_path, sim.port, "b", 12, ORDER_BOOK_REFRESH_SECONDS=3600)
-    async with (
-        open_runtime(a, wait_connected=5) as first,
-        open_runtime(b, wait_connected=5) as second,
-    ):
-        # b reads the day whole (its first order call); it is not reread for an hour.
-        await preview_and_place(second, {**MKT10, "symbol": "MSFT"}, "b-warmup-001")
+    async with _two_clients(tmp_path, sim, "b-warmup-001") as (first, second):
+        # b read the day whole at its first order call; it is not reread (no background rereads).
         assert second.gateway.orders.book.completed() is not None
         one = await preview_and_place(first, MKT10, "late-fill-001")
         assert one.status == "Filled"
@@ -145,17 +162,10 @@ async def test_another_clients_fill_after_the_book_was_read_is_not_sent_again(
 async def test_another_clients_working_order_is_found_among_open_orders(
     tmp_path: Path, sim: Any
 ) -> None:
-    a = _settings(tmp_path, sim.port, "a", 11)
-    b = _settings(tmp_path, sim.port, "b", 12, ORDER_BOOK_REFRESH_SECONDS=3600)
-    far = {**MKT10, "order_type": "LMT", "limit_price": "200.00", "quantity": 1}
-    async with (
-        open_runtime(a, wait_connected=5) as first,
-        open_runtime(b, wait_connected=5) as second,
-    ):
-        await preview_and_place(second, {**MKT10, "symbol": "MSFT"}, "b-warmup-002")
-        one = await preview_and_place(first, far, "working-0001")
+    async with _two_clients(tmp_path, sim, "b-warmup-002") as (first, second):
+        one = await preview_and_place(first, FAR, "working-0001")
         assert one.status == "Submitted"
-        two = await preview_and_place(second, far, "working-0001")
+        two = await preview_and_place(second, FAR, "working-0001")
         assert two.replayed is True and two.perm_id == one.perm_id
     assert [o.fields.order_ref for o in sent_orders(sim)].count("working-0001") == 1
 
@@ -164,17 +174,11 @@ async def test_whole_reads_find_an_order_cancelled_unfilled_in_between(
     tmp_path: Path, sim: Any
 ) -> None:
     """ORDER_BOOK_WHOLE_READS: even an order never seen open, cancelled unfilled, is found."""
-    a = _settings(tmp_path, sim.port, "a", 11)
-    b = _settings(tmp_path, sim.port, "b", 12, ORDER_BOOK_WHOLE_READS=True)
-    far = {**MKT10, "order_type": "LMT", "limit_price": "200.00", "quantity": 1}
-    async with (
-        open_runtime(a, wait_connected=5) as first,
-        open_runtime(b, wait_connected=5) as second,
-    ):
-        await preview_and_place(second, {**MKT10, "symbol": "MSFT"}, "b-warmup-003")
-        one = await preview_and_place(first, far, "cancelled-001")
+    clients = _two_clients(tmp_path, sim, "b-warmup-003", ORDER_BOOK_WHOLE_READS=True)
+    async with clients as (first, second):
+        one = await preview_and_place(first, FAR, "cancelled-001")
         await call(first, "cancel_order", {"order_id": one.order_id})
-        two = await preview_and_place(second, far, "cancelled-001")
+        two = await preview_and_place(second, FAR, "cancelled-001")
         assert two.replayed is True and two.perm_id == one.perm_id
         assert two.status in ("Cancelled", "ApiCancelled")
     assert [o.fields.order_ref for o in sent_orders(sim)].count("cancelled-001") == 1
@@ -195,18 +199,12 @@ async def test_fill_listeners_hear_each_execution_once(enabled: Any) -> None:
 async def test_another_clients_order_seen_open_then_cancelled_is_not_sent_again(
     tmp_path: Path, sim: Any
 ) -> None:
-    a = _settings(tmp_path, sim.port, "a", 11)
-    b = _settings(tmp_path, sim.port, "b", 12)  # defaults: no whole rereads at all
-    far = {**MKT10, "order_type": "LMT", "limit_price": "200.00", "quantity": 1}
-    async with (
-        open_runtime(a, wait_connected=5) as first,
-        open_runtime(b, wait_connected=5) as second,
-    ):
-        await preview_and_place(second, {**MKT10, "symbol": "MSFT"}, "b-warmup-004")
-        one = await preview_and_place(first, far, "seen-open-01")
-        await call(second, "preview_order", far)  # b's order call sees it among open orders
+    # Default settings: no whole rereads at all.
+    async with _two_clients(tmp_path, sim, "b-warmup-004") as (first, second):
+        one = await preview_and_place(first, FAR, "seen-open-01")
+        await call(second, "preview_order", FAR)  # b's order call sees it among open orders
         await call(first, "cancel_order", {"order_id": one.order_id})
-        two = await preview_and_place(second, far, "seen-open-01")
+        two = await preview_and_place(second, FAR, "seen-open-01")
         assert two.replayed is True and two.perm_id == one.perm_id
         assert two.status in ("Cancelled", "ApiCancelled")
     assert [o.fields.order_ref for o in sent_orders(sim)].count("seen-open-01") == 1
