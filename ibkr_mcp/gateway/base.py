@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
+from ibkr_mcp.gateway.records import OrderRecord
 from ibkr_mcp.models import (
     AccountSummary,
     Bar,
@@ -118,6 +119,14 @@ class Gateway(Protocol):
 
     async def order_status(self, order_id: int) -> OrderInfo:
         """One order by id (open or completed); ``OrderNotFoundError`` if unknown."""
+        ...
+
+    async def order_records(self) -> list[OrderRecord]:
+        """Open orders of every client and the day's completed orders, as compact records."""
+        ...
+
+    async def fills_by_ref(self, order_ref: str) -> list[Fill]:
+        """Today's fills of the orders whose ``orderRef`` is ``order_ref``."""
         ...
 
     async def executions(self, account: str | None = None) -> list[Fill]:

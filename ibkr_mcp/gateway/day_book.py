@@ -7,17 +7,19 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from ibkr_mcp.gateway.records import FillRecord, OrderRecord
 from ibkr_mcp.models import Fill, OrderInfo
 
-#: Executions are asked again from this long before the newest one a read returned (IB's clock,
-#: whole seconds): a read returns every fill up to its own time, so only fills at about that time
-#: could still be reported after it.
-EXEC_OVERLAP: Final = timedelta(seconds=2)
+#: Executions are asked again from this long before the newest one a read returned (IB's clock):
+#: a read returns every fill up to its own time, so only fills of that same second could still be
+#: reported after it. IB stamps executions in whole seconds, so one second back includes them all
+#: whether IB's time filter is inclusive or not (2 s re-reported ~2x the fills, issue 15).
+EXEC_OVERLAP: Final = timedelta(seconds=1)
 #: Final statuses: an order in one of them belongs to the completed list.
 DONE: Final[frozenset[str]] = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
 
 
-def order_key(info: OrderInfo) -> tuple[int, ...]:
+def order_key(info: OrderInfo | OrderRecord) -> tuple[int, ...]:
     """One order's identity: its perm id, else (client id, order id)."""
     return (info.perm_id,) if info.perm_id else (info.client_id or 0, info.order_id)
 
@@ -41,6 +43,8 @@ class DayBook:
       another client's orders that finished unfilled without ever being seen open.
 
     A session loss (``reset``) forgets everything: the next order call reads the day whole again.
+    Orders and fills are held as compact records (``records.py``): a day of thousands of orders
+    stays a few MB, and the order path reads the fields it needs without rebuilding models.
 
     Args:
         refresh_seconds: Age after which the whole day is reread in the background (0: never).
@@ -59,10 +63,10 @@ class DayBook:
         self.whole = whole
         self.clock = clock
         self.generation = 0
-        self._completed: dict[tuple[int, ...], OrderInfo] | None = None
+        self._completed: dict[tuple[int, ...], OrderRecord] | None = None
         self._completed_at = 0.0
-        self._open: dict[tuple[int, ...], OrderInfo] = {}
-        self._fills: dict[str, Fill] | None = None
+        self._open: dict[tuple[int, ...], OrderRecord] = {}
+        self._fills: dict[str, FillRecord] | None = None
         self._newest_read: datetime | None = None
 
     @property
@@ -80,7 +84,7 @@ class DayBook:
 
     # --- completed orders -----------------------------------------------------------------
 
-    def completed(self) -> list[OrderInfo] | None:
+    def completed(self) -> list[OrderRecord] | None:
         """The day's completed orders as known, or ``None`` before the first whole read."""
         return None if self._completed is None else list(self._completed.values())
 
@@ -95,7 +99,7 @@ class DayBook:
         if generation != self.generation:
             return
         known = self._completed or {}
-        fresh = {order_key(info): info for info in infos}
+        fresh = {order_key(info): OrderRecord.of(info) for info in infos}
         # An order this client saw finish after the read was sent is kept, not lost.
         for key, info in known.items():
             fresh.setdefault(key, info)
@@ -106,7 +110,7 @@ class DayBook:
         """A read of every client's open orders: an order gone since the last one finished."""
         if generation != self.generation:
             return
-        now = {order_key(info): info for info in infos}
+        now = {order_key(info): OrderRecord.of(info) for info in infos}
         if self._completed is not None:
             for key, info in self._open.items():
                 if key not in now:
@@ -118,15 +122,24 @@ class DayBook:
     def note_order(self, info: OrderInfo) -> None:
         """An order status event: a finished order joins the completed list at once."""
         if self._completed is not None and info.status in DONE:
-            self._completed[order_key(info)] = info
+            self._completed[order_key(info)] = OrderRecord.of(info)
 
     # --- executions -----------------------------------------------------------------------
 
-    def fills(self, account: str | None = None) -> list[Fill] | None:
-        """The day's executions as known (optionally of one account), or ``None`` if unread."""
+    def fills(self, account: str | None = None, order_ref: str | None = None) -> list[Fill] | None:
+        """The day's executions as known, or ``None`` if unread.
+
+        Args:
+            account: Only this account's.
+            order_ref: Only those of orders with this ``orderRef``.
+        """
         if self._fills is None:
             return None
-        chosen = (f for f in self._fills.values() if not account or f.account == account)
+        chosen = [
+            f.fill()
+            for f in self._fills.values()
+            if (not account or f.account == account) and (not order_ref or f.order_ref == order_ref)
+        ]
         return sorted(chosen, key=lambda f: (f.time, f.exec_id))
 
     def fills_since(self) -> datetime | None:
@@ -161,11 +174,13 @@ class DayBook:
             self._keep(self._fills, fill)
 
     @staticmethod
-    def _keep(book: dict[str, Fill], fill: Fill) -> None:
+    def _keep(book: dict[str, FillRecord], fill: Fill) -> None:
         # A fill read without its commission never replaces one that has it.
         known = book.get(fill.exec_id)
         if known is None or fill.commission is not None or known.commission is None:
-            book[fill.exec_id] = fill
+            record = FillRecord.of(fill)
+            # The exec id string is kept once (the key is the record's own).
+            book[record.exec_id] = record
 
 
 def ib_filter_time(at: datetime) -> str:

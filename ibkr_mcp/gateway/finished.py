@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, Final
@@ -11,6 +10,7 @@ from ib_async import Fill as IbFill
 from ib_async import Trade
 
 from ibkr_mcp.gateway import convert
+from ibkr_mcp.gateway.records import OrderRecord
 from ibkr_mcp.models import OrderInfo
 
 #: Finished trades of this session kept whole in ib_async (the newest ones); older ones are
@@ -18,27 +18,6 @@ from ibkr_mcp.models import OrderInfo
 KEEP_FINISHED: Final = 100
 #: Final statuses after which IB sends nothing more for an order but its commission reports.
 FINAL: Final[frozenset[str]] = frozenset({"Filled", "Cancelled", "ApiCancelled"})
-
-_FIELDS: Final = tuple(OrderInfo.model_fields)
-#: Strings repeated across orders (account, symbol, side, status, ...) kept once.
-_INTERNED: Final = frozenset(
-    {"account", "symbol", "sec_type", "side", "order_type", "tif", "status", "why_held"}
-)
-
-
-def _compact(info: OrderInfo) -> tuple[Any, ...]:
-    values = info.__dict__
-    return tuple(
-        sys.intern(values[name])
-        if name in _INTERNED and isinstance(values[name], str)
-        else values[name]
-        for name in _FIELDS
-    )
-
-
-def _expand(record: tuple[Any, ...]) -> OrderInfo:
-    # The record holds exactly what a validated OrderInfo held: no validation needed again.
-    return OrderInfo.model_construct(**dict(zip(_FIELDS, record, strict=True)))
 
 
 class FinishedOrders:
@@ -49,9 +28,9 @@ class FinishedOrders:
     adds every completed order a ``reqCompletedOrders`` read returns. After ``KEEP_FINISHED``
     newer orders of this session finished, a finished one is taken out of those lists once IB
     can send nothing more for it (final status, every fill's commission reported); its last
-    ``OrderInfo`` stays here as a tuple (~1 kB) for lookups by order id or orderRef. Reads of
-    the whole day put pruned orders and fills back into ib_async; ``prune`` takes them out
-    again. Orders this session never saw live (other clients', earlier sessions') are left to
+    state stays here as an ``OrderRecord`` (~0.5 kB) for lookups by order id or orderRef.
+    Reads of the whole day put pruned orders and fills back into ib_async; ``prune`` takes them
+    out again. Orders this session never saw live (other clients', earlier sessions') are left to
     ib_async: the reconnect reconciliation reads them from its lists.
 
     Args:
@@ -68,7 +47,7 @@ class FinishedOrders:
         #: Live trades of this session that reached a final status, oldest first.
         self._done: OrderedDict[int, Trade] = OrderedDict()
         #: (client id, order id) -> compact OrderInfo of a pruned order.
-        self._records: dict[tuple[int, int], tuple[Any, ...]] = {}
+        self._records: dict[tuple[int, int], OrderRecord] = {}
         self._perm_ids: set[int] = set()
         self.pruned = 0
 
@@ -110,7 +89,7 @@ class FinishedOrders:
         order = trade.order
         info = convert.order_info(trade)
         if order.orderId:
-            self._records[(order.clientId, order.orderId)] = _compact(info)
+            self._records[(order.clientId, order.orderId)] = OrderRecord.of(info)
         if order.permId:
             self._perm_ids.add(order.permId)
             if wrapper.permId2Trade.get(order.permId) is trade:
@@ -143,12 +122,11 @@ class FinishedOrders:
         record = self._records.get((client_id, order_id))
         if record is None:
             record = next((r for (_, oid), r in self._records.items() if oid == order_id), None)
-        return None if record is None else _expand(record)
+        return None if record is None else record.info()
 
     def by_ref(self, order_ref: str) -> list[OrderInfo]:
         """Pruned orders whose orderRef is ``order_ref``."""
-        at = _FIELDS.index("order_ref")
-        return [_expand(r) for r in self._records.values() if r[at] == order_ref]
+        return [r.info() for r in self._records.values() if r.order_ref == order_ref]
 
     def __len__(self) -> int:
         return len(self._records)

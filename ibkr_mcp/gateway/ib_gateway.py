@@ -22,6 +22,7 @@ from ibkr_mcp.gateway.market_data import MarketData
 from ibkr_mcp.gateway.notices import Notice
 from ibkr_mcp.gateway.orders import OrderService
 from ibkr_mcp.gateway.pnl_single import PositionPnLs
+from ibkr_mcp.gateway.records import OrderRecord
 from ibkr_mcp.models import (
     AccountSummary,
     Bar,
@@ -332,6 +333,17 @@ class IBGateway:
     async def order_status(self, order_id: int) -> OrderInfo:
         """One order by id (open or completed); ``OrderNotFoundError`` if unknown."""
         return await self.orders.order_status(order_id)
+
+    async def order_records(self) -> list[OrderRecord]:
+        """Open orders of every client and the day's completed orders, as compact records.
+
+        Inside an order call (``order_book_scope``) they come from the session's day book.
+        """
+        return await self.orders.order_records()
+
+    async def fills_by_ref(self, order_ref: str) -> list[Fill]:
+        """Today's fills of the orders whose ``orderRef`` is ``order_ref``."""
+        return await self.orders.fills_by_ref(order_ref)
 
     async def executions(self, account: str | None = None) -> list[Fill]:
         """Today's fills with commissions."""

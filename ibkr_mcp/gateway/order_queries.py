@@ -17,6 +17,7 @@ from ibkr_mcp.gateway.connection import IbConnection
 from ibkr_mcp.gateway.day_book import DONE as DONE_STATUSES
 from ibkr_mcp.gateway.day_book import DayBook, ib_filter_time
 from ibkr_mcp.gateway.finished import FinishedOrders
+from ibkr_mcp.gateway.records import OrderRecord
 from ibkr_mcp.models import Fill, OrderInfo
 
 
@@ -77,12 +78,33 @@ class OrderQueries:
         return infos
 
     async def _day_completed(self) -> list[OrderInfo]:
+        return [record.info() for record in await self._completed_records()]
+
+    async def _completed_records(self) -> list[OrderRecord]:
+        """The day book's completed orders (read whole first if the book is not loaded)."""
         known = self.book.completed()
         if known is None:
-            return await self._completed_orders()
+            await shared_read("completed_orders:whole", self._completed_orders)
+            known = self.book.completed()
+            if known is None:  # the session was lost during the read: read whole, unbooked
+                return [OrderRecord.of(i) for i in await self._completed_orders()]
         if self.book.stale():
             self._refresh_day_book()
         return known
+
+    async def order_records(self) -> list[OrderRecord]:
+        """Every client's open orders and the day's completed orders, as compact records.
+
+        The order path's view of the broker's day (flow limits, lookups by orderRef): inside an
+        order call it comes from the day book without rebuilding a model per order.
+        """
+        if day_book_allowed() and self.book.enabled:
+            open_now, completed = await asyncio.gather(
+                self.open_orders(), shared_read("completed_records", self._completed_records)
+            )
+            return [*(OrderRecord.of(i) for i in open_now), *completed]
+        open_now, whole = await asyncio.gather(self.open_orders(), self.completed_orders())
+        return [OrderRecord.of(i) for i in [*open_now, *whole]]
 
     def _refresh_day_book(self) -> None:
         """Reread the whole day in the background (other clients' orders), once at a time."""
@@ -109,10 +131,9 @@ class OrderQueries:
             return convert.order_info(trade)
         if (pruned := self._pruned(order_id)) is not None:
             return pruned
-        open_now, completed = await asyncio.gather(self.open_orders(), self.completed_orders())
-        for info in [*open_now, *completed]:
-            if info.order_id == order_id:
-                return info
+        for record in await self.order_records():
+            if record.order_id == order_id:
+                return record.info()
         trade = self._find_trade(order_id)
         if trade is not None:
             return convert.order_info(trade)
@@ -120,14 +141,16 @@ class OrderQueries:
 
     async def find_orders_by_ref(self, order_ref: str) -> list[OrderInfo]:
         """Open, completed and this session's orders whose ``orderRef`` is ``order_ref``."""
-        open_now, completed = await asyncio.gather(self.open_orders(), self.completed_orders())
+        records = await self.order_records()
         session = [
             convert.order_info(t)
             for t in self.conn.ib.trades()
             if t.order.orderRef == order_ref and not t.order.whatIf
         ]
         session += self.finished.by_ref(order_ref)
-        candidates = [i for i in [*session, *open_now, *completed] if i.order_ref == order_ref]
+        # Open orders come first in the records, as they did in the lists before.
+        booked = [r.info() for r in records if r.order_ref == order_ref]
+        candidates = [i for i in [*session, *booked] if i.order_ref == order_ref]
         # A final state wins (another client's order in this session's list stays as it was
         # last seen: no status events reach us for it); the order id comes from any report.
         ranked = sorted(candidates, key=lambda i: i.status not in DONE_STATUSES)
@@ -140,7 +163,8 @@ class OrderQueries:
         ]
         if any(info.order_id == 0 for info in found):
             # IB sends completed orders without their order id; executions carry it.
-            by_perm = {f.perm_id: f.order_id for f in await self.executions() if f.perm_id}
+            fills = await self.fills_by_ref(order_ref)
+            by_perm = {f.perm_id: f.order_id for f in fills if f.perm_id}
             found = [
                 info.model_copy(update={"order_id": by_perm[info.perm_id]})
                 if info.order_id == 0 and info.perm_id in by_perm
@@ -161,13 +185,26 @@ class OrderQueries:
             f"executions:whole:{account or ''}", lambda: self._executions(account)
         )
 
+    async def fills_by_ref(self, order_ref: str) -> list[Fill]:
+        """Today's fills of orders whose ``orderRef`` is ``order_ref``; shared in an order call."""
+        if day_book_allowed() and self.book.enabled:
+            await shared_read("executions:read", self._read_day_fills)
+            booked = self.book.fills(order_ref=order_ref)
+            if booked is not None:
+                return booked
+        return [f for f in await self.executions() if f.order_ref == order_ref]
+
     async def _day_fills(self, account: str | None) -> list[Fill]:
+        await shared_read("executions:read", self._read_day_fills)
+        return self.book.fills(account) or []
+
+    async def _read_day_fills(self) -> None:
+        """Executions since the day book's newest (the whole day before the first read)."""
         since = self.book.fills_since()
         if since is None:
             await self._executions(None)
         else:
             await self._executions(None, since=since)
-        return self.book.fills(account) or []
 
     async def _executions(
         self, account: str | None, *, since: datetime | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -118,7 +119,7 @@ class OrderService(OrderQueries):
         exec_id = fill.execution.execId
         if exec_id in self._heard:
             return
-        self._heard[exec_id] = False
+        self._heard[sys.intern(exec_id)] = False  # the same string as the day book's record
         domain = convert.fill_from_ib(fill)
         self.book.note_fill(domain)
         self._dispatch(self._fill_listeners, domain)
@@ -139,11 +140,19 @@ class OrderService(OrderQueries):
         ib = self.conn.ib
         contract = convert.contract_to_ib(request.contract)
         order = build_order(request)
-        state: OrderState = await self.conn.call(
-            lambda: ib.whatIfOrderAsync(contract, order),
-            what=f"what-if {request.side} {request.quantity} {request.contract.symbol}",
-            extra={"symbol": request.contract.symbol},
-        )
+        try:
+            state: OrderState = await self.conn.call(
+                lambda: ib.whatIfOrderAsync(contract, order),
+                what=f"what-if {request.side} {request.quantity} {request.contract.symbol}",
+                extra={"symbol": request.contract.symbol},
+            )
+        finally:
+            # ib_async ends a what-if with its answer but keeps the request's (empty) result
+            # list: one per preview for the whole session (issue 15 soak). A request still in
+            # flight has its future; an ended one's leftover list is dropped.
+            wrapper: Any = ib.wrapper
+            for key in [k for k in wrapper._results if k not in wrapper._futures]:
+                del wrapper._results[key]
         return convert.what_if_from_state(state)
 
     async def _wait(self, trade: Trade, done: Callable[[Trade], bool], what: str) -> None:

@@ -16,12 +16,13 @@ from loguru import logger
 
 from ibkr_mcp.audit.flow import flow_counts
 from ibkr_mcp.errors import IbkrMcpError
-from ibkr_mcp.models import ContractRef, OrderInfo
+from ibkr_mcp.models import ContractRef
 from ibkr_mcp.safety.context import FlowFacts, OrderIntent
 from ibkr_mcp.safety.halt import HaltState, engage_halt, read_halt
 from ibkr_mcp.safety.sessions import is_open, trading_day_start
 
 if TYPE_CHECKING:
+    from ibkr_mcp.gateway.records import OrderRecord
     from ibkr_mcp.services import Services
 
 T = TypeVar("T")
@@ -70,21 +71,20 @@ async def trip_breaker_if_needed(services: Services, count: int, now: datetime) 
     return halt
 
 
-async def _broker_orders(services: Services) -> list[OrderInfo] | None:
+async def _broker_orders(services: Services) -> list[OrderRecord] | None:
     """Open and completed orders of every client, or ``None`` when the broker cannot say."""
-    gateway = services.gateway
     try:
-        return [*await gateway.open_orders(), *await gateway.completed_orders()]
+        return await services.gateway.order_records()
     except Exception as exc:  # noqa: BLE001 - the audit's counters remain authoritative
         logger.debug("broker orders of the day unavailable: {}", exc)
         return None
 
 
 def broker_orders_today(
-    orders: list[OrderInfo], intent: OrderIntent, day_start: datetime, keys_today: frozenset[str]
+    orders: list[OrderRecord], intent: OrderIntent, day_start: datetime, keys_today: frozenset[str]
 ) -> tuple[int, Decimal]:
     """(orders of the account today at the broker, value of those the audit does not know)."""
-    seen: dict[object, OrderInfo] = {}
+    seen: dict[object, OrderRecord] = {}
     for order in orders:
         if order.account != intent.account:
             continue

@@ -243,8 +243,8 @@ async def broker_order(ctx: CallContext, key: str) -> OrderInfo | None:
 async def _by_ref(ctx: CallContext, key: str) -> tuple[list[OrderInfo], list[Fill]]:
     """The broker's orders and fills whose ``orderRef`` is ``key``."""
     gateway = ctx.services.gateway
-    found, fills = await asyncio.gather(gateway.find_orders_by_ref(key), gateway.executions())
-    return found, [f for f in fills if f.order_ref == key]
+    found, fills = await asyncio.gather(gateway.find_orders_by_ref(key), gateway.fills_by_ref(key))
+    return found, fills
 
 
 def _with_fills(info: OrderInfo, fills: list[Fill]) -> OrderInfo:

@@ -117,7 +117,7 @@ async def _reads(params: PlaceInput, ctx: CallContext, *, approved: bool) -> pip
         prefetch_flow(ctx, intent, idempotency_key=params.idempotency_key, approved=approved)
 
     prepared, _ = await asyncio.gather(
-        prepare(params, ctx, before_quote=flow), _read_order_book(ctx)
+        prepare(params, ctx, before_quote=flow), _read_order_book(ctx, params.idempotency_key)
     )
     return prepared
 
@@ -153,16 +153,11 @@ async def _place(
         )
 
 
-async def _read_order_book(ctx: CallContext) -> None:
+async def _read_order_book(ctx: CallContext, key: str) -> None:
     """Warm the scope's order book (open, completed orders, executions) concurrently."""
     gateway = ctx.services.gateway
     # Failures surface where the book is used (the lookup refuses to send without it).
-    await asyncio.gather(
-        gateway.open_orders(),
-        gateway.completed_orders(),
-        gateway.executions(),
-        return_exceptions=True,
-    )
+    await asyncio.gather(gateway.order_records(), gateway.fills_by_ref(key), return_exceptions=True)
 
 
 async def cancel_order(params: CancelInput, ctx: CallContext) -> CancelResult:

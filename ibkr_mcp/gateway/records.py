@@ -1,0 +1,135 @@
+"""Compact records of the day's orders and fills: what a long session keeps in memory per order."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final, NamedTuple, TypeVar
+
+from pydantic import BaseModel
+
+from ibkr_mcp.models import Fill, OrderInfo, Side
+
+M = TypeVar("M", bound=BaseModel)
+
+#: Decimals kept once: quantities and zero amounts repeat across orders (a Decimal is 104 bytes).
+_DECIMALS: dict[Decimal, Decimal] = {}
+_MAX_SHARED_DECIMALS: Final = 4096
+
+
+def _dec(value: Decimal | None) -> Decimal | None:
+    """``value``, or the equal Decimal already held when it is a small whole number."""
+    if value is None or value != value.to_integral_value() or abs(value) > 100_000:
+        return value
+    shared = _DECIMALS.get(value)
+    if shared is not None and str(shared) == str(value):  # 1 and 1.0 are equal, not the same
+        return shared
+    if len(_DECIMALS) < _MAX_SHARED_DECIMALS:
+        _DECIMALS.setdefault(value, value)
+    return value
+
+
+def _str(value: str | None) -> str | None:
+    # Interned: account, symbol, status, ... repeat; an orderRef is shared by its order and fills,
+    # an exec id by the fill's record and the listeners' "heard" set.
+    return None if value is None else sys.intern(value)
+
+
+class OrderRecord(NamedTuple):
+    """One order as ``OrderInfo`` has it, held as a tuple (~0.5 kB instead of ~2.3 kB).
+
+    The fields are exactly ``OrderInfo``'s, in its order (a test pins this); ``info()`` gives
+    the model back without validating again (the values came from a validated one).
+    """
+
+    order_id: int
+    perm_id: int | None
+    client_id: int | None
+    account: str
+    symbol: str
+    con_id: int | None
+    sec_type: str | None
+    side: Side
+    quantity: Decimal
+    order_type: str
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    trailing_amount: Decimal | None
+    trailing_percent: Decimal | None
+    tif: str
+    good_till: str | None
+    outside_rth: bool
+    parent_id: int | None
+    oca_group: str | None
+    status: str
+    filled: Decimal
+    remaining: Decimal
+    avg_fill_price: Decimal | None
+    order_ref: str | None
+    why_held: str | None
+    error: str | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, info: OrderInfo) -> OrderRecord:
+        """The record of ``info`` (strings interned, small whole Decimals shared)."""
+        v = info.__dict__
+        return cls(
+            v["order_id"], v["perm_id"], v["client_id"], _str(v["account"]) or "",
+            _str(v["symbol"]) or "", v["con_id"], _str(v["sec_type"]), v["side"],
+            _dec(v["quantity"]) or Decimal(0), _str(v["order_type"]) or "", v["limit_price"],
+            v["stop_price"], v["trailing_amount"], v["trailing_percent"], _str(v["tif"]) or "",
+            v["good_till"], v["outside_rth"], v["parent_id"], v["oca_group"],
+            _str(v["status"]) or "", _dec(v["filled"]) or Decimal(0),
+            _dec(v["remaining"]) or Decimal(0), v["avg_fill_price"], _str(v["order_ref"]),
+            _str(v["why_held"]), v["error"], v["updated_at"],
+        )  # fmt: skip
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        """The order's identity: its perm id, else (client id, order id)."""
+        return (self.perm_id,) if self.perm_id else (self.client_id or 0, self.order_id)
+
+    def info(self) -> OrderInfo:
+        """The ``OrderInfo`` this record holds."""
+        return _model(OrderInfo, self._asdict())
+
+
+class FillRecord(NamedTuple):
+    """One execution as ``Fill`` has it, held as a tuple (~0.5 kB instead of ~2 kB)."""
+
+    exec_id: str
+    order_id: int
+    perm_id: int | None
+    account: str
+    symbol: str
+    con_id: int | None
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    time: datetime
+    commission: Decimal | None
+    commission_currency: str | None
+    realized_pnl: Decimal | None
+    order_ref: str | None
+
+    @classmethod
+    def of(cls, fill: Fill) -> FillRecord:
+        """The record of ``fill`` (strings interned, small whole Decimals shared)."""
+        v = fill.__dict__
+        return cls(
+            _str(v["exec_id"]) or "", v["order_id"], v["perm_id"], _str(v["account"]) or "",
+            _str(v["symbol"]) or "", v["con_id"], v["side"], _dec(v["quantity"]) or Decimal(0),
+            v["price"], v["time"], v["commission"], _str(v["commission_currency"]),
+            _dec(v["realized_pnl"]), _str(v["order_ref"]),
+        )  # fmt: skip
+
+    def fill(self) -> Fill:
+        """The ``Fill`` this record holds."""
+        return _model(Fill, self._asdict())
+
+
+def _model(model: type[M], values: dict[str, Any]) -> M:
+    # Every field is set (no defaults to fill in), and the values came from a validated model.
+    return model.model_construct(_fields_set=set(values), **values)
