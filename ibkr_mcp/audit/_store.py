@@ -102,6 +102,10 @@ def unavailable(
     )
 
 
+#: Page cache per connection, in KiB.
+CACHE_KIB: Final = 1024
+
+
 def connect(path: Path, *, busy_timeout: float = 5.0, readonly: bool = False) -> sqlite3.Connection:
     """Open a connection in autocommit mode (transactions are explicit).
 
@@ -123,6 +127,9 @@ def connect(path: Path, *, busy_timeout: float = 5.0, readonly: bool = False) ->
             str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
     conn.row_factory = sqlite3.Row
+    # The trail is appended and read by index near its end: 1 MiB of page cache per connection
+    # is plenty (SQLite's default is 2 MiB, grown into over a long session: issue 15 soak).
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     return conn
 
 

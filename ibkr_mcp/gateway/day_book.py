@@ -119,6 +119,13 @@ class DayBook:
                     self._completed.setdefault(key, info)
         self._open = now
 
+    def same(self, record: OrderRecord) -> OrderRecord | None:
+        """The completed record equal to ``record``, if held (so one object serves both)."""
+        if self._completed is None:
+            return None
+        known = self._completed.get(record.key)
+        return known if known == record else None
+
     def note_order(self, info: OrderInfo) -> None:
         """An order status event: a finished order joins the completed list at once."""
         if self._completed is not None and info.status in DONE:

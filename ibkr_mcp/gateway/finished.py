@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from ib_async import Fill as IbFill
@@ -36,11 +36,19 @@ class FinishedOrders:
     Args:
         ib: The ``ib_async.IB`` instance.
         keep: How many finished trades stay whole in ib_async.
+        booked: The day book's equal record of an order, if it holds one (kept once, shared).
     """
 
-    def __init__(self, ib: Any, keep: int = KEEP_FINISHED) -> None:
+    def __init__(
+        self,
+        ib: Any,
+        keep: int = KEEP_FINISHED,
+        *,
+        booked: Callable[[OrderRecord], OrderRecord | None] | None = None,
+    ) -> None:
         self.ib = ib
         self.keep = keep
+        self._booked = booked
         # Registered after the order service's handlers: listeners hear an event first.
         ib.orderStatusEvent += self.note
         ib.commissionReportEvent += self._on_commission
@@ -89,7 +97,9 @@ class FinishedOrders:
         order = trade.order
         info = convert.order_info(trade)
         if order.orderId:
-            self._records[(order.clientId, order.orderId)] = OrderRecord.of(info)
+            record = OrderRecord.of(info)
+            shared = self._booked(record) if self._booked is not None else None
+            self._records[(order.clientId, order.orderId)] = shared or record
         if order.permId:
             self._perm_ids.add(order.permId)
             if wrapper.permId2Trade.get(order.permId) is trade:

@@ -74,7 +74,7 @@ class OrderService(OrderQueries):
         ib.execDetailsEvent += self._on_exec
         ib.commissionReportEvent += self._on_commission
         #: Finished orders pruned from ib_async's session lists (registers after the above).
-        self.finished = FinishedOrders(ib)
+        self.finished = FinishedOrders(ib, booked=self.book.same)
         conn.on_reset(self.finished.reset)
 
     # --- listeners ------------------------------------------------------------------------

@@ -105,3 +105,17 @@ async def test_a_lost_session_forgets_pruned_records(gw: IBGateway) -> None:
     assert len(finished) >= 1
     finished.reset()
     assert len(finished) == 0
+
+
+async def test_a_pruned_order_shares_the_day_books_record(gw: IBGateway) -> None:
+    await gw.completed_orders()  # a whole read loads the day book
+    first = await _place(gw, "ref-shared")
+    for i in range(KEEP + 1):
+        await _place(gw, f"ref-after-{i}")
+    finished, book = gw.orders.finished, gw.orders.book
+    pruned = finished._records[(gw.orders.conn.client_id, first.order_id)]
+    booked = [r for r in book.completed() or [] if r.order_id == first.order_id]
+    # One object for both (the day's orders are held once), and it reads back as the order.
+    assert booked and booked[0] is pruned
+    info = finished.info(first.order_id, gw.orders.conn.client_id)
+    assert info is not None and info.status == "Filled" and info.order_ref == "ref-shared"
