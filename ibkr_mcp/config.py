@@ -155,6 +155,14 @@ class Settings(BaseSettings):
         description="Order calls read every order and execution of the day from the broker "
         "(strictest view of other clients; cost and memory grow with the day's orders).",
     )
+    HEAP_TRIM_SECONDS: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Hand memory the process freed back to the OS this often (glibc "
+        "malloc_trim, in a thread; 0: never).",
+    )
 
     # --- Connection supervisor (liveness, reconnect, market-data load) ------------------------
     IBKR_LIVENESS_SECONDS: float = Field(
