@@ -30,7 +30,13 @@ from ibkr_mcp.safety.chain import ChainResult, refusal_error
 from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote
 from ibkr_mcp.safety.pricing import Notional, order_notional
 from ibkr_mcp.tools.approvals import after_rejection, queue_for_approval
-from ibkr_mcp.tools.order_gates import passed_line, record_chain, refusals, run_gates
+from ibkr_mcp.tools.order_gates import (
+    chain_row,
+    passed_line,
+    record_chain,
+    refusals,
+    run_gates,
+)
 from ibkr_mcp.tools.order_models import (
     LegResult,
     OrderSummary,
@@ -280,10 +286,10 @@ async def execute(
     result = await run_gates(
         ctx, intent, quote, mode="place", token=token, idempotency_key=key, approved=approved
     )
-    if result.allowed:
-        # Queued ahead of the intent on the single writer thread, flushed by its durable commit.
-        schedule_audit(record_chain(ctx, intent, result))
-    else:
+    # An allowed order's decision row is committed with its intent row (one durable commit;
+    # a separate one used to compete with the send): nothing to wait for here.
+    gate_row = chain_row(ctx, intent, result) if result.allowed else None
+    if gate_row is None:
         await record_chain(ctx, intent, result)
     fields = order_fields(intent)
     fingerprint = intent.fingerprint()
@@ -322,10 +328,15 @@ async def execute(
         return PlaceResult(sent=False, status="SIMULATED", message=dry.reason, what_if=what, **base)
     if result.held is not None:
         return await _hold(ctx, prepared, request, token, result)
-    # Connected right now, so that a failure below means "in flight", not "never left".
-    await services.gateway.ensure_connected()
-    if not approved:
-        services.tokens.consume(token, fingerprint)
+    try:
+        # Connected right now, so that a failure below means "in flight", not "never left".
+        await services.gateway.ensure_connected()
+        if not approved:
+            services.tokens.consume(token, fingerprint)
+    except BaseException:
+        if gate_row is not None:  # the decision is recorded all the same
+            schedule_audit(record_chain(ctx, intent, result))
+        raise
     # The intent must be durable before anything is sent: if this raises, nothing is sent.
     try:
         await services.audit.record_order_event(
@@ -342,6 +353,7 @@ async def execute(
                 "approved": approved or None,
                 **shape_detail(intent),
             },
+            preceded_by=gate_row,
             **row,
         )
     except AuditUnavailableError as exc:
