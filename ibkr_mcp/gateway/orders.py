@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
 from ib_async import Fill as IbFill
@@ -58,6 +58,8 @@ class OrderService(OrderQueries):
         self.conn = conn
         self._status_listeners: list[OrderStatusListener] = []
         self._fill_listeners: list[FillListener] = []
+        #: id(trade) -> the wake-up check of a call waiting on that trade (``_wait``).
+        self._checks: dict[int, Callable[[], None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         settings = conn.settings
         self.book = DayBook(
@@ -94,9 +96,14 @@ class OrderService(OrderQueries):
                 logger.exception("order/fill listener {!r} failed", listener)
                 continue
             if inspect.isawaitable(outcome):
-                task = asyncio.ensure_future(outcome)
-                self._tasks.add(task)
-                task.add_done_callback(self._listener_done)
+                # Started on the next loop turn (in order, never dropped): a call woken by this
+                # same message (an order's acknowledgement) resumes before their work begins.
+                asyncio.get_running_loop().call_soon(self._start_listener, outcome)
+
+    def _start_listener(self, outcome: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(outcome)
+        self._tasks.add(task)
+        task.add_done_callback(self._listener_done)
 
     def _listener_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -106,6 +113,10 @@ class OrderService(OrderQueries):
     def _on_status(self, trade: Trade) -> None:
         if trade.order.whatIf:
             return
+        # ib_async tells the trade itself after this event: the order's caller is woken first,
+        # so it answers before the listeners' work (audit rows) starts.
+        if (check := self._checks.get(id(trade))) is not None:
+            check()
         info = convert.order_info(trade)
         self.book.note_order(info)
         self._dispatch(self._status_listeners, info)
@@ -147,21 +158,26 @@ class OrderService(OrderQueries):
         return convert.what_if_from_state(state)
 
     async def _wait(self, trade: Trade, done: Callable[[Trade], bool], what: str) -> None:
-        """Wait (finitely) until ``done(trade)``; status events wake the wait."""
-        event = asyncio.Event()
+        """Wait (finitely) until ``done(trade)``; status events wake the wait.
+
+        A bare future (no Event, no task around it): the caller resumes two loop turns after
+        the answer instead of three, and ``_on_status`` checks it before the listeners run.
+        """
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def check(_: Trade | None = None) -> None:
-            if done(trade):
-                event.set()
+            if not woken.done() and done(trade):
+                woken.set_result(None)
 
         trade.statusEvent += check
+        self._checks[id(trade)] = check
         try:
             check()
             limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
             try:
                 # An order in flight when the gateway hangs fails at once (GATEWAY_HUNG, state
                 # uncertain, reconciled by its orderRef), not after the full timeout.
-                await self.conn.guard(event.wait(), limit, what)
+                await self.conn.guard(woken, limit, what)
             except GatewayHungError as exc:
                 exc.details.update(order_id=trade.order.orderId, order_ref=trade.order.orderRef)
                 exc.remedy = (
@@ -179,6 +195,8 @@ class OrderService(OrderQueries):
                 raise error from None
         finally:
             trade.statusEvent -= check
+            if self._checks.get(id(trade)) is check:
+                del self._checks[id(trade)]
 
     async def place_order(self, request: OrderRequest) -> OrderInfo:
         """Send ``request`` and return its first acknowledged state.
