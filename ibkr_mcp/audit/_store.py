@@ -416,6 +416,17 @@ def query(conn: sqlite3.Connection, sql: str, params: Any = ()) -> list[dict[str
     return [row_dict(r) for r in conn.execute(sql, params)]
 
 
+def snapshot_queries(
+    conn: sqlite3.Connection, statements: Sequence[tuple[str, Any]]
+) -> list[list[dict[str, Any]]]:
+    """Run read queries in one read transaction (one snapshot); each one's rows as stored."""
+    conn.execute("BEGIN")
+    try:
+        return [query(conn, sql, params) for sql, params in statements]
+    finally:
+        conn.execute("COMMIT")
+
+
 def chain_rows(
     conn: sqlite3.Connection, *, descending: bool = False, where: str = "", params: Any = ()
 ) -> Generator[tuple[str, sqlite3.Row], None, None]:

@@ -30,6 +30,7 @@ from ibkr_mcp.audit._store import (
     connect,
     query,
     recent_rows,
+    snapshot_queries,
     unavailable,
 )
 from ibkr_mcp.audit.verify import VerifyResult, verify_file
@@ -409,6 +410,22 @@ class AuditLog:
     async def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         """Run a read-only query on the reader connection (rows as stored)."""
         return await self._on_reader(partial(self._read, sql, params))
+
+    async def query_many(self, *statements: tuple[str, Any]) -> list[list[dict[str, Any]]]:
+        """Run read-only queries in one reader job, on one snapshot; their rows, in order.
+
+        One hop to the reader thread instead of one per query (each hop waits for the loop).
+        """
+        return await self._on_reader(partial(self._read_many, statements))
+
+    def _read_many(self, statements: tuple[tuple[str, Any], ...]) -> list[list[dict[str, Any]]]:
+        if self._reader is None:
+            raise AuditUnavailableError(f"The audit log {self._path} is not open.")
+        try:
+            self._writer.side_files.check()
+            return snapshot_queries(self._reader, statements)
+        except sqlite3.Error as exc:
+            raise unavailable(self._path, exc, "read", self._busy_timeout) from exc
 
     async def order_events_for_key(self, idempotency_key: str) -> list[dict[str, Any]]:
         """Every order event with this idempotency key, oldest first (rows as stored)."""
