@@ -17,7 +17,7 @@ from ibkr_mcp.safety.context import FlowFacts, OrderIntent, ReferenceQuote, Toke
 from ibkr_mcp.safety.facts import collect_facts, gather_flow
 from ibkr_mcp.safety.gates.base import Verdict
 from ibkr_mcp.tools.order_models import GateVerdict
-from ibkr_mcp.tools.registry import CallContext
+from ibkr_mcp.tools.registry import CallContext, safety_snapshot
 
 #: Gates that judge an order's own shape, so each bracket leg too (a leg's refusal refuses the
 #: bracket). The rest judge the position and the flow (notional, short sale, concentration,
@@ -160,7 +160,7 @@ def _chain_fields(ctx: CallContext, intent: OrderIntent, result: ChainResult) ->
         "surface": ctx.surface,
         "arguments": {"fingerprint": intent.fingerprint()},
         "outcome": outcome,
-        "safety": ctx.services.settings.safety_snapshot(),
+        "safety": safety_snapshot(ctx.services.settings),
         "detail": {
             "verdicts": [
                 {"gate": v.gate, "outcome": v.outcome, "reason": v.reason} for v in result.verdicts

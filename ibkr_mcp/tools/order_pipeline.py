@@ -210,7 +210,8 @@ def order_fields(intent: OrderIntent) -> dict[str, Any]:
 def shape_detail(intent: OrderIntent) -> dict[str, Any]:
     """The parts of the order the audit columns do not hold (stops, trails, legs, target)."""
     fields = intent.fingerprint_fields()
-    return {k: v for k, v in fields.items() if k not in order_fields(intent) or k == "legs"}
+    columns = order_fields(intent)
+    return {k: v for k, v in fields.items() if k not in columns or k == "legs"}
 
 
 async def preview(ctx: CallContext, prepared: Prepared, *, action: str) -> PreviewResult:
@@ -337,6 +338,7 @@ async def execute(
         if gate_row is not None:  # the decision is recorded all the same
             schedule_audit(record_chain(ctx, intent, result))
         raise
+    outgoing = requests(prepared, key)  # built before the commit: sent right after it
     # The intent must be durable before anything is sent: if this raises, nothing is sent.
     try:
         await services.audit.record_order_event(
@@ -362,7 +364,7 @@ async def execute(
             remedy=exc.remedy or "Fix the audit database (see AUDIT_DB_PATH), then retry.",
         ) from None
     try:
-        infos = await send(requests(prepared, key))
+        infos = await send(outgoing)
     except OrderRejectedError as exc:
         await best_effort(ctx, "rejected", event="rejected", status="Rejected",
                           detail=exc.to_dict(), **row)  # fmt: skip
