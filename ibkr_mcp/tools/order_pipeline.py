@@ -125,10 +125,15 @@ def all_legs(intent: OrderIntent) -> list[OrderIntent]:
     return [intent, *intent.legs]
 
 
-def summary(intent: OrderIntent, quote: Quote | None) -> OrderSummary:
-    """The order as understood, with its bounded notional (the gates' own pricing)."""
+def estimated_notional(intent: OrderIntent, quote: Quote | None) -> Decimal | None:
+    """The order's bounded notional (the gates' own pricing), or ``None`` if unknown."""
     reference = None if quote is None else ReferenceQuote.from_quote(quote)
     notional = order_notional(intent, reference, band_pct=Decimal(0))
+    return notional.value if isinstance(notional, Notional) else None
+
+
+def summary(intent: OrderIntent, quote: Quote | None) -> OrderSummary:
+    """The order as understood, with its bounded notional (the gates' own pricing)."""
     legs = {leg.role: leg for leg in intent.legs}
     tp, sl = legs.get("take_profit"), legs.get("stop_loss")
     return OrderSummary(
@@ -149,7 +154,7 @@ def summary(intent: OrderIntent, quote: Quote | None) -> OrderSummary:
         good_till=intent.good_till,
         outside_rth=intent.outside_rth,
         multiplier=None if intent.multiplier == 1 else intent.multiplier,
-        estimated_notional=notional.value if isinstance(notional, Notional) else None,
+        estimated_notional=estimated_notional(intent, quote),
         take_profit_price=tp.limit_price if tp else None,
         stop_loss_price=sl.stop_price if sl else None,
         stop_loss_limit_price=sl.limit_price if sl else None,
@@ -308,13 +313,17 @@ async def execute(
         )
         metrics.ORDERS.labels("REFUSED").inc()
         raise error
-    order = summary(intent, quote)
-    base = {
-        "idempotency_key": key,
-        "correlation_id": ctx.correlation_id,
-        "order": order,
-        "passed": passed_line(result),
-    }
+
+    def base() -> dict[str, Any]:
+        # The answer's common fields; a sent order builds them after the send (not needed
+        # before it: the intent row records the notional itself).
+        return {
+            "idempotency_key": key,
+            "correlation_id": ctx.correlation_id,
+            "order": summary(intent, quote),
+            "passed": passed_line(result),
+        }
+
     if result.dry_run:
         what, what_error = await what_if(ctx, prepared)
         dry = next(v for v in result.verdicts if v.outcome == "dry_run")
@@ -326,7 +335,9 @@ async def execute(
             **row,
         )
         metrics.ORDERS.labels("SIMULATED").inc()
-        return PlaceResult(sent=False, status="SIMULATED", message=dry.reason, what_if=what, **base)
+        return PlaceResult(
+            sent=False, status="SIMULATED", message=dry.reason, what_if=what, **base()
+        )
     if result.held is not None:
         return await _hold(ctx, prepared, request, token, result)
     try:
@@ -350,7 +361,9 @@ async def execute(
                 "verdicts": [f"{v.gate}:{v.outcome}" for v in result.verdicts],
                 # What daily_notional counts (working or filled, every process).
                 # A modification's order is counted once, by its original intent.
-                "notional": None if intent.modifies is not None else order.estimated_notional,
+                "notional": (
+                    None if intent.modifies is not None else estimated_notional(intent, quote)
+                ),
                 "currency": intent.currency,
                 "approved": approved or None,
                 **shape_detail(intent),
@@ -401,7 +414,7 @@ async def execute(
             LegResult(role=leg.role, order_id=i.order_id, status=i.status, order_ref=i.order_ref)
             for leg, i in zip(intent.legs, infos[1:], strict=False)
         ],
-        **base,
+        **base(),
     )
 
 
