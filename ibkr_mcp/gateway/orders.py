@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from ib_async import Fill as IbFill
@@ -96,14 +96,9 @@ class OrderService(OrderQueries):
                 logger.exception("order/fill listener {!r} failed", listener)
                 continue
             if inspect.isawaitable(outcome):
-                # Started on the next loop turn (in order, never dropped): a call woken by this
-                # same message (an order's acknowledgement) resumes before their work begins.
-                asyncio.get_running_loop().call_soon(self._start_listener, outcome)
-
-    def _start_listener(self, outcome: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(outcome)
-        self._tasks.add(task)
-        task.add_done_callback(self._listener_done)
+                task = asyncio.ensure_future(outcome)
+                self._tasks.add(task)
+                task.add_done_callback(self._listener_done)
 
     def _listener_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -114,7 +109,7 @@ class OrderService(OrderQueries):
         if trade.order.whatIf:
             return
         # ib_async tells the trade itself after this event: the order's caller is woken first,
-        # so it answers before the listeners' work (audit rows) starts.
+        # so it resumes (and answers) before the listeners' tasks take their first step.
         if (check := self._checks.get(id(trade))) is not None:
             check()
         info = convert.order_info(trade)
@@ -160,24 +155,38 @@ class OrderService(OrderQueries):
     async def _wait(self, trade: Trade, done: Callable[[Trade], bool], what: str) -> None:
         """Wait (finitely) until ``done(trade)``; status events wake the wait.
 
-        A bare future (no Event, no task around it): the caller resumes two loop turns after
-        the answer instead of three, and ``_on_status`` checks it before the listeners run.
+        The caller awaits one bare future that the answer, the timeout or the liveness probe
+        settles (``conn.guard``'s rules without its ``asyncio.wait``): it resumes on the next
+        loop turn, and ``_on_status`` checks it before the listeners, so it runs before their
+        work (audit rows) starts.
         """
-        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
 
         def check(_: Trade | None = None) -> None:
             if not woken.done() and done(trade):
                 woken.set_result(None)
 
+        def fail(error: BaseException) -> None:
+            if not woken.done():
+                woken.set_exception(error)
+
+        def on_hung(signal: asyncio.Future[bool]) -> None:
+            if not signal.cancelled():
+                fail(self.conn.hung_error(what))
+
+        limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
+        # An order in flight when the gateway hangs fails at once (GATEWAY_HUNG, state
+        # uncertain, reconciled by its orderRef), not after the full timeout.
+        hung = asyncio.ensure_future(self.conn.liveness.hung_signal())
+        hung.add_done_callback(on_hung)
+        timer = loop.call_later(limit, fail, TimeoutError())
         trade.statusEvent += check
         self._checks[id(trade)] = check
         try:
             check()
-            limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
             try:
-                # An order in flight when the gateway hangs fails at once (GATEWAY_HUNG, state
-                # uncertain, reconciled by its orderRef), not after the full timeout.
-                await self.conn.guard(woken, limit, what)
+                await woken
             except GatewayHungError as exc:
                 exc.details.update(order_id=trade.order.orderId, order_ref=trade.order.orderRef)
                 exc.remedy = (
@@ -194,6 +203,8 @@ class OrderService(OrderQueries):
                 )
                 raise error from None
         finally:
+            timer.cancel()
+            hung.cancel()
             trade.statusEvent -= check
             if self._checks.get(id(trade)) is check:
                 del self._checks[id(trade)]

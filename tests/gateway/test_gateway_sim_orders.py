@@ -116,8 +116,7 @@ async def test_market_order_fills_with_commission_and_listeners(gw: IBGateway, s
 
     await _eventually(lambda: any(f.commission is not None for f in fills))
     assert any(s.status == "Filled" for s in statuses)
-    # Async listeners start on the loop turn after the message (the order's caller first).
-    assert await _eventually(lambda: "Filled" in async_seen)
+    assert await _eventually(lambda: "Filled" in async_seen)  # an async listener: a task
     assert {f.order_id for f in fills} == {info.order_id}
 
     executions = await gw.executions(ACCOUNT)
