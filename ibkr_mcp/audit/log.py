@@ -327,8 +327,10 @@ class AuditLog:
                 token_id=token_id, detail=detail,
             )  # fmt: skip
         except BaseException:
-            if preceded_by is not None:
-                self._submit_logged([preceded_by])  # written all the same
+            if preceded_by is not None and self._write_pool is not None:
+                # Written all the same; nobody awaits it: its failure is logged.
+                alone = self._submit_logged([preceded_by])
+                alone.add_done_callback(partial(_log_failure, preceded_by[0]))
             raise
         if preceded_by is None:
             return await self._append("order_events", values)

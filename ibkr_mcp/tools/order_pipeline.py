@@ -345,11 +345,11 @@ async def execute(
         await services.gateway.ensure_connected()
         if not approved:
             services.tokens.consume(token, fingerprint)
+        outgoing = requests(prepared, key)  # built before the commit: sent right after it
     except BaseException:
         if gate_row is not None:  # the decision is recorded all the same
             schedule_audit(record_chain(ctx, intent, result))
         raise
-    outgoing = requests(prepared, key)  # built before the commit: sent right after it
     # The intent must be durable before anything is sent: if this raises, nothing is sent.
     try:
         await services.audit.record_order_event(
