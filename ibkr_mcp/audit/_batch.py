@@ -48,14 +48,27 @@ class GroupCommit:
             table: The chained table.
             values: The row's columns (without the chain fields).
         """
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        return self.submit_many(pool, [(table, values)])[0]
+
+    def submit_many(
+        self, pool: Executor, rows: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[asyncio.Future[int]]:
+        """Queue rows in order, all in the same batch (one transaction, one commit).
+
+        Queued under one lock: the writer cannot take a batch between them.
+        """
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[int]] = [loop.create_future() for _ in rows]
         with self._lock:
-            self._pending.append((table, values, future))
+            self._pending.extend(
+                (table, values, future)
+                for (table, values), future in zip(rows, futures, strict=True)
+            )
             start, self._draining = not self._draining, True
         if start:
             # AuditLog submits only while its pool is open (close() forgets the pool first).
             pool.submit(self._drain)
-        return future
+        return futures
 
     def _drain(self) -> None:
         while True:

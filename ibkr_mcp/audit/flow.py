@@ -12,15 +12,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from ibkr_mcp.audit._codec import utc_iso
 
 if TYPE_CHECKING:
     from ibkr_mcp.audit.log import AuditLog
 
+# The notional and currency an intent recorded are read by SQLite (on the reader thread), not by
+# parsing every intent's detail JSON on the event loop (one row per order of the day).
 _INTENTS_SINCE = (
-    "SELECT ts, idempotency_key, account, con_id, side, quantity, order_type, limit_price, detail"
+    "SELECT ts, idempotency_key, account, con_id, side, quantity, order_type, limit_price,"
+    " CASE WHEN json_valid(detail) THEN json_extract(detail, '$.notional') END AS notional,"
+    " CASE WHEN json_valid(detail) THEN json_extract(detail, '$.currency') END AS currency"
     " FROM order_events WHERE event = 'intent' AND ts >= ? ORDER BY seq"
 )
 _REJECTED_SINCE = (
@@ -53,19 +55,15 @@ def _dec(value: object) -> Decimal | None:
 
 
 def intent_notional(row: dict[str, Any]) -> tuple[Decimal | None, str | None]:
-    """The value and currency an intent row recorded (``qty × limit`` for older rows)."""
-    detail: dict[str, Any] = {}
-    if row.get("detail"):
-        try:
-            loaded = orjson.loads(row["detail"])
-        except orjson.JSONDecodeError:
-            loaded = {}
-        detail = loaded if isinstance(loaded, dict) else {}
-    value = _dec(detail.get("notional"))
+    """The value and currency an intent row recorded (``qty × limit`` for older rows).
+
+    ``row``: a row of ``_INTENTS_SINCE`` (``notional`` and ``currency`` from its detail).
+    """
+    value = _dec(row.get("notional"))
     if value is None:
         qty, limit = _dec(row.get("quantity")), _dec(row.get("limit_price"))
         value = None if qty is None or limit is None else qty * limit
-    currency = detail.get("currency")
+    currency = row.get("currency")
     return value, currency if isinstance(currency, str) else None
 
 
@@ -118,12 +116,17 @@ async def flow_counts(
     minute_ago = now - timedelta(seconds=60)
     dup_since = now - timedelta(seconds=duplicate_window_seconds)
     since = min(day_start, minute_ago, dup_since)
-    rows = await audit.query(_INTENTS_SINCE, (utc_iso(since),))
     rejected_window = now - timedelta(minutes=rejection_window_minutes)
     if rejections_since is not None and rejections_since > rejected_window:
         rejected_window = rejections_since
-    rejections = await rejection_count(audit, rejected_window)
-    rejected_keys = {r["k"] for r in await audit.query(_REJECTED_SINCE, (utc_iso(since),))}
+    # One reader job, one snapshot (was three hops to the reader thread, one after another).
+    rows, in_window, rejected = await audit.query_many(
+        (_INTENTS_SINCE, (utc_iso(since),)),
+        (_REJECTED_SINCE, (utc_iso(rejected_window),)),
+        (_REJECTED_SINCE, (utc_iso(since),)),
+    )
+    rejections = len(in_window)
+    rejected_keys = {r["k"] for r in rejected}
     keys: set[str] = set()
     last_minute = today = 0
     notional = Decimal(0)

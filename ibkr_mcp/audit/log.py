@@ -10,54 +10,38 @@ from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 from loguru import logger
 
 from ibkr_mcp.audit._batch import GroupCommit, Outcome
 from ibkr_mcp.audit._codec import dec_text, opt_float, opt_int, to_json, utc_iso, utc_now
+from ibkr_mcp.audit._rows import (
+    EVENT_KINDS,
+    FILL_KINDS,
+    SURFACES,
+    Row,
+    check,
+    order_values,
+)
 from ibkr_mcp.audit._store import (
     Synchronous,
     Writer,
     connect,
     query,
     recent_rows,
+    snapshot_queries,
     unavailable,
 )
 from ibkr_mcp.audit.verify import VerifyResult, verify_file
 from ibkr_mcp.errors import AuditUnavailableError
-from ibkr_mcp.origin import current_origin
 
 T = TypeVar("T")
 
-EVENT_KINDS: Final[frozenset[str]] = frozenset({"tool_call", "gate", "system"})
-SURFACES: Final[frozenset[str]] = frozenset({"mcp", "http", "cli", "internal"})
-ORDER_EVENT_KINDS: Final[frozenset[str]] = frozenset(
-    {
-        "preview",
-        "intent",
-        "sent",
-        "dry_run",
-        "refused",
-        "rejected",
-        "status",
-        "cancel_requested",
-        "uncertain",
-        "duplicate",
-        # Human approval (issue 14): queued, decided, or expired unsent.
-        "pending_approval",
-        "approved",
-        "denied",
-        "expired",
-    }
-)
-FILL_KINDS: Final[frozenset[str]] = frozenset({"execution", "commission"})
 
-
-def _check(value: str, allowed: frozenset[str], field: str) -> str:
-    if value not in allowed:
-        raise ValueError(f"{field} must be one of {sorted(allowed)}, got {value!r}")
-    return value
+def _log_failure(table: str, future: asyncio.Future[int]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        logger.error("audit {} row failed: {}", table, exc)
 
 
 class AuditLog:
@@ -226,6 +210,39 @@ class AuditLog:
             self._healthy = True
             self._last_error = None
 
+    def event_row(
+        self,
+        *,
+        correlation_id: str,
+        kind: str,
+        tool: str | None,
+        surface: str,
+        arguments: Mapping[str, Any] | None,
+        outcome: str,
+        duration_ms: float | None = None,
+        safety: Mapping[str, str] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Row:
+        """An ``events`` row, checked and encoded, not yet queued (see ``record_event``).
+
+        Raises:
+            ValueError: For an unknown ``kind``/``surface`` or an empty ``outcome``.
+        """
+        if not outcome:
+            raise ValueError("outcome must not be empty")
+        values = {
+            "correlation_id": correlation_id,
+            "kind": check(kind, EVENT_KINDS, "kind"),
+            "tool": tool,
+            "surface": check(surface, SURFACES, "surface"),
+            "arguments": to_json(arguments),
+            "outcome": outcome,
+            "duration_ms": opt_float(duration_ms),
+            "safety": to_json(safety),
+            "detail": to_json(detail),
+        }
+        return "events", values
+
     async def record_event(
         self,
         *,
@@ -256,20 +273,12 @@ class AuditLog:
             AuditUnavailableError: If the row could not be committed.
             ValueError: For an unknown ``kind``/``surface`` or an empty ``outcome``.
         """
-        if not outcome:
-            raise ValueError("outcome must not be empty")
-        values = {
-            "correlation_id": correlation_id,
-            "kind": _check(kind, EVENT_KINDS, "kind"),
-            "tool": tool,
-            "surface": _check(surface, SURFACES, "surface"),
-            "arguments": to_json(arguments),
-            "outcome": outcome,
-            "duration_ms": opt_float(duration_ms),
-            "safety": to_json(safety),
-            "detail": to_json(detail),
-        }
-        return await self._append("events", values)
+        row = self.event_row(
+            correlation_id=correlation_id, kind=kind, tool=tool, surface=surface,
+            arguments=arguments, outcome=outcome, duration_ms=duration_ms, safety=safety,
+            detail=detail,
+        )  # fmt: skip
+        return await self._append(*row)
 
     async def record_order_event(
         self,
@@ -291,12 +300,15 @@ class AuditLog:
         status: str | None = None,
         token_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        preceded_by: Row | None = None,
     ) -> int:
         """Append one order event (a NEW row per transition); durable when this returns.
 
         ``token_id`` must be an id of the confirmation token (see ``audit.token_id``), never
         the token. Pass ``idempotency_key`` on every row of an order when known, so the
-        ``orders`` view groups them.
+        ``orders`` view groups them. ``preceded_by``: a row (``event_row``, e.g. the gate
+        decision) written just before this one in the same transaction, so one durable commit
+        holds both; its own failure is logged, not raised here.
 
         Returns:
             The new ``order_events.id``.
@@ -306,30 +318,32 @@ class AuditLog:
             ValueError: For an unknown ``event``.
             TypeError: For a float quantity/price (use Decimal).
         """
-        origin = current_origin()
-        if origin is not None and (detail is None or "origin" not in detail):
-            # Every order row names where it came from (surface, MCP client, session).
-            detail = {**(detail or {}), "origin": origin}
-        values = {
-            "correlation_id": correlation_id,
-            "event": _check(event, ORDER_EVENT_KINDS, "event"),
-            "token_id": token_id,
-            "idempotency_key": idempotency_key,
-            "fingerprint": fingerprint,
-            "order_id": opt_int(order_id, "order_id"),
-            "perm_id": opt_int(perm_id, "perm_id"),
-            "account": account,
-            "symbol": symbol,
-            "con_id": opt_int(con_id, "con_id"),
-            "side": side,
-            "quantity": dec_text(quantity, "quantity"),
-            "order_type": order_type,
-            "limit_price": dec_text(limit_price, "limit_price"),
-            "tif": tif,
-            "status": status,
-            "detail": to_json(detail),
-        }
-        return await self._append("order_events", values)
+        try:
+            values = order_values(
+                correlation_id=correlation_id, event=event, idempotency_key=idempotency_key,
+                fingerprint=fingerprint, order_id=order_id, perm_id=perm_id, account=account,
+                symbol=symbol, con_id=con_id, side=side, quantity=quantity,
+                order_type=order_type, limit_price=limit_price, tif=tif, status=status,
+                token_id=token_id, detail=detail,
+            )  # fmt: skip
+        except BaseException:
+            if preceded_by is not None and self._write_pool is not None:
+                # Written all the same; nobody awaits it: its failure is logged.
+                alone = self._submit_logged([preceded_by])
+                alone.add_done_callback(partial(_log_failure, preceded_by[0]))
+            raise
+        if preceded_by is None:
+            return await self._append("order_events", values)
+        return await self._submit_logged([preceded_by, ("order_events", values)])
+
+    def _submit_logged(self, rows: list[Row]) -> asyncio.Future[int]:
+        """Queue rows in one batch; every row's failure but the last one's is logged here."""
+        if self._write_pool is None:
+            raise self._not_open()
+        futures = self._group.submit_many(self._write_pool, rows)
+        for (table, _), future in zip(rows[:-1], futures, strict=False):
+            future.add_done_callback(partial(_log_failure, table))
+        return futures[-1]
 
     async def record_fill(
         self,
@@ -367,7 +381,7 @@ class AuditLog:
             raise ValueError("exec_id must not be empty")
         values = {
             "correlation_id": correlation_id,
-            "kind": _check(kind, FILL_KINDS, "kind"),
+            "kind": check(kind, FILL_KINDS, "kind"),
             "exec_id": exec_id,
             "order_id": opt_int(order_id, "order_id"),
             "perm_id": opt_int(perm_id, "perm_id"),
@@ -398,6 +412,22 @@ class AuditLog:
     async def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         """Run a read-only query on the reader connection (rows as stored)."""
         return await self._on_reader(partial(self._read, sql, params))
+
+    async def query_many(self, *statements: tuple[str, Any]) -> list[list[dict[str, Any]]]:
+        """Run read-only queries in one reader job, on one snapshot; their rows, in order.
+
+        One hop to the reader thread instead of one per query (each hop waits for the loop).
+        """
+        return await self._on_reader(partial(self._read_many, statements))
+
+    def _read_many(self, statements: tuple[tuple[str, Any], ...]) -> list[list[dict[str, Any]]]:
+        if self._reader is None:
+            raise AuditUnavailableError(f"The audit log {self._path} is not open.")
+        try:
+            self._writer.side_files.check()
+            return snapshot_queries(self._reader, statements)
+        except sqlite3.Error as exc:
+            raise unavailable(self._path, exc, "read", self._busy_timeout) from exc
 
     async def order_events_for_key(self, idempotency_key: str) -> list[dict[str, Any]]:
         """Every order event with this idempotency key, oldest first (rows as stored)."""

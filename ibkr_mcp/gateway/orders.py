@@ -59,6 +59,8 @@ class OrderService(OrderQueries):
         self.conn = conn
         self._status_listeners: list[OrderStatusListener] = []
         self._fill_listeners: list[FillListener] = []
+        #: id(trade) -> the wake-up check of a call waiting on that trade (``_wait``).
+        self._checks: dict[int, Callable[[], None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         settings = conn.settings
         self.book = DayBook(
@@ -107,6 +109,10 @@ class OrderService(OrderQueries):
     def _on_status(self, trade: Trade) -> None:
         if trade.order.whatIf:
             return
+        # ib_async tells the trade itself after this event: the order's caller is woken first,
+        # so it resumes (and answers) before the listeners' tasks take their first step.
+        if (check := self._checks.get(id(trade))) is not None:
+            check()
         info = convert.order_info(trade)
         self.book.note_order(info)
         self._dispatch(self._status_listeners, info)
@@ -156,21 +162,40 @@ class OrderService(OrderQueries):
         return convert.what_if_from_state(state)
 
     async def _wait(self, trade: Trade, done: Callable[[Trade], bool], what: str) -> None:
-        """Wait (finitely) until ``done(trade)``; status events wake the wait."""
-        event = asyncio.Event()
+        """Wait (finitely) until ``done(trade)``; status events wake the wait.
+
+        The caller awaits one bare future that the answer, the timeout or the liveness probe
+        settles (``conn.guard``'s rules without its ``asyncio.wait``): it resumes on the next
+        loop turn, and ``_on_status`` checks it before the listeners, so it runs before their
+        work (audit rows) starts.
+        """
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
 
         def check(_: Trade | None = None) -> None:
-            if done(trade):
-                event.set()
+            if not woken.done() and done(trade):
+                woken.set_result(None)
 
+        def fail(error: BaseException) -> None:
+            if not woken.done():
+                woken.set_exception(error)
+
+        def on_hung(signal: asyncio.Future[bool]) -> None:
+            if not signal.cancelled():
+                fail(self.conn.hung_error(what))
+
+        limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
+        # An order in flight when the gateway hangs fails at once (GATEWAY_HUNG, state
+        # uncertain, reconciled by its orderRef), not after the full timeout.
+        hung = asyncio.ensure_future(self.conn.liveness.hung_signal())
+        hung.add_done_callback(on_hung)
+        timer = loop.call_later(limit, fail, TimeoutError())
         trade.statusEvent += check
+        self._checks[id(trade)] = check
         try:
             check()
-            limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
             try:
-                # An order in flight when the gateway hangs fails at once (GATEWAY_HUNG, state
-                # uncertain, reconciled by its orderRef), not after the full timeout.
-                await self.conn.guard(event.wait(), limit, what)
+                await woken
             except GatewayHungError as exc:
                 exc.details.update(order_id=trade.order.orderId, order_ref=trade.order.orderRef)
                 exc.remedy = (
@@ -187,7 +212,11 @@ class OrderService(OrderQueries):
                 )
                 raise error from None
         finally:
+            timer.cancel()
+            hung.cancel()
             trade.statusEvent -= check
+            if self._checks.get(id(trade)) is check:
+                del self._checks[id(trade)]
 
     async def place_order(self, request: OrderRequest) -> OrderInfo:
         """Send ``request`` and return its first acknowledged state.

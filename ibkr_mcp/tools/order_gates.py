@@ -6,9 +6,10 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ibkr_mcp import metrics
+from ibkr_mcp.audit import Row
 from ibkr_mcp.gateway.book_scope import in_order_scope, order_book_scope, shared_read
 from ibkr_mcp.models import Quote
 from ibkr_mcp.safety.chain import ChainResult, evaluate
@@ -16,7 +17,7 @@ from ibkr_mcp.safety.context import FlowFacts, OrderIntent, ReferenceQuote, Toke
 from ibkr_mcp.safety.facts import collect_facts, gather_flow
 from ibkr_mcp.safety.gates.base import Verdict
 from ibkr_mcp.tools.order_models import GateVerdict
-from ibkr_mcp.tools.registry import CallContext
+from ibkr_mcp.tools.registry import CallContext, safety_snapshot
 
 #: Gates that judge an order's own shape, so each bracket leg too (a leg's refusal refuses the
 #: bracket). The rest judge the position and the flow (notional, short sale, concentration,
@@ -150,22 +151,31 @@ def refusals(result: ChainResult) -> list[GateVerdict]:
     ]
 
 
-async def record_chain(ctx: CallContext, intent: OrderIntent, result: ChainResult) -> None:
-    """The gate decision row (and the refusal metric)."""
+def _chain_fields(ctx: CallContext, intent: OrderIntent, result: ChainResult) -> dict[str, Any]:
     outcome = "refused" if result.refused else ("dry_run" if result.dry_run else "allowed")
-    if result.refused is not None:
-        metrics.GATE_REFUSALS.labels(result.refused.gate).inc()
-    await ctx.services.audit.record_event(
-        correlation_id=ctx.correlation_id,
-        kind="gate",
-        tool=ctx.tool,
-        surface=ctx.surface,
-        arguments={"fingerprint": intent.fingerprint()},
-        outcome=outcome,
-        safety=ctx.services.settings.safety_snapshot(),
-        detail={
+    return {
+        "correlation_id": ctx.correlation_id,
+        "kind": "gate",
+        "tool": ctx.tool,
+        "surface": ctx.surface,
+        "arguments": {"fingerprint": intent.fingerprint()},
+        "outcome": outcome,
+        "safety": safety_snapshot(ctx.services.settings),
+        "detail": {
             "verdicts": [
                 {"gate": v.gate, "outcome": v.outcome, "reason": v.reason} for v in result.verdicts
             ]
         },
-    )
+    }
+
+
+def chain_row(ctx: CallContext, intent: OrderIntent, result: ChainResult) -> Row:
+    """The gate decision row of an allowed order, to commit together with its intent row."""
+    return ctx.services.audit.event_row(**_chain_fields(ctx, intent, result))
+
+
+async def record_chain(ctx: CallContext, intent: OrderIntent, result: ChainResult) -> None:
+    """The gate decision row (and the refusal metric)."""
+    if result.refused is not None:
+        metrics.GATE_REFUSALS.labels(result.refused.gate).inc()
+    await ctx.services.audit.record_event(**_chain_fields(ctx, intent, result))

@@ -30,7 +30,13 @@ from ibkr_mcp.safety.chain import ChainResult, refusal_error
 from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote
 from ibkr_mcp.safety.pricing import Notional, order_notional
 from ibkr_mcp.tools.approvals import after_rejection, queue_for_approval
-from ibkr_mcp.tools.order_gates import passed_line, record_chain, refusals, run_gates
+from ibkr_mcp.tools.order_gates import (
+    chain_row,
+    passed_line,
+    record_chain,
+    refusals,
+    run_gates,
+)
 from ibkr_mcp.tools.order_models import (
     LegResult,
     OrderSummary,
@@ -119,10 +125,15 @@ def all_legs(intent: OrderIntent) -> list[OrderIntent]:
     return [intent, *intent.legs]
 
 
-def summary(intent: OrderIntent, quote: Quote | None) -> OrderSummary:
-    """The order as understood, with its bounded notional (the gates' own pricing)."""
+def estimated_notional(intent: OrderIntent, quote: Quote | None) -> Decimal | None:
+    """The order's bounded notional (the gates' own pricing), or ``None`` if unknown."""
     reference = None if quote is None else ReferenceQuote.from_quote(quote)
     notional = order_notional(intent, reference, band_pct=Decimal(0))
+    return notional.value if isinstance(notional, Notional) else None
+
+
+def summary(intent: OrderIntent, quote: Quote | None) -> OrderSummary:
+    """The order as understood, with its bounded notional (the gates' own pricing)."""
     legs = {leg.role: leg for leg in intent.legs}
     tp, sl = legs.get("take_profit"), legs.get("stop_loss")
     return OrderSummary(
@@ -143,7 +154,7 @@ def summary(intent: OrderIntent, quote: Quote | None) -> OrderSummary:
         good_till=intent.good_till,
         outside_rth=intent.outside_rth,
         multiplier=None if intent.multiplier == 1 else intent.multiplier,
-        estimated_notional=notional.value if isinstance(notional, Notional) else None,
+        estimated_notional=estimated_notional(intent, quote),
         take_profit_price=tp.limit_price if tp else None,
         stop_loss_price=sl.stop_price if sl else None,
         stop_loss_limit_price=sl.limit_price if sl else None,
@@ -204,7 +215,8 @@ def order_fields(intent: OrderIntent) -> dict[str, Any]:
 def shape_detail(intent: OrderIntent) -> dict[str, Any]:
     """The parts of the order the audit columns do not hold (stops, trails, legs, target)."""
     fields = intent.fingerprint_fields()
-    return {k: v for k, v in fields.items() if k not in order_fields(intent) or k == "legs"}
+    columns = order_fields(intent)
+    return {k: v for k, v in fields.items() if k not in columns or k == "legs"}
 
 
 async def preview(ctx: CallContext, prepared: Prepared, *, action: str) -> PreviewResult:
@@ -280,10 +292,10 @@ async def execute(
     result = await run_gates(
         ctx, intent, quote, mode="place", token=token, idempotency_key=key, approved=approved
     )
-    if result.allowed:
-        # Queued ahead of the intent on the single writer thread, flushed by its durable commit.
-        schedule_audit(record_chain(ctx, intent, result))
-    else:
+    # An allowed order's decision row is committed with its intent row (one durable commit;
+    # a separate one used to compete with the send): nothing to wait for here.
+    gate_row = chain_row(ctx, intent, result) if result.allowed else None
+    if gate_row is None:
         await record_chain(ctx, intent, result)
     fields = order_fields(intent)
     fingerprint = intent.fingerprint()
@@ -301,13 +313,17 @@ async def execute(
         )
         metrics.ORDERS.labels("REFUSED").inc()
         raise error
-    order = summary(intent, quote)
-    base = {
-        "idempotency_key": key,
-        "correlation_id": ctx.correlation_id,
-        "order": order,
-        "passed": passed_line(result),
-    }
+
+    def base() -> dict[str, Any]:
+        # The answer's common fields; a sent order builds them after the send (not needed
+        # before it: the intent row records the notional itself).
+        return {
+            "idempotency_key": key,
+            "correlation_id": ctx.correlation_id,
+            "order": summary(intent, quote),
+            "passed": passed_line(result),
+        }
+
     if result.dry_run:
         what, what_error = await what_if(ctx, prepared)
         dry = next(v for v in result.verdicts if v.outcome == "dry_run")
@@ -319,13 +335,21 @@ async def execute(
             **row,
         )
         metrics.ORDERS.labels("SIMULATED").inc()
-        return PlaceResult(sent=False, status="SIMULATED", message=dry.reason, what_if=what, **base)
+        return PlaceResult(
+            sent=False, status="SIMULATED", message=dry.reason, what_if=what, **base()
+        )
     if result.held is not None:
         return await _hold(ctx, prepared, request, token, result)
-    # Connected right now, so that a failure below means "in flight", not "never left".
-    await services.gateway.ensure_connected()
-    if not approved:
-        services.tokens.consume(token, fingerprint)
+    try:
+        # Connected right now, so that a failure below means "in flight", not "never left".
+        await services.gateway.ensure_connected()
+        if not approved:
+            services.tokens.consume(token, fingerprint)
+        outgoing = requests(prepared, key)  # built before the commit: sent right after it
+    except BaseException:
+        if gate_row is not None:  # the decision is recorded all the same
+            schedule_audit(record_chain(ctx, intent, result))
+        raise
     # The intent must be durable before anything is sent: if this raises, nothing is sent.
     try:
         await services.audit.record_order_event(
@@ -337,11 +361,14 @@ async def execute(
                 "verdicts": [f"{v.gate}:{v.outcome}" for v in result.verdicts],
                 # What daily_notional counts (working or filled, every process).
                 # A modification's order is counted once, by its original intent.
-                "notional": None if intent.modifies is not None else order.estimated_notional,
+                "notional": (
+                    None if intent.modifies is not None else estimated_notional(intent, quote)
+                ),
                 "currency": intent.currency,
                 "approved": approved or None,
                 **shape_detail(intent),
             },
+            preceded_by=gate_row,
             **row,
         )
     except AuditUnavailableError as exc:
@@ -350,7 +377,7 @@ async def execute(
             remedy=exc.remedy or "Fix the audit database (see AUDIT_DB_PATH), then retry.",
         ) from None
     try:
-        infos = await send(requests(prepared, key))
+        infos = await send(outgoing)
     except OrderRejectedError as exc:
         await best_effort(ctx, "rejected", event="rejected", status="Rejected",
                           detail=exc.to_dict(), **row)  # fmt: skip
@@ -387,7 +414,7 @@ async def execute(
             LegResult(role=leg.role, order_id=i.order_id, status=i.status, order_ref=i.order_ref)
             for leg, i in zip(intent.legs, infos[1:], strict=False)
         ],
-        **base,
+        **base(),
     )
 
 

@@ -201,16 +201,18 @@ def _conflict(key: str, original: str, order_id: int | None) -> IdempotencyConfl
     )
 
 
-async def broker_order(ctx: CallContext, key: str) -> OrderInfo | None:
+async def broker_order(ctx: CallContext, key: str, *, warm: bool = False) -> OrderInfo | None:
     """The broker's order whose ``orderRef`` is ``key``, with its fills counted, or ``None``.
 
     Asks open orders, completed orders and executions (IB reports a completed order without
     its fill price, and after a restart ib_async has no order status: the executions have both).
+    ``warm``: the order book scope already holds those reads (asked one after the other then:
+    answered at once, without the loop turns of running them as concurrent tasks).
 
     Raises:
         IbkrMcpError: If the broker cannot be asked.
     """
-    found, fills = await _by_ref(ctx, key)
+    found, fills = await _by_ref(ctx, key, warm=warm)
     if (found or fills) and day_book_allowed():
         # The day book proves the order exists; its state now is asked of the broker whole.
         with exact_reads():
@@ -240,10 +242,18 @@ async def broker_order(ctx: CallContext, key: str) -> OrderInfo | None:
     return _with_fills(info, fills)
 
 
-async def _by_ref(ctx: CallContext, key: str) -> tuple[list[OrderInfo], list[Fill]]:
+async def _by_ref(
+    ctx: CallContext, key: str, *, warm: bool = False
+) -> tuple[list[OrderInfo], list[Fill]]:
     """The broker's orders and fills whose ``orderRef`` is ``key``."""
     gateway = ctx.services.gateway
-    found, fills = await asyncio.gather(gateway.find_orders_by_ref(key), gateway.fills_by_ref(key))
+    if warm:
+        found = await gateway.find_orders_by_ref(key)
+        fills = await gateway.fills_by_ref(key)
+    else:
+        found, fills = await asyncio.gather(
+            gateway.find_orders_by_ref(key), gateway.fills_by_ref(key)
+        )
     return found, fills
 
 
@@ -334,7 +344,8 @@ async def broker_replay(params: Keyed, ctx: CallContext, intent: OrderIntent) ->
     """
     key = params.idempotency_key
     try:
-        info = await broker_order(ctx, key)
+        # Called once the place path read the order book (``trading._place``): it is warm.
+        info = await broker_order(ctx, key, warm=True)
     except IbkrMcpError as exc:
         exc.message = (
             f"The order was NOT sent: the broker could not be asked whether idempotency_key "

@@ -116,8 +116,9 @@ async def _reads(params: PlaceInput, ctx: CallContext, *, approved: bool) -> pip
     def flow(intent: OrderIntent) -> None:
         prefetch_flow(ctx, intent, idempotency_key=params.idempotency_key, approved=approved)
 
-    prepared, _ = await asyncio.gather(
-        prepare(params, ctx, before_quote=flow), _read_order_book(ctx, params.idempotency_key)
+    # The order book first: its requests (the executions above all) are the slowest answers.
+    _, prepared = await asyncio.gather(
+        _read_order_book(ctx, params.idempotency_key), prepare(params, ctx, before_quote=flow)
     )
     return prepared
 

@@ -321,3 +321,55 @@ async def test_a_cancelled_caller_does_not_lose_or_break_the_batch(
     ]
     assert [d for d in done if isinstance(d, int)] == [i for i in range(1, 7) if i != cancelled]
     assert verify_file(db_path).rows == 6  # the cancelled caller's row is written all the same
+
+
+class _CountingWriter(Writer):
+    """Records how many rows each transaction held."""
+
+    batches: list[int]
+
+    def append_batch(self, rows: Any) -> list[int | Exception]:
+        self.batches.append(len(rows))
+        return super().append_batch(rows)
+
+
+def _gate_row(log: AuditLog, i: int) -> Any:
+    return log.event_row(
+        correlation_id=f"g{i}", kind="gate", tool="place_order", surface="internal",
+        arguments={"i": i}, outcome="allowed",
+    )  # fmt: skip
+
+
+def _intent(log: AuditLog, key: str, gate: Any, **extra: Any) -> Any:
+    return log.record_order_event(
+        correlation_id="c", event="intent", idempotency_key=key, quantity=Decimal("1"),
+        preceded_by=gate, **extra,
+    )  # fmt: skip
+
+
+async def test_a_preceding_row_commits_in_its_order_rows_transaction(db_path: Path) -> None:
+    log = AuditLog(db_path, clock=make_clock())
+    writer = _CountingWriter(db_path, clock=make_clock(), busy_timeout=5.0,
+                             events_synchronous="NORMAL")  # fmt: skip
+    writer.batches = []
+    log._writer = writer  # counts its transactions (the writer is looked up per batch)
+    await log.open()
+    try:
+        await _intent(log, "k1", _gate_row(log, 1))
+        # A refused intent (the key is bound) still writes the row before it.
+        with pytest.raises(IdempotencyConflictError):
+            await _intent(log, "k1", _gate_row(log, 2))
+        # An intent refused before queueing (a float quantity) too: that row is queued alone.
+        with pytest.raises(TypeError):
+            await _intent(log, "k2", _gate_row(log, 3), limit_price=1.5)
+        await log.record_event(correlation_id="end", kind="system", tool=None,
+                               surface="internal", arguments=None, outcome="ok")  # fmt: skip
+    finally:
+        await log.close()
+    # g3 is queued alone; the last event may join its batch (not awaited in between).
+    assert writer.batches[:2] == [2, 2] and sum(writer.batches) == 6
+    events = _rows(db_path, "SELECT correlation_id, seq FROM events ORDER BY seq")
+    intents = _rows(db_path, "SELECT seq FROM order_events WHERE event = 'intent'")
+    assert [c for c, _ in events] == ["g1", "g2", "g3", "end"]
+    assert intents == [(events[0][1] + 1,)]  # right after its gate row, in one chain
+    assert verify_file(db_path).ok

@@ -6,6 +6,7 @@ import sqlite3
 from typing import Any
 
 from ibkr_mcp.audit._schema import ORDERS_VIEW, SCHEMA_VERSION, ensure_schema
+from ibkr_mcp.audit._store import SECOND_DECISION_SQL, SECOND_INTENT_SQL
 
 
 def _master(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
@@ -33,3 +34,15 @@ def test_second_open_changes_nothing_and_restores_what_was_dropped() -> None:
     assert _master(conn) == created
     view = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'orders'").fetchone()[0]
     assert view == f'CREATE VIEW "orders" AS {ORDERS_VIEW}'
+
+
+def test_key_checks_under_the_write_lock_use_the_key_index() -> None:
+    # The (event, ts) index would make them scan every intent ever recorded (issue 15).
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    ensure_schema(conn)
+    for sql, params in (
+        (SECOND_INTENT_SQL, ("k",)),
+        (SECOND_DECISION_SQL, ("k", "approved", "denied", "expired")),
+    ):
+        plan = " ".join(str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        assert "order_events_idempotency_key_seq" in plan, plan

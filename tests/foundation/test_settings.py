@@ -195,3 +195,18 @@ def test_home_relative_paths_follow_home(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("HOME", str(other))
     assert load_settings().live_override_path == other / "ibkr_override.txt"
     assert load_settings(DATA_DIR="~/d").audit_db_path == other / "d" / "data" / "audit.db"
+
+
+def test_audit_safety_snapshot_is_built_once_per_settings_object(tmp_path: Path) -> None:
+    from ibkr_mcp.tools.registry import safety_snapshot
+
+    first = load_settings(_env_file=None, DATA_DIR=tmp_path)
+    assert safety_snapshot(first) == first.safety_snapshot()
+    assert safety_snapshot(first) is safety_snapshot(first)
+    # Settings are frozen; a changed copy is another object with its own snapshot.
+    second = first.model_copy(update={"MAX_ORDER_QUANTITY": 7})
+    assert safety_snapshot(second)["max_order_quantity"] == "7"
+    assert (
+        safety_snapshot(first)["max_order_quantity"]
+        == first.safety_snapshot()["max_order_quantity"]
+    )

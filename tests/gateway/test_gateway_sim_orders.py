@@ -67,6 +67,21 @@ async def test_what_if(gw: IBGateway, sim: Any) -> None:
     assert [o.what_if for o in sim.orders()] == [True]
 
 
+async def test_the_order_caller_answers_before_async_listeners_start(gw: IBGateway) -> None:
+    # The acknowledgement wakes place_order first; the listeners' work (audit rows) follows.
+    answered = [False]
+    heard: list[tuple[str, bool]] = []
+
+    async def listener(info: OrderInfo) -> None:
+        heard.append((info.status, answered[0]))
+
+    gw.add_order_status_listener(listener)
+    info = await gw.place_order(await _order(gw, quantity=Decimal(1), order_ref="ref-first"))
+    answered[0] = True
+    assert await _eventually(lambda: any(status == info.status for status, _ in heard))
+    assert all(seen_after for status, seen_after in heard if status == info.status), heard
+
+
 async def test_market_order_fills_with_commission_and_listeners(gw: IBGateway, sim: Any) -> None:
     statuses: list[OrderInfo] = []
     fills: list[Fill] = []
@@ -101,7 +116,7 @@ async def test_market_order_fills_with_commission_and_listeners(gw: IBGateway, s
 
     await _eventually(lambda: any(f.commission is not None for f in fills))
     assert any(s.status == "Filled" for s in statuses)
-    assert "Filled" in async_seen
+    assert await _eventually(lambda: "Filled" in async_seen)  # an async listener: a task
     assert {f.order_id for f in fills} == {info.order_id}
 
     executions = await gw.executions(ACCOUNT)

@@ -23,6 +23,20 @@ async def test_place_sends_exactly_one_order_with_key_as_order_ref(enabled: Any,
     assert orders[0].fields.order_ref == "key-00000001"
 
 
+async def test_gate_decision_commits_with_the_intent_right_before_it(enabled: Any) -> None:
+    result = await preview_and_place(enabled, MKT10, "key-gate-0001")
+    with sqlite3.connect(enabled.settings.audit_db_path) as conn:
+        (gate,) = conn.execute(
+            "SELECT seq FROM events WHERE kind = 'gate' AND correlation_id = ?",
+            (result.correlation_id,),
+        ).fetchall()
+        (intent,) = conn.execute(
+            "SELECT seq FROM order_events WHERE event = 'intent' AND idempotency_key = ?",
+            ("key-gate-0001",),
+        ).fetchall()
+    assert intent[0] == gate[0] + 1  # one durable commit, the decision first
+
+
 async def test_same_key_same_order_replays_and_sends_nothing(enabled: Any, sim: Any) -> None:
     first = await preview_and_place(enabled, MKT10, "key-00000002")
     second = await preview_and_place(enabled, MKT10, "key-00000002")
