@@ -17,7 +17,7 @@ from pathlib import Path
 
 from _results import record
 
-RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", "7"))
+RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", "11"))
 
 BARE = """
 from fastmcp import FastMCP

@@ -175,6 +175,11 @@ class DayBook:
                 self._newest_read = fill.time
         self._fills = book
 
+    def settled(self, exec_id: str) -> bool:
+        """Whether the execution is held with its commission (nothing more can change)."""
+        known = None if self._fills is None else self._fills.get(exec_id)
+        return known is not None and known.commission is not None
+
     def note_fill(self, fill: Fill) -> None:
         """An execution or commission event of this client."""
         if self._fills is not None:

@@ -209,6 +209,7 @@ class OrderQueries:
     async def _executions(
         self, account: str | None, *, since: datetime | None = None
     ) -> list[Fill]:
+        """IB's executions (since ``since``: only those the day book did not hold settled)."""
         ib = self.conn.ib
         wrapper: Any = ib.wrapper
         flt = ExecutionFilter(acctCode=account or "")
@@ -220,6 +221,8 @@ class OrderQueries:
         for fill in fills:
             if account and fill.execution.acctNumber != account:
                 continue
+            if since is not None and self.book.settled(fill.execution.execId):
+                continue  # re-reported by the overlap: held with its commission already
             # Commission reports update ib_async's session copy of a fill, not the request's.
             known = wrapper.fills.get(fill.execution.execId)
             report = known.commissionReport if known is not None else fill.commissionReport

@@ -140,6 +140,7 @@ def test_day_book_fills_are_incremental_on_the_brokers_clock() -> None:
     book.note_fill(_fill("e1", AT, Decimal("1.00")))
     book.add_fills([_fill("e1", AT)], book.generation, whole=False)
     assert (book.fills() or [])[0].commission == Decimal("1.00")
+    assert book.settled("e1") and not book.settled("e2") and not book.settled("e9")
     assert book.fills("DU1") == book.fills() and book.fills("DU2") == []
     assert [f.exec_id for f in book.fills(order_ref="nobody") or []] == []
     assert ib_filter_time(AT) == "20260302-15:00:00"
