@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final, NamedTuple, TypeVar
@@ -74,17 +75,7 @@ class OrderRecord(NamedTuple):
     @classmethod
     def of(cls, info: OrderInfo) -> OrderRecord:
         """The record of ``info`` (strings interned, small whole Decimals shared)."""
-        v = info.__dict__
-        return cls(
-            v["order_id"], v["perm_id"], v["client_id"], _str(v["account"]) or "",
-            _str(v["symbol"]) or "", v["con_id"], _str(v["sec_type"]), v["side"],
-            _dec(v["quantity"]) or Decimal(0), _str(v["order_type"]) or "", v["limit_price"],
-            v["stop_price"], v["trailing_amount"], v["trailing_percent"], _str(v["tif"]) or "",
-            v["good_till"], v["outside_rth"], v["parent_id"], v["oca_group"],
-            _str(v["status"]) or "", _dec(v["filled"]) or Decimal(0),
-            _dec(v["remaining"]) or Decimal(0), v["avg_fill_price"], _str(v["order_ref"]),
-            _str(v["why_held"]), v["error"], v["updated_at"],
-        )  # fmt: skip
+        return cls(*_values(info, cls._fields))
 
     @property
     def key(self) -> tuple[int, ...]:
@@ -117,17 +108,39 @@ class FillRecord(NamedTuple):
     @classmethod
     def of(cls, fill: Fill) -> FillRecord:
         """The record of ``fill`` (strings interned, small whole Decimals shared)."""
-        v = fill.__dict__
-        return cls(
-            _str(v["exec_id"]) or "", v["order_id"], v["perm_id"], _str(v["account"]) or "",
-            _str(v["symbol"]) or "", v["con_id"], v["side"], _dec(v["quantity"]) or Decimal(0),
-            v["price"], v["time"], v["commission"], _str(v["commission_currency"]),
-            _dec(v["realized_pnl"]), _str(v["order_ref"]),
-        )  # fmt: skip
+        return cls(*_values(fill, cls._fields))
 
     def fill(self) -> Fill:
         """The ``Fill`` this record holds."""
         return _model(Fill, self._asdict())
+
+
+#: How a field's value is kept: repeated strings interned, small whole Decimals shared.
+_KEEP: Final[dict[str, Callable[[Any], Any]]] = {
+    **dict.fromkeys(
+        (
+            "exec_id",
+            "account",
+            "symbol",
+            "sec_type",
+            "order_type",
+            "tif",
+            "status",
+            "order_ref",
+            "why_held",
+            "commission_currency",
+        ),
+        _str,
+    ),
+    **dict.fromkeys(("quantity", "filled", "remaining", "realized_pnl"), _dec),
+}
+
+
+def _values(model: BaseModel, fields: tuple[str, ...]) -> list[Any]:
+    values = model.__dict__
+    return [
+        values[name] if (keep := _KEEP.get(name)) is None else keep(values[name]) for name in fields
+    ]
 
 
 def _model(model: type[M], values: dict[str, Any]) -> M:
