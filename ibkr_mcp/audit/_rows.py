@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NotRequired, TypeAlias, TypedDict
 
 from ibkr_mcp.audit._codec import dec_text, opt_int, to_json
 from ibkr_mcp.origin import current_origin
@@ -35,6 +35,32 @@ FILL_KINDS: Final[frozenset[str]] = frozenset({"execution", "commission"})
 
 #: A row ready to queue: its table and its checked, encoded columns (``AuditLog.event_row``).
 Row: TypeAlias = tuple[str, dict[str, Any]]
+
+
+class EventFields(TypedDict):
+    """The fields of an ``events`` row (``AuditLog.record_event`` / ``event_row``).
+
+    Attributes:
+        correlation_id: The call's correlation id.
+        kind: ``tool_call``, ``gate`` or ``system``.
+        tool: Tool (or gate) name.
+        surface: ``mcp``, ``http``, ``cli`` or ``internal``.
+        arguments: The call's arguments (secret-named keys are masked).
+        outcome: ``ok``, ``error:<CODE>``, ``allowed``, ``refused``, ...
+        duration_ms: How long the call took.
+        safety: Snapshot of the effective safety settings.
+        detail: Any extra JSON-safe context (secret-named keys are masked).
+    """
+
+    correlation_id: str
+    kind: str
+    tool: str | None
+    surface: str
+    arguments: Mapping[str, Any] | None
+    outcome: str
+    duration_ms: NotRequired[float | None]
+    safety: NotRequired[Mapping[str, str] | None]
+    detail: NotRequired[Mapping[str, Any] | None]
 
 
 def check(value: str, allowed: frozenset[str], field: str) -> str:

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from loguru import logger
 
@@ -20,6 +20,7 @@ from ibkr_mcp.audit._rows import (
     EVENT_KINDS,
     FILL_KINDS,
     SURFACES,
+    EventFields,
     Row,
     check,
     order_values,
@@ -210,75 +211,38 @@ class AuditLog:
             self._healthy = True
             self._last_error = None
 
-    def event_row(
-        self,
-        *,
-        correlation_id: str,
-        kind: str,
-        tool: str | None,
-        surface: str,
-        arguments: Mapping[str, Any] | None,
-        outcome: str,
-        duration_ms: float | None = None,
-        safety: Mapping[str, str] | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> Row:
+    def event_row(self, **fields: Unpack[EventFields]) -> Row:
         """An ``events`` row, checked and encoded, not yet queued (see ``record_event``).
 
         Raises:
             ValueError: For an unknown ``kind``/``surface`` or an empty ``outcome``.
         """
-        if not outcome:
+        if not fields["outcome"]:
             raise ValueError("outcome must not be empty")
         values = {
-            "correlation_id": correlation_id,
-            "kind": check(kind, EVENT_KINDS, "kind"),
-            "tool": tool,
-            "surface": check(surface, SURFACES, "surface"),
-            "arguments": to_json(arguments),
-            "outcome": outcome,
-            "duration_ms": opt_float(duration_ms),
-            "safety": to_json(safety),
-            "detail": to_json(detail),
+            "correlation_id": fields["correlation_id"],
+            "kind": check(fields["kind"], EVENT_KINDS, "kind"),
+            "tool": fields["tool"],
+            "surface": check(fields["surface"], SURFACES, "surface"),
+            "arguments": to_json(fields["arguments"]),
+            "outcome": fields["outcome"],
+            "duration_ms": opt_float(fields.get("duration_ms")),
+            "safety": to_json(fields.get("safety")),
+            "detail": to_json(fields.get("detail")),
         }
         return "events", values
 
-    async def record_event(
-        self,
-        *,
-        correlation_id: str,
-        kind: str,
-        tool: str | None,
-        surface: str,
-        arguments: Mapping[str, Any] | None,
-        outcome: str,
-        duration_ms: float | None = None,
-        safety: Mapping[str, str] | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> int:
+    async def record_event(self, **fields: Unpack[EventFields]) -> int:
         """Append a tool call, gate decision or system event; returns its ``events.id``.
 
         Args:
-            correlation_id: The call's correlation id.
-            kind: ``tool_call``, ``gate`` or ``system``.
-            tool: Tool (or gate) name.
-            surface: ``mcp``, ``http``, ``cli`` or ``internal``.
-            arguments: The call's arguments (secret-named keys are masked).
-            outcome: ``ok``, ``error:<CODE>``, ``allowed``, ``refused``, ...
-            duration_ms: How long the call took.
-            safety: Snapshot of the effective safety settings.
-            detail: Any extra JSON-safe context (secret-named keys are masked).
+            **fields: The row's fields (see ``EventFields``).
 
         Raises:
             AuditUnavailableError: If the row could not be committed.
             ValueError: For an unknown ``kind``/``surface`` or an empty ``outcome``.
         """
-        row = self.event_row(
-            correlation_id=correlation_id, kind=kind, tool=tool, surface=surface,
-            arguments=arguments, outcome=outcome, duration_ms=duration_ms, safety=safety,
-            detail=detail,
-        )  # fmt: skip
-        return await self._append(*row)
+        return await self._append(*self.event_row(**fields))
 
     async def record_order_event(
         self,
