@@ -85,6 +85,22 @@ def _is_list_field(model: type[BaseModel], name: str) -> bool:
     )
 
 
+def parse_query(query: str) -> list[tuple[str, str]]:
+    """What Starlette's ``QueryParams`` parses, without building its multi-dict every request.
+
+    ``parse_qsl(query, keep_blank_values=True)``; a query with nothing to unquote (no ``%``,
+    no ``+``: the usual ``symbol=AAPL``) is split directly, to the same pairs.
+    """
+    if "%" in query or "+" in query:
+        return parse_qsl(query, keep_blank_values=True)
+    pairs: list[tuple[str, str]] = []
+    for part in query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((name, value))
+    return pairs
+
+
 @cache
 def _list_fields(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(name for name in model.model_fields if _is_list_field(model, name))
@@ -94,9 +110,7 @@ def query_arguments(request: Request, model: type[BaseModel]) -> dict[str, Any]:
     """Query parameters as raw tool arguments (repeated keys or list fields become lists)."""
     listy = _list_fields(model)
     values: dict[str, list[str]] = {}
-    # What Starlette's QueryParams parses, without building its multi-dict on every request.
-    query = request.scope["query_string"].decode("latin-1")
-    for key, value in parse_qsl(query, keep_blank_values=True):
+    for key, value in parse_query(request.scope["query_string"].decode("latin-1")):
         values.setdefault(key, []).append(value)
     return {
         key: found if key in listy or len(found) > 1 else found[0] for key, found in values.items()

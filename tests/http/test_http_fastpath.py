@@ -6,6 +6,7 @@ import gc
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi.routing import APIRoute
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from ibkr_mcp.config import Settings
 from ibkr_mcp.http_api import create_app
 from ibkr_mcp.http_api.fastpath import JsonBodies, ToolRoute, deeply_frozen
+from ibkr_mcp.http_api.routes import parse_query
 from ibkr_mcp.models import Greeks, Quote
 from ibkr_mcp.tools.market_data import QuotesResult
 from ibkr_mcp.tools.registry import drain_audit
@@ -124,3 +126,10 @@ async def test_errors_on_the_lean_path_are_still_mapped(client: Any) -> None:
     assert (
         missing.json()["error"]["details"]["correlation_id"] == missing.headers["x-correlation-id"]
     )
+
+
+def test_query_parsing_agrees_with_parse_qsl() -> None:
+    cases = ["", "a", "a=", "=x", "a=1&&b=2", "a=b=c", "&", "a&b", "symbol=AAPL", "a=1&a=2"]
+    cases += ["x=%41+b", "s=a+b", "é=ü", ";a=1", "a=1;b=2", "&&=&", "symbols=AAPL,MSFT"]
+    for query in cases:
+        assert parse_query(query) == parse_qsl(query, keep_blank_values=True), query
