@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,6 +19,7 @@ from ibkr_mcp.config import Settings
 from ibkr_mcp.http_api import create_app
 from ibkr_mcp.http_api.fastpath import JsonBodies, ToolRoute, deeply_frozen
 from ibkr_mcp.http_api.routes import parse_query
+from ibkr_mcp.logs import new_correlation_id
 from ibkr_mcp.models import Greeks, Quote
 from ibkr_mcp.tools.market_data import QuotesResult
 from ibkr_mcp.tools.registry import drain_audit
@@ -133,3 +136,20 @@ def test_query_parsing_agrees_with_parse_qsl() -> None:
     cases += ["x=%41+b", "s=a+b", "é=ü", ";a=1", "a=1;b=2", "&&=&", "symbols=AAPL,MSFT"]
     for query in cases:
         assert parse_query(query) == parse_qsl(query, keep_blank_values=True), query
+
+
+def test_correlation_ids_are_uuid4_hex_unique_and_fresh_after_fork() -> None:
+    ids = [new_correlation_id() for _ in range(600)]  # more than one pool of random bytes
+    assert len(set(ids)) == len(ids)
+    for cid in ids:
+        value = uuid.UUID(hex=cid)
+        assert value.hex == cid and value.version == 4 and value.variant == uuid.RFC_4122
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child's first id must not repeat what its parent hands out next
+        os.write(write, new_correlation_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 64).decode() != new_correlation_id()
+    os.close(read)
+    os.close(write)
