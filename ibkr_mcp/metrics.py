@@ -58,6 +58,22 @@ QUEUE_DEPTH = Gauge(
     registry=REGISTRY,
 )
 
+#: Each labelled child, looked up once: ``labels()`` checks and locks on every call, and every
+#: tool call counts itself (a cached HTTP quote is a few hundred microseconds in all).
+_CALL_CHILDREN: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
+def count_call(tool: str, surface: str, outcome: str, seconds: float) -> None:
+    """Count one tool call (``TOOL_CALLS``) and observe its latency (``TOOL_LATENCY``)."""
+    key = (tool, surface, outcome)
+    children = _CALL_CHILDREN.get(key)
+    if children is None:
+        children = (TOOL_CALLS.labels(tool, surface, outcome), TOOL_LATENCY.labels(tool))
+        _CALL_CHILDREN[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 _STATES = ("connected", "hung", "reconnecting", "upstream-lost", "farm-down", "halted")
 
 

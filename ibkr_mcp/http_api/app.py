@@ -107,6 +107,9 @@ def create_app(
         docs_url="/docs",
         redoc_url="/redoc",
         swagger_ui_parameters={"persistAuthorization": True},
+        # FastAPI's native OpenTelemetry is not ours to use (no exporter, no docs); left on,
+        # it asks the global OTel providers whether they are configured on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.registry = registry

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import typing
 from collections.abc import Callable, Coroutine
+from functools import cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import FastAPI, Request
@@ -18,7 +20,8 @@ from starlette.responses import Response
 from ibkr_mcp import __version__
 from ibkr_mcp.errors import HTTP_STATUS, HTTP_TRANSPORT_STATUS, InvalidInputError
 from ibkr_mcp.http_api.examples import EXAMPLES
-from ibkr_mcp.http_api.responses import ErrorBody, OrjsonResponse
+from ibkr_mcp.http_api.fastpath import JsonBodies, ToolRoute, json_response
+from ibkr_mcp.http_api.responses import ErrorBody
 from ibkr_mcp.tools.registry import Registry, ToolSpec
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
@@ -82,14 +85,36 @@ def _is_list_field(model: type[BaseModel], name: str) -> bool:
     )
 
 
+def parse_query(query: str) -> list[tuple[str, str]]:
+    """What Starlette's ``QueryParams`` parses, without building its multi-dict every request.
+
+    ``parse_qsl(query, keep_blank_values=True)``; a query with nothing to unquote (no ``%``,
+    no ``+``: the usual ``symbol=AAPL``) is split directly, to the same pairs.
+    """
+    if "%" in query or "+" in query:
+        return parse_qsl(query, keep_blank_values=True)
+    pairs: list[tuple[str, str]] = []
+    for part in query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((name, value))
+    return pairs
+
+
+@cache
+def _list_fields(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(name for name in model.model_fields if _is_list_field(model, name))
+
+
 def query_arguments(request: Request, model: type[BaseModel]) -> dict[str, Any]:
     """Query parameters as raw tool arguments (repeated keys or list fields become lists)."""
-    args: dict[str, Any] = {}
-    for key in request.query_params:
-        values = request.query_params.getlist(key)
-        listy = key in model.model_fields and _is_list_field(model, key)
-        args[key] = values if listy or len(values) > 1 else values[0]
-    return args
+    listy = _list_fields(model)
+    values: dict[str, list[str]] = {}
+    for key, value in parse_query(request.scope["query_string"].decode("latin-1")):
+        values.setdefault(key, []).append(value)
+    return {
+        key: found if key in listy or len(found) > 1 else found[0] for key, found in values.items()
+    }
 
 
 async def body_arguments(request: Request) -> dict[str, Any]:
@@ -159,22 +184,24 @@ def _loopback_origin(origin: str) -> bool:
 def make_endpoint(spec: ToolSpec[Any, Any], registry: Registry) -> Endpoint:
     """The endpoint for ``spec``: raw arguments → ``Registry.call`` (which validates) → JSON."""
     in_path = path_params(spec)
+    bodies = JsonBodies()
 
     async def endpoint(request: Request) -> Response:
         if spec.http_method == "GET":
             args = query_arguments(request, spec.input_model)
         else:
             args = await body_arguments(request)
-        # The path names the object; it wins over a conflicting body field.
-        args.update({name: request.path_params[name] for name in in_path})
+        if in_path:
+            # The path names the object; it wins over a conflicting body field.
+            args.update({name: request.path_params[name] for name in in_path})
         result = await registry.call(
             spec.name,
             args,
             services=request.app.state.services,
             surface="http",
-            cid=getattr(request.state, "correlation_id", None),
+            cid=request.scope.get("state", {}).get("correlation_id"),
         )
-        return OrjsonResponse(result.output.model_dump(mode="json"))
+        return json_response(bodies.body(result.output))
 
     endpoint.__name__ = spec.name
     endpoint.__doc__ = spec.description
@@ -236,7 +263,7 @@ def add_tool_routes(app: FastAPI, registry: Registry) -> None:
     }
     for spec in registry:
         tag = spec.http_path.split("/")[2] if spec.http_path.count("/") >= 2 else "api"
-        app.add_api_route(
+        app.router.add_api_route(
             spec.http_path,
             make_endpoint(spec, registry),
             methods=[spec.http_method],
@@ -248,6 +275,7 @@ def add_tool_routes(app: FastAPI, registry: Registry) -> None:
             responses=responses,
             tags=[tag],
             openapi_extra={**_openapi_extra(spec), **SECURED},
+            route_class_override=ToolRoute,
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
+from functools import lru_cache
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -76,11 +77,12 @@ def _protected(path: str) -> bool:
 _HOST_RE = re.compile(r"^(?P<name>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$", re.ASCII)
 
 
+@lru_cache(maxsize=256)
 def host_name(host: str) -> str | None:
     """The host name of a ``Host`` header value (``[::1]`` kept bracketed), or ``None``.
 
     ``None`` for a missing or malformed header (e.g. ``127.0.0.1:1@evil.com``): a request the
-    loopback check cannot vouch for.
+    loopback check cannot vouch for. Cached: a server sees a handful of distinct values.
     """
     match = _HOST_RE.fullmatch(host.strip().lower())
     return match.group("name") if match else None
@@ -250,10 +252,19 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+#: The only request headers the guard reads (the others are not decoded on its behalf).
+_READ_HEADERS = frozenset(
+    {b"host", b"authorization", b"content-length", b"origin", CORRELATION_HEADER.encode()}
+)
+
+
 def _headers(scope: Scope) -> dict[str, str]:
+    """The headers the guard reads, by lower-case name (a repeated one: its last value)."""
     out: dict[str, str] = {}
     for key, value in scope.get("headers", []):
-        out[key.decode("latin-1").lower()] = value.decode("latin-1")
+        name = key.lower()
+        if name in _READ_HEADERS:
+            out[name.decode("latin-1")] = value.decode("latin-1")
     return out
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ibkr_mcp.config import Settings
 from ibkr_mcp.http_api.security import check_bind
+from ibkr_mcp.logs import access_log_shown
 
 if TYPE_CHECKING:
     import uvicorn
@@ -38,7 +39,9 @@ def build_server(
         loop="asyncio",
         lifespan="on",
         log_config=None,
-        access_log=True,  # through loguru (logs.configure_logging): correlation id, escaping
+        # Through loguru (logs.configure_logging): correlation id, escaping. Off when LOG_LEVEL
+        # drops the lines anyway: uvicorn would still format their arguments on every request.
+        access_log=access_log_shown(settings),
         server_header=False,
         proxy_headers=False,
     )

@@ -238,8 +238,7 @@ class Registry:
             ) from None
         finally:
             elapsed = time.perf_counter() - started
-            metrics.TOOL_CALLS.labels(name, surface, outcome).inc()
-            metrics.TOOL_LATENCY.labels(name).observe(elapsed)
+            metrics.count_call(name, surface, outcome, elapsed)
             # The summary row is queued behind the single writer thread (rows keep their order)
             # without holding up the answer; rows that gate an order are awaited by the order
             # tools themselves. drain_audit() flushes the queue at shutdown.
