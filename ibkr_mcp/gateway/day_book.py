@@ -158,27 +158,39 @@ class DayBook:
             return None
         return self._newest_read - EXEC_OVERLAP
 
-    def add_fills(self, fills: Iterable[Fill], generation: int, *, whole: bool) -> None:
+    def add_fills(
+        self,
+        fills: Iterable[Fill],
+        generation: int,
+        *,
+        whole: bool,
+        settled: Iterable[datetime] = (),
+    ) -> None:
         """An executions read sent in ``generation`` finished.
 
         Args:
-            fills: What the broker answered.
+            fills: What the broker answered (that the book did not already hold settled).
             generation: ``generation`` when the read was sent.
             whole: The read asked for the whole day (else only since ``fills_since``).
+            settled: The times of the fills it answered that the book held settled (not passed
+                again, see ``settled_at``): they still move the next read's start forward.
         """
         if generation != self.generation or (self._fills is None and not whole):
             return
         book = self._fills if self._fills is not None else {}
+        times = list(settled)
         for fill in fills:
             self._keep(book, fill)
-            if self._newest_read is None or fill.time > self._newest_read:
-                self._newest_read = fill.time
+            times.append(fill.time)
+        newest = max(times, default=None)
+        if newest is not None and (self._newest_read is None or newest > self._newest_read):
+            self._newest_read = newest
         self._fills = book
 
-    def settled(self, exec_id: str) -> bool:
-        """Whether the execution is held with its commission (nothing more can change)."""
+    def settled_at(self, exec_id: str) -> datetime | None:
+        """The time of the execution if held with its commission (nothing more can change)."""
         known = None if self._fills is None else self._fills.get(exec_id)
-        return known is not None and known.commission is not None
+        return known.time if known is not None and known.commission is not None else None
 
     def note_fill(self, fill: Fill) -> None:
         """An execution or commission event of this client."""

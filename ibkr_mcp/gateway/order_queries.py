@@ -218,17 +218,21 @@ class OrderQueries:
         generation = self.book.generation
         fills = await self.conn.call(lambda: ib.reqExecutionsAsync(flt), what="executions")
         out: dict[str, Fill] = {}
+        settled: list[datetime] = []
         for fill in fills:
             if account and fill.execution.acctNumber != account:
                 continue
-            if since is not None and self.book.settled(fill.execution.execId):
-                continue  # re-reported by the overlap: held with its commission already
+            if since is not None and (held := self.book.settled_at(fill.execution.execId)):
+                # Re-reported (the overlap, or this client's own fill heard as an event): held
+                # with its commission already; its time still moves the next read forward.
+                settled.append(held)
+                continue
             # Commission reports update ib_async's session copy of a fill, not the request's.
             known = wrapper.fills.get(fill.execution.execId)
             report = known.commissionReport if known is not None else fill.commissionReport
             out[fill.execution.execId] = convert.fill_from_ib(fill, report)
         if account is None:
-            self.book.add_fills(out.values(), generation, whole=since is None)
+            self.book.add_fills(out.values(), generation, whole=since is None, settled=settled)
         return sorted(out.values(), key=lambda f: (f.time, f.exec_id))
 
 

@@ -140,7 +140,8 @@ def test_day_book_fills_are_incremental_on_the_brokers_clock() -> None:
     book.note_fill(_fill("e1", AT, Decimal("1.00")))
     book.add_fills([_fill("e1", AT)], book.generation, whole=False)
     assert (book.fills() or [])[0].commission == Decimal("1.00")
-    assert book.settled("e1") and not book.settled("e2") and not book.settled("e9")
+    assert book.settled_at("e1") == AT and book.settled_at("e2") is None
+    assert book.settled_at("e9") is None
     assert book.fills("DU1") == book.fills() and book.fills("DU2") == []
     assert [f.exec_id for f in book.fills(order_ref="nobody") or []] == []
     assert ib_filter_time(AT) == "20260302-15:00:00"
@@ -210,3 +211,21 @@ async def test_another_clients_order_seen_open_then_cancelled_is_not_sent_again(
         assert two.replayed is True and two.perm_id == one.perm_id
         assert two.status in ("Cancelled", "ApiCancelled")
     assert [o.fields.order_ref for o in sent_orders(sim)].count("seen-open-01") == 1
+
+
+def test_fills_heard_as_events_still_move_the_next_read_forward() -> None:
+    # This client's own fills arrive as events, settled; a later read that answers only those
+    # (skipped as settled) must still start the next read after them, or every read would
+    # re-ask everything since the last fill a read itself returned (O(day) per order call).
+    book = DayBook(0.0)
+    book.add_fills([_fill("e1", AT, Decimal("1.00"))], book.generation, whole=True)
+    later = AT + timedelta(minutes=5)
+    book.note_fill(_fill("e2", later, Decimal("1.00")))
+    assert book.fills_since() == AT - timedelta(seconds=1)
+    settled = book.settled_at("e2")
+    assert settled == later
+    book.add_fills([], book.generation, whole=False, settled=[settled])
+    assert book.fills_since() == later - timedelta(seconds=1)
+    # An older settled time never moves it back.
+    book.add_fills([], book.generation, whole=False, settled=[AT])
+    assert book.fills_since() == later - timedelta(seconds=1)
