@@ -9,7 +9,8 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +25,7 @@ from ibkr_mcp.audit._store import Writer
 from ibkr_mcp.errors import AuditUnavailableError, IdempotencyConflictError
 
 
-def gated_clock() -> tuple[Callable[[], datetime], threading.Event, threading.Event]:
+def _gated_clock() -> tuple[Callable[[], datetime], threading.Event, threading.Event]:
     """A clock whose FIRST call (on the writer thread) signals ``entered`` and waits for ``gate``.
 
     Holding the writer inside its first batch lets the test queue every other row meanwhile:
@@ -44,11 +45,24 @@ def gated_clock() -> tuple[Callable[[], datetime], threading.Event, threading.Ev
     return clock, entered, gate
 
 
-async def hold_writer(log: AuditLog, entered: threading.Event) -> asyncio.Task[int]:
-    """Append row ``c0`` and return once the writer is held inside its batch (alone in it)."""
-    first = asyncio.create_task(_event(log, 0))
-    await asyncio.get_running_loop().run_in_executor(None, entered.wait, 30)
-    return first
+@asynccontextmanager
+async def held_writer(
+    db_path: Path,
+) -> AsyncIterator[tuple[AuditLog, asyncio.Task[int], threading.Event]]:
+    """An open log whose writer is held inside a batch holding only row ``c0``.
+
+    Yields the log, the task appending ``c0`` and the gate that releases the writer; the log
+    is closed on exit.
+    """
+    clock, entered, gate = _gated_clock()
+    log = AuditLog(db_path, clock=clock)
+    await log.open()
+    try:
+        first = asyncio.create_task(_event(log, 0))
+        await asyncio.get_running_loop().run_in_executor(None, entered.wait, 30)
+        yield log, first, gate
+    finally:
+        await log.close()
 
 
 def _event(log: AuditLog, i: int) -> Any:
@@ -93,11 +107,7 @@ def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 async def test_a_refused_row_in_a_batch_fails_only_its_own_caller(db_path: Path) -> None:
-    clock, entered, gate = gated_clock()
-    log = AuditLog(db_path, clock=clock)
-    await log.open()
-    try:
-        first = await hold_writer(log, entered)
+    async with held_writer(db_path) as (log, first, gate):
         tasks = [
             asyncio.create_task(coro)
             for coro in (
@@ -118,8 +128,6 @@ async def test_a_refused_row_in_a_batch_fails_only_its_own_caller(db_path: Path)
         gate.set()
         assert await first == 1
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    finally:
-        await log.close()
     intent, event1, second_intent, approved, denied, fill, repeat, too_big, event2 = outcomes
     assert (intent, event1, approved, fill, repeat, event2) == (1, 2, 2, 1, 1, 3)
     assert isinstance(second_intent, IdempotencyConflictError)
@@ -174,17 +182,11 @@ async def test_concurrent_batched_appends_from_two_logs_keep_one_chain(db_path: 
 
 
 async def test_ids_follow_submission_order_within_and_across_batches(db_path: Path) -> None:
-    clock, entered, gate = gated_clock()
-    log = AuditLog(db_path, clock=clock)
-    await log.open()
-    try:
-        first = await hold_writer(log, entered)
+    async with held_writer(db_path) as (log, first, gate):
         tasks = [asyncio.create_task(_event(log, i)) for i in range(1, 40)]
         await asyncio.sleep(0)
         gate.set()
         ids = await asyncio.gather(first, *tasks)
-    finally:
-        await log.close()
     assert ids == list(range(1, 41))
     rows = _rows(db_path, "SELECT json_extract(arguments, '$.i') FROM events ORDER BY seq")
     assert [i for (i,) in rows] == list(range(40))
@@ -303,18 +305,12 @@ def test_a_durable_row_is_committed_before_its_await_returns(tmp_path: Path) -> 
 async def test_a_cancelled_caller_does_not_lose_or_break_the_batch(
     db_path: Path, cancel_first: bool
 ) -> None:
-    clock, entered, gate = gated_clock()
-    log = AuditLog(db_path, clock=clock)
-    await log.open()
-    try:
-        first = await hold_writer(log, entered)
+    async with held_writer(db_path) as (log, first, gate):
         tasks = [asyncio.create_task(_event(log, i)) for i in range(1, 6)]
         await asyncio.sleep(0)
         (first if cancel_first else tasks[2]).cancel()
         gate.set()
         done = await asyncio.gather(first, *tasks, return_exceptions=True)
-    finally:
-        await log.close()
     cancelled = 1 if cancel_first else 4
     assert [isinstance(d, asyncio.CancelledError) for d in done] == [
         i == cancelled for i in range(1, 7)
