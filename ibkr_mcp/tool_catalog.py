@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ibkr_mcp.tools.registry import CallResult, Progress, Registry, Surface
 
 #: Bumped when an entry's shape changes (old cache files are then ignored).
-FORMAT: Final = 1
+FORMAT: Final = 2
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -51,7 +51,9 @@ def catalog_path(cache_dir: Path) -> Path:
 def entries_from(registry: Registry) -> list[dict[str, Any]]:
     """Every tool's MCP description (all toolsets and surfaces; filtered when served)."""
     from ibkr_mcp.mcp_server import compact_schema
+    from ibkr_mcp.tools import tool_modules
 
+    modules = tool_modules()
     return [
         {
             "name": spec.name,
@@ -68,6 +70,7 @@ def entries_from(registry: Registry) -> list[dict[str, Any]]:
             "tags": sorted(spec.tags),
             "toolset": spec.effective_toolset,
             "surfaces": sorted(spec.surfaces),
+            "module": modules[spec.name],
         }
         for spec in registry
     ]
@@ -102,18 +105,28 @@ def save_entries(path: Path, entries: list[dict[str, Any]]) -> None:
 class LazyRegistry:
     """The enabled registry, imported on first use (the tool list was served from the cache).
 
+    A call imports only the module declaring its tool (the first ``get_quote`` of a session
+    does not wait for the order tools to import); anything else loads the whole registry.
+
     Args:
         toolsets: The enabled toolsets.
         surface: The surface the registry serves.
         registry: The registry, when it was already built.
+        modules: Each tool's module (``tools.tool_modules``), from the cached entries.
     """
 
     def __init__(
-        self, toolsets: frozenset[str], surface: str, registry: Registry | None = None
+        self,
+        toolsets: frozenset[str],
+        surface: str,
+        registry: Registry | None = None,
+        modules: Mapping[str, str] | None = None,
     ) -> None:
         self.toolsets = toolsets
         self.surface = surface
         self._registry = None if registry is None else registry.enabled(toolsets, surface)
+        self._modules = dict(modules or {})
+        self._parts: dict[str, Registry] = {}
 
     def load(self) -> Registry:
         """The enabled registry (imported and built at the first call)."""
@@ -122,6 +135,20 @@ class LazyRegistry:
 
             self._registry = build_registry().enabled(self.toolsets, self.surface)
         return self._registry
+
+    def _for(self, name: str) -> Registry:
+        """The registry that can call ``name``: its module's tools, else the whole registry."""
+        module = self._modules.get(name)
+        if self._registry is not None or module is None:
+            return self.load()  # an unknown name's error lists every tool
+        part = self._parts.get(module)
+        if part is None:
+            from ibkr_mcp.tools import build_registry
+
+            part = self._parts[module] = build_registry((module,)).enabled(
+                self.toolsets, self.surface
+            )
+        return part
 
     async def call(
         self,
@@ -134,8 +161,8 @@ class LazyRegistry:
         progress: Progress | None = None,
         origin: Mapping[str, Any] | None = None,
     ) -> CallResult[Any]:
-        """``Registry.call`` on the loaded registry."""
-        return await self.load().call(
+        """``Registry.call`` on the registry holding ``name``."""
+        return await self._for(name).call(
             name,
             arguments,
             services=services,
@@ -166,6 +193,7 @@ def mcp_entries(
         save_entries(path, entries)
         lazy = LazyRegistry(toolsets, "mcp", registry)
     else:
-        lazy = LazyRegistry(toolsets, "mcp")
+        modules = {e["name"]: e["module"] for e in entries if isinstance(e.get("module"), str)}
+        lazy = LazyRegistry(toolsets, "mcp", modules=modules)
     chosen = [e for e in entries if e["toolset"] in toolsets and "mcp" in e["surfaces"]]
     return chosen, lazy

@@ -21,13 +21,11 @@ from ibkr_mcp.errors import IbkrMcpError, IdempotencyConflictError
 from ibkr_mcp.logs import correlation_id, new_correlation_id
 from ibkr_mcp.origin import call_origin
 from ibkr_mcp.safety.approvals import Approval, expire, list_approvals
-from ibkr_mcp.tools.order_action_models import ClosePositionInput, ModifyInput
-from ibkr_mcp.tools.order_models import PlaceInput, PlaceResult
-from ibkr_mcp.tools.order_replay import KeyLock
 from ibkr_mcp.tools.registry import CallContext
 
 if TYPE_CHECKING:
     from ibkr_mcp.services import Services
+    from ibkr_mcp.tools.order_models import PlaceResult
 
 #: How often the runner looks for decisions (a human's approve waits a few seconds anyway).
 POLL_SECONDS = 0.25
@@ -37,7 +35,11 @@ _SPENT_TOKEN = "approved-by-human"
 
 async def _replay(approval: Approval, ctx: CallContext) -> PlaceResult | None:
     """Run the queued tool's acting half again with ``approved`` (every gate, fresh facts)."""
+    # The order tools are imported when an approval is acted on, not when the runtime opens:
+    # every runtime starts this runner, and the first tool call waits for the runtime.
+    from ibkr_mcp.tools.order_action_models import ClosePositionInput, ModifyInput
     from ibkr_mcp.tools.order_actions import close_position, modify_order
+    from ibkr_mcp.tools.order_models import PlaceInput
     from ibkr_mcp.tools.trading import _place
 
     request = {**approval.request, "confirmation_token": _SPENT_TOKEN}
@@ -50,6 +52,8 @@ async def _replay(approval: Approval, ctx: CallContext) -> PlaceResult | None:
 
 
 async def _send(services: Services, approval: Approval) -> None:
+    from ibkr_mcp.tools.order_replay import KeyLock
+
     cid = new_correlation_id()
     origin = {
         "surface": "internal",

@@ -61,7 +61,9 @@ def test_stdio_path_imports_neither_typer_nor_the_broker_stack() -> None:
         "from ibkr_mcp.mcp_server import build_mcp\n"
         "from ibkr_mcp.tools import build_registry\n"
         "build_registry()\n"
-        "heavy = ['typer', 'ib_async', 'numpy', 'sqlite_utils', 'fastapi', 'ibkr_mcp.simulator']\n"
+        # numpy._core: numpy itself may be a stand-in until first use (gateway/__init__.py).
+        "heavy = ['typer', 'ib_async', 'numpy._core', 'sqlite_utils', 'fastapi',\n"
+        "         'ibkr_mcp.simulator']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run(
@@ -158,3 +160,33 @@ def test_stdio_path_with_a_cached_tool_list_imports_no_tool_module(tmp_path: Pat
     assert "ibkr_mcp.tools" in first.stdout  # no cache yet: the registry was built
     again = subprocess.run(run, capture_output=True, text=True, timeout=60, check=True)
     assert again.stdout.strip() == ""
+
+
+def test_a_cached_tool_list_loads_only_the_called_tools_module(tmp_path: Path) -> None:
+    # The first get_quote of a session must not wait for the order tools to import (issue 15).
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from ibkr_mcp.tool_catalog import mcp_entries\n"
+        "cache = Path(sys.argv[1])\n"
+        "mcp_entries(cache, frozenset({'read', 'trade'}))\n"  # writes the cache
+        "for m in [m for m in sys.modules if m.startswith('ibkr_mcp.tools')]:\n"
+        "    del sys.modules[m]\n"
+        "entries, lazy = mcp_entries(cache, frozenset({'read', 'trade'}))\n"
+        "quote = lazy._for('get_quote')\n"
+        "order_mods = ['ibkr_mcp.tools.trading', 'ibkr_mcp.tools.order_models']\n"
+        "print(sorted(s.name for s in quote))\n"
+        "print(','.join(m for m in order_mods if m in sys.modules))\n"
+        "place = lazy._for('place_order')\n"
+        "print('place_order' in place, 'ibkr_mcp.tools.trading' in sys.modules)\n"
+        "print('get_positions' in lazy._for('no_such_tool'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    tools, loaded, place, whole = done.stdout.strip().splitlines()
+    assert "get_quote" in tools and "place_order" not in tools
+    assert loaded == ""
+    assert place == "True True"
+    assert whole == "True"  # an unknown name gets the whole registry (its error lists them)
