@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from decimal import Decimal
 from typing import Any, Literal, cast
@@ -142,7 +143,22 @@ async def _prepare_modify(params: ModifyInput, ctx: CallContext) -> pipeline.Pre
         modifies=params.order_id,
     )
     quote = await pipeline.reference_quote(ctx, contract)
-    return pipeline.Prepared(contract=contract, intent=intent, quote=quote, verb="modified")
+    # The order as it stands, valued like the change: its intent row counts only the increase.
+    before = dataclasses.replace(
+        intent,
+        quantity=current.quantity,
+        limit_price=current.limit_price if order_type != "MKT" else None,
+        stop_price=current.stop_price,
+        trailing_amount=current.trailing_amount,
+        trailing_percent=current.trailing_percent,
+    )
+    return pipeline.Prepared(
+        contract=contract,
+        intent=intent,
+        quote=quote,
+        verb="modified",
+        replaces=pipeline.estimated_notional(before, quote),
+    )
 
 
 async def modify_order(

@@ -60,6 +60,9 @@ class Prepared:
     quote: Quote | None
     #: What a successful send is called in messages (``sent``, ``modified``).
     verb: str = "sent"
+    #: A modification: the bounded value of the order as it stands before the change (its
+    #: intent row counts only the increase; ``None``: unknown, the whole value counts).
+    replaces: Decimal | None = None
 
 
 def check_tick(contract: Contract, field: str, price: Decimal | None) -> None:
@@ -130,6 +133,20 @@ def estimated_notional(intent: OrderIntent, quote: Quote | None) -> Decimal | No
     reference = None if quote is None else ReferenceQuote.from_quote(quote)
     notional = order_notional(intent, reference, band_pct=Decimal(0))
     return notional.value if isinstance(notional, Notional) else None
+
+
+def added_notional(prepared: Prepared) -> Decimal | None:
+    """What sending ``prepared`` adds to the day's sent value (``daily_notional`` sums it).
+
+    A new order adds its bounded value. A modification adds what it raises the order's value
+    by (never less than nothing): the order was counted by its own intent when it was placed,
+    and raising its quantity or limit must count too, or the daily limit could be walked past
+    one modification at a time.
+    """
+    value = estimated_notional(prepared.intent, prepared.quote)
+    if prepared.intent.modifies is None or value is None or prepared.replaces is None:
+        return value
+    return max(value - prepared.replaces, Decimal(0))
 
 
 def summary(intent: OrderIntent, quote: Quote | None) -> OrderSummary:
@@ -359,11 +376,9 @@ async def execute(
             detail={
                 "request_fingerprint": request.request_fingerprint(),
                 "verdicts": [f"{v.gate}:{v.outcome}" for v in result.verdicts],
-                # What daily_notional counts (working or filled, every process).
-                # A modification's order is counted once, by its original intent.
-                "notional": (
-                    None if intent.modifies is not None else estimated_notional(intent, quote)
-                ),
+                # What daily_notional counts (working or filled, every process); for a
+                # modification only what it adds to the order's value.
+                "notional": added_notional(prepared),
                 "currency": intent.currency,
                 "approved": approved or None,
                 **shape_detail(intent),

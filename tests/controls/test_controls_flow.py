@@ -67,6 +67,29 @@ async def test_daily_notional_counts_every_sent_order(controls_settings: Any, si
     assert len(sent_orders(sim)) == 2
 
 
+async def test_daily_notional_counts_what_a_modification_adds(
+    controls_settings: Any, sim: Any
+) -> None:
+    settings = controls_settings(MAX_DAILY_NOTIONAL=450)
+    async with runtime(settings) as services:
+        placed = await place(services, resting(1), "grow-0001")  # 100
+        change = {"order_id": placed.order_id, "quantity": 3}  # 300: adds 200
+        preview = await call(services, "modify_order", change)
+        token = preview.preview.confirmation_token
+        done = await call(
+            services, "modify_order",
+            {**change, "confirmation_token": token, "idempotency_key": "grow-0002"},
+        )  # fmt: skip
+        assert done.result.sent
+        # The day now holds 300, not the 100 the order was placed with: 200 more is too much.
+        with pytest.raises(GateRefusedError) as refused:
+            await place(services, resting(2), "grow-0003")
+    assert refused.value.details["gate"] == "daily_notional"
+    assert "300.00 already sent" in refused.value.message
+    orders = sent_orders(sim)
+    assert [o.fields.total_quantity for o in orders] == [3]
+
+
 async def test_duplicate_under_another_key_is_refused(controls_settings: Any, sim: Any) -> None:
     async with runtime(controls_settings()) as services:
         first = await place(services, resting(1), "dup-00001")
