@@ -140,6 +140,12 @@ class TokenStore:
         return None
 
     def _prune(self, now: datetime) -> None:
-        expired = [t for t, e in self._entries.items() if now >= e.expires_at]
-        for t in expired:
-            del self._entries[t]
+        # One TTL and an insertion-ordered dict: tokens expire in order, so stop at the first
+        # live one (this scanned every token on each issue and consume). A clock set back only
+        # delays a prune; ``_problem`` still refuses an expired token.
+        entries = self._entries
+        while entries:
+            oldest = next(iter(entries))
+            if now < entries[oldest].expires_at:
+                return
+            del entries[oldest]

@@ -70,6 +70,21 @@ def test_expiry_with_injected_clock() -> None:
     assert store.check(issued.token, intent.fingerprint()).reason == tokens_module.UNKNOWN
 
 
+def test_only_expired_tokens_are_pruned_oldest_first() -> None:
+    clock = FakeClock()
+    store = TokenStore(120, clock=clock)
+    intent = build_intent()
+    issued = []
+    for _ in range(3):
+        issued.append(store.issue(intent))
+        clock.advance(50)  # issued at 0, 50, 100
+    clock.advance(-25)  # now 125: the first expired, the others live
+    store.consume(issued[2].token, intent.fingerprint())
+    assert len(store) == 2
+    assert store.check(issued[0].token, intent.fingerprint()).reason == tokens_module.UNKNOWN
+    assert store.check(issued[1].token, intent.fingerprint()).valid
+
+
 def test_wrong_fingerprint_refused_and_token_survives() -> None:
     store = TokenStore(120, clock=FakeClock())
     intent = build_intent()
