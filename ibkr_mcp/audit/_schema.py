@@ -83,6 +83,8 @@ _INDEXES: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
         ("correlation_id",),
         # Flow counters and approvals read by event and time (issue 14).
         ("event", "ts"),
+        # Rejections by status and time: a scan of the whole table per order before (issue 15).
+        ("status", "ts"),
     ),
     "fills": (("exec_id",), ("order_id",), ("correlation_id",)),
 }

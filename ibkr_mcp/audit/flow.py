@@ -1,12 +1,15 @@
 """Flow counters read from the audit trail: orders sent, value sent, duplicates, rejections.
 
 Every process sharing the audit database sees the same rows, so these counters survive restarts
-and are shared between processes (never kept in memory). An order counts as sent from its
-``intent`` row, which is durable before anything reaches the broker.
+and are shared between processes. An order counts as sent from its ``intent`` row, which is
+durable before anything reaches the broker. The day's value is a running tally of those rows
+(``_DayTally``) that each call brings up to date from the database, so an order costs what was
+recorded since the last one, not the whole day.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -18,16 +21,35 @@ if TYPE_CHECKING:
     from ibkr_mcp.audit.log import AuditLog
 
 # The notional and currency an intent recorded are read by SQLite (on the reader thread), not by
-# parsing every intent's detail JSON on the event loop (one row per order of the day).
-_INTENTS_SINCE = (
-    "SELECT ts, idempotency_key, account, con_id, side, quantity, order_type, limit_price,"
-    " CASE WHEN json_valid(detail) THEN json_extract(detail, '$.notional') END AS notional,"
+# parsing every intent's detail JSON on the event loop.
+_NOTIONAL = (
+    "CASE WHEN json_valid(detail) THEN json_extract(detail, '$.notional') END AS notional,"
     " CASE WHEN json_valid(detail) THEN json_extract(detail, '$.currency') END AS currency"
+)
+#: Intents not yet seen by this process's day tally (``_DayTally``), oldest first.
+_NEW_INTENTS = (
+    "SELECT id, ts, idempotency_key, account, quantity, limit_price, "
+    + _NOTIONAL
+    + " FROM order_events WHERE id > ? AND +event = 'intent' AND +ts >= ? ORDER BY id"
+)
+#: Intents of the last minute and of the day (counted by SQLite, not fetched).
+_COUNTS = (
+    "SELECT COALESCE(SUM(ts >= ?), 0) AS minute, COALESCE(SUM(ts >= ?), 0) AS today,"
+    " (SELECT MAX(id) FROM order_events) AS top"
+    " FROM order_events WHERE event = 'intent' AND ts >= ?"
+)
+#: The intents a duplicate could be (the duplicate window only).
+_RECENT_INTENTS = (
+    "SELECT ts, idempotency_key, account, con_id, side, quantity, order_type"
     " FROM order_events WHERE event = 'intent' AND ts >= ? ORDER BY seq"
 )
+#: The keys of orders the broker rejected since ``?1``: two index ranges, one by event and
+#: one by status (one ``OR`` scanned the whole table, every day ever recorded, per order).
 _REJECTED_SINCE = (
     "SELECT DISTINCT COALESCE(NULLIF(idempotency_key, ''), 'order:' || order_id, 'row:' || id)"
-    " AS k FROM order_events WHERE ts >= ? AND (event = 'rejected' OR status = 'Rejected')"
+    " AS k FROM order_events WHERE id IN ("
+    "SELECT id FROM order_events WHERE event = 'rejected' AND ts >= ?1"
+    " UNION SELECT id FROM order_events WHERE status = 'Rejected' AND ts >= ?1)"
 )
 
 
@@ -115,40 +137,36 @@ async def flow_counts(
     """
     minute_ago = now - timedelta(seconds=60)
     dup_since = now - timedelta(seconds=duplicate_window_seconds)
-    since = min(day_start, minute_ago, dup_since)
     rejected_window = now - timedelta(minutes=rejection_window_minutes)
     if rejections_since is not None and rejections_since > rejected_window:
         rejected_window = rejections_since
-    # One reader job, one snapshot (was three hops to the reader thread, one after another).
-    rows, in_window, rejected = await audit.query_many(
-        (_INTENTS_SINCE, (utc_iso(since),)),
+    tally = _tally(audit, day_start)
+    statements: list[tuple[str, Any]] = [
+        (_NEW_INTENTS, (tally.last_id, utc_iso(day_start))),
+        (_COUNTS, (utc_iso(minute_ago), utc_iso(day_start), utc_iso(min(day_start, minute_ago)))),
         (_REJECTED_SINCE, (utc_iso(rejected_window),)),
-        (_REJECTED_SINCE, (utc_iso(since),)),
-    )
-    rejections = len(in_window)
+        (_REJECTED_SINCE, (utc_iso(day_start),)),
+    ]
+    if duplicate_window_seconds > 0:
+        statements.append((_RECENT_INTENTS, (utc_iso(dup_since),)))
+    # One reader job, one snapshot: the day's new intents, the counts, rejections, duplicates.
+    new, counted, in_window, rejected, *recent = await audit.query_many(*statements)
+    top = counted[0]["top"] or 0
+    if top < tally.last_id:  # the database was replaced under this process: tally it again
+        _TALLIES.pop(audit, None)
+        return await flow_counts(
+            audit, now=now, day_start=day_start, account=account, currency=currency,
+            con_id=con_id, side=side, quantity=quantity, order_type=order_type,
+            idempotency_key=idempotency_key, duplicate_window_seconds=duplicate_window_seconds,
+            rejection_window_minutes=rejection_window_minutes, rejections_since=rejections_since,
+        )  # fmt: skip
+    tally.add(new)
     rejected_keys = {r["k"] for r in rejected}
-    keys: set[str] = set()
-    last_minute = today = 0
-    notional = Decimal(0)
     dup_key: str | None = None
     dup_age: float | None = None
-    for row in rows:
-        ts = datetime.fromisoformat(row["ts"])
-        if ts >= minute_ago:
-            last_minute += 1
-        if ts < day_start:
-            continue
-        today += 1
-        if row.get("idempotency_key"):
-            keys.add(row["idempotency_key"])
-        if row.get("account") == account and row.get("idempotency_key") not in rejected_keys:
-            value, row_currency = intent_notional(row)
-            if value is not None and row_currency in (None, currency):
-                notional += value
+    for row in recent[0] if recent else ():
         if (
-            duplicate_window_seconds > 0
-            and ts >= dup_since
-            and row.get("idempotency_key") != idempotency_key
+            row.get("idempotency_key") != idempotency_key
             and row.get("account") == account
             and row.get("con_id") == con_id
             and row.get("side") == side
@@ -156,13 +174,79 @@ async def flow_counts(
             and _same_quantity(row.get("quantity"), quantity)
         ):
             dup_key = row.get("idempotency_key")
-            dup_age = (now - ts).total_seconds()
+            dup_age = (now - datetime.fromisoformat(row["ts"])).total_seconds()
     return FlowCounts(
-        orders_last_minute=last_minute,
-        orders_today=today,
-        notional_today=notional,
+        orders_last_minute=int(counted[0]["minute"]),
+        orders_today=int(counted[0]["today"]),
+        notional_today=tally.notional(account, currency, rejected_keys),
         duplicate_of=dup_key,
         duplicate_age_seconds=dup_age,
-        rejections_in_window=rejections,
-        keys_today=frozenset(keys),
+        rejections_in_window=len(in_window),
+        keys_today=tally.keys(),
     )
+
+
+class _DayTally:
+    """This process's running sum of the day's intents, read from the audit incrementally.
+
+    Why: summing every intent of the day on every order made each order cost O(orders of the
+    day) (~22 ms at 2,000 orders). The rows still come from the database, every process's
+    included: each call reads only the intents with an id above the last one tallied, in the
+    same snapshot as its counts (ids grow in commit order: one writer at a time). Exact
+    ``Decimal`` sums; a rejected order's value is taken out at each call (rejections are few).
+    """
+
+    def __init__(self, day_start: datetime) -> None:
+        self.day_start = day_start
+        self.last_id = 0
+        #: account -> currency (None: not recorded) -> value of the day's intents.
+        self._sums: dict[str | None, dict[str | None, Decimal]] = {}
+        #: idempotency key -> (account, currency, value) of its intents (rejections subtract).
+        self._by_key: dict[str, list[tuple[str | None, str | None, Decimal]]] = {}
+        self._keys: set[str] = set()
+        self._frozen: frozenset[str] = frozenset()
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Tally intents read with ``_NEW_INTENTS`` (ids at or below the last are skipped)."""
+        for row in rows:
+            if row["id"] <= self.last_id:
+                continue  # a concurrent call's snapshot already tallied it
+            self.last_id = row["id"]
+            key = row.get("idempotency_key") or None
+            if key is not None:
+                self._keys.add(key)
+            value, currency = intent_notional(row)
+            if value is None:
+                continue
+            account = row.get("account")
+            by_currency = self._sums.setdefault(account, {})
+            by_currency[currency] = by_currency.get(currency, Decimal(0)) + value
+            if key is not None:
+                self._by_key.setdefault(key, []).append((account, currency, value))
+
+    def notional(self, account: str, currency: str, rejected: set[str]) -> Decimal:
+        """The day's value for ``account`` in ``currency`` (or unrecorded), rejections out."""
+        by_currency = self._sums.get(account, {})
+        total = by_currency.get(currency, Decimal(0)) + by_currency.get(None, Decimal(0))
+        for key in rejected:
+            for row_account, row_currency, value in self._by_key.get(key, ()):
+                if row_account == account and row_currency in (None, currency):
+                    total -= value
+        return total
+
+    def keys(self) -> frozenset[str]:
+        """The idempotency keys of the day's intents."""
+        if len(self._frozen) != len(self._keys):
+            self._frozen = frozenset(self._keys)
+        return self._frozen
+
+
+#: One tally per open audit log (per process), for its current trading day.
+_TALLIES: weakref.WeakKeyDictionary[AuditLog, _DayTally] = weakref.WeakKeyDictionary()
+
+
+def _tally(audit: AuditLog, day_start: datetime) -> _DayTally:
+    tally = _TALLIES.get(audit)
+    if tally is None or tally.day_start != day_start:
+        tally = _TALLIES[audit] = _DayTally(day_start)
+    return tally

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -51,3 +52,111 @@ async def test_query_many_answers_each_statement_in_order(audit: AuditLog) -> No
     assert ones == [{"one": 1}]
     assert keys == [{"idempotency_key": "k1"}]
     assert none == []
+
+
+def _reference(rows: list[dict[str, Any]], rejected: set[str], account: str, currency: str) -> Any:
+    """The counters summed over every intent row of the day (what each order used to read)."""
+    from ibkr_mcp.audit.flow import intent_notional
+
+    total = Decimal(0)
+    for row in rows:
+        if row["account"] == account and row["idempotency_key"] not in rejected:
+            value, row_currency = intent_notional(row)
+            if value is not None and row_currency in (None, currency):
+                total += value
+    return len(rows), total, {r["idempotency_key"] for r in rows if r["idempotency_key"]}
+
+
+async def test_the_day_tally_matches_a_whole_day_sum_across_processes(db_path: Any) -> None:
+    # Two processes on one database append intents and rejections in random order; each order's
+    # counters (read incrementally per process) equal the sum over every intent of the day.
+    import random
+
+    from audit_helpers import make_clock
+
+    rng = random.Random(15)
+    clock = make_clock(step_ms=7)
+    one, two = AuditLog(db_path, clock=clock), AuditLog(db_path, clock=clock)
+    await one.open()
+    await two.open()
+    try:
+        keys: list[str] = []
+        for step in range(120):
+            writer = rng.choice((one, two))
+            if keys and rng.random() < 0.15:
+                await writer.record_order_event(
+                    correlation_id="c", event="rejected", idempotency_key=rng.choice(keys),
+                    status="Rejected",
+                )  # fmt: skip
+            else:
+                key = f"k{step}"
+                keys.append(key)
+                detail = rng.choice((
+                    None,
+                    {"notional": str(Decimal(rng.randint(1, 99999)) / 100), "currency": "USD"},
+                    {"notional": "12.5", "currency": "EUR"},
+                    {"notional": None, "currency": "USD"},
+                ))  # fmt: skip
+                await writer.record_order_event(
+                    correlation_id="c", event="intent", idempotency_key=key,
+                    account=rng.choice(("DU1", "DU2")), con_id=1, side="BUY",
+                    quantity=Decimal(rng.randint(1, 9)), order_type="LMT",
+                    limit_price=Decimal("10.25"), detail=detail,
+                )  # fmt: skip
+            reader = rng.choice((one, two))
+            account, currency = rng.choice(("DU1", "DU2")), rng.choice(("USD", "EUR"))
+            now = T0 + timedelta(seconds=step)
+            # Two orders at once in one process: both snapshots hold the same new intents.
+            counts, again = await asyncio.gather(*(
+                flow_counts(
+                    reader, now=now, day_start=T0 - timedelta(hours=1), account=account,
+                    currency=currency, con_id=2, side="BUY", quantity=Decimal(1),
+                    order_type="MKT", idempotency_key=None, duplicate_window_seconds=0,
+                    rejection_window_minutes=10, rejections_since=None,
+                )
+                for _ in range(2)
+            ))  # fmt: skip
+            assert again.notional_today == counts.notional_today
+            rows = await reader.query(
+                "SELECT idempotency_key, account, quantity, limit_price,"
+                " json_extract(detail, '$.notional') AS notional,"
+                " json_extract(detail, '$.currency') AS currency"
+                " FROM order_events WHERE event = 'intent' AND json_valid(COALESCE(detail, '{}'))"
+                " OR event = 'intent' AND detail IS NULL"
+            )
+            rejected = {
+                r["idempotency_key"]
+                for r in await reader.query(
+                    "SELECT idempotency_key FROM order_events WHERE event = 'rejected'"
+                )
+            }
+            today, notional, day_keys = _reference(rows, rejected, account, currency)
+            assert (counts.orders_today, counts.notional_today, counts.keys_today) == (
+                today, notional, day_keys,
+            ), step  # fmt: skip
+        # A new trading day starts from nothing.
+        later = await flow_counts(
+            one, now=T0 + timedelta(days=1), day_start=T0 + timedelta(hours=20), account="DU1",
+            currency="USD", con_id=2, side="BUY", quantity=Decimal(1), order_type="MKT",
+            idempotency_key=None, duplicate_window_seconds=0, rejection_window_minutes=10,
+            rejections_since=None,
+        )  # fmt: skip
+        assert (later.orders_today, later.notional_today, later.keys_today) == (0, 0, frozenset())
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_flow_queries_read_index_ranges_not_the_whole_table(audit: AuditLog) -> None:
+    # Each order runs these: a full scan would cost every row ever recorded, per order.
+    from ibkr_mcp.audit.flow import _COUNTS, _NEW_INTENTS, _RECENT_INTENTS, _REJECTED_SINCE
+
+    at = "2026-01-01T00:00:00Z"
+    for sql, params in (
+        (_NEW_INTENTS, (0, at)),
+        (_COUNTS, (at, at, at)),
+        (_RECENT_INTENTS, (at,)),
+        (_REJECTED_SINCE, (at,)),
+    ):
+        plan = [row["detail"] for row in await audit.query("EXPLAIN QUERY PLAN " + sql, params)]
+        assert not [step for step in plan if step.startswith("SCAN")], (sql, plan)
