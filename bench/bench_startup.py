@@ -17,7 +17,7 @@ from pathlib import Path
 
 from _results import record
 
-RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", "11"))
+RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", "21"))
 
 BARE = """
 from fastmcp import FastMCP
