@@ -67,6 +67,8 @@ class DayBook:
         self._completed_at = 0.0
         self._open: dict[tuple[int, ...], OrderRecord] = {}
         self._fills: dict[str, FillRecord] | None = None
+        #: orderRef -> exec ids of ``_fills``: the order path looks its key up on every call.
+        self._by_ref: dict[str, set[str]] = {}
         self._newest_read: datetime | None = None
 
     @property
@@ -80,6 +82,7 @@ class DayBook:
         self._completed = None
         self._open = {}
         self._fills = None
+        self._by_ref = {}
         self._newest_read = None
 
     # --- completed orders -----------------------------------------------------------------
@@ -142,9 +145,13 @@ class DayBook:
         """
         if self._fills is None:
             return None
+        held = self._fills
+        records = (
+            (held[e] for e in self._by_ref.get(order_ref, ())) if order_ref else iter(held.values())
+        )
         chosen = [
             f.fill()
-            for f in self._fills.values()
+            for f in records
             if (not account or f.account == account) and (not order_ref or f.order_ref == order_ref)
         ]
         return sorted(chosen, key=lambda f: (f.time, f.exec_id))
@@ -177,15 +184,15 @@ class DayBook:
         """
         if generation != self.generation or (self._fills is None and not whole):
             return
-        book = self._fills if self._fills is not None else {}
+        if self._fills is None:
+            self._fills, self._by_ref = {}, {}
         times = list(settled)
         for fill in fills:
-            self._keep(book, fill)
+            self._keep(fill)
             times.append(fill.time)
         newest = max(times, default=None)
         if newest is not None and (self._newest_read is None or newest > self._newest_read):
             self._newest_read = newest
-        self._fills = book
 
     def settled_at(self, exec_id: str) -> datetime | None:
         """The time of the execution if held with its commission (nothing more can change)."""
@@ -195,16 +202,20 @@ class DayBook:
     def note_fill(self, fill: Fill) -> None:
         """An execution or commission event of this client."""
         if self._fills is not None:
-            self._keep(self._fills, fill)
+            self._keep(fill)
 
-    @staticmethod
-    def _keep(book: dict[str, FillRecord], fill: Fill) -> None:
+    def _keep(self, fill: Fill) -> None:
+        book = self._fills
+        if book is None:
+            return
         # A fill read without its commission never replaces one that has it.
         known = book.get(fill.exec_id)
         if known is None or fill.commission is not None or known.commission is None:
             record = FillRecord.of(fill)
             # The exec id string is kept once (the key is the record's own).
             book[record.exec_id] = record
+            if record.order_ref:
+                self._by_ref.setdefault(record.order_ref, set()).add(record.exec_id)
 
 
 def ib_filter_time(at: datetime) -> str:

@@ -229,3 +229,23 @@ def test_fills_heard_as_events_still_move_the_next_read_forward() -> None:
     # An older settled time never moves it back.
     book.add_fills([], book.generation, whole=False, settled=[AT])
     assert book.fills_since() == later - timedelta(seconds=1)
+
+
+def test_fills_by_order_ref_come_from_the_index_and_follow_the_book() -> None:
+    # The order path asks the book for its key's fills on every call: by index, not by scan.
+    book = DayBook(0.0)
+    key_a = [_fill(f"a{n}", AT + timedelta(seconds=n)).model_copy(update={"order_ref": "k-a"})
+             for n in (2, 1)]  # fmt: skip
+    other = _fill("b1", AT).model_copy(update={"order_ref": "k-b", "account": "DU2"})
+    book.add_fills([*key_a, other], book.generation, whole=True)
+    assert [f.exec_id for f in book.fills(order_ref="k-a") or []] == ["a1", "a2"]  # by time
+    assert book.fills(order_ref="k-a", account="DU2") == []
+    assert [f.exec_id for f in book.fills(order_ref="k-b") or []] == ["b1"]
+    assert book.fills(order_ref="none-such") == []
+    late = _fill("a3", AT + timedelta(seconds=9)).model_copy(update={"order_ref": "k-a"})
+    book.note_fill(late)  # an event of this client joins the index too
+    assert [f.exec_id for f in book.fills(order_ref="k-a") or []] == ["a1", "a2", "a3"]
+    book.reset()  # a lost session forgets the day, index included
+    assert book.fills(order_ref="k-a") is None
+    book.add_fills([other], book.generation, whole=True)
+    assert book.fills(order_ref="k-a") == []
