@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from ibkr_mcp.audit._codec import utc_iso
 from ibkr_mcp.errors import InvalidInputError, OrderNotFoundError
 
 if TYPE_CHECKING:
@@ -168,10 +169,21 @@ def _fold(rows: list[dict[str, Any]], now: datetime) -> Approval | None:
 
 
 async def list_approvals(
-    audit: AuditLog, now: datetime, *, states: frozenset[str] | None = None
+    audit: AuditLog,
+    now: datetime,
+    *,
+    states: frozenset[str] | None = None,
+    queued_since: datetime | None = None,
 ) -> list[Approval]:
-    """Every approval (optionally only those in ``states``), oldest first."""
-    rows = await audit.query(_ROWS.format(where=""))
+    """Every approval (optionally only those in ``states``), oldest first.
+
+    ``queued_since``: only approvals queued at or after it (the runner's polls: reading every
+    approval ever queued four times a second grew with the history).
+    """
+    if queued_since is None:
+        rows = await audit.query(_ROWS.format(where=""))
+    else:
+        rows = await audit.query(_ROWS.format(where="AND ts >= ?"), (utc_iso(queued_since),))
     by_key: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_key.setdefault(row["idempotency_key"], []).append(row)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from loguru import logger
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 #: How often the runner looks for decisions (a human's approve waits a few seconds anyway).
 POLL_SECONDS = 0.25
+#: How long past its TTL an approval is still looked at (to record its lapse or late decision).
+RECENT_GRACE = timedelta(hours=1)
 #: A placeholder token: an approved order's real token was spent when it was queued.
 _SPENT_TOKEN = "approved-by-human"
 
@@ -99,8 +102,11 @@ async def process_approvals(services: Services) -> int:
     """Act on this server's decided or lapsed approvals once; returns how many were handled."""
     now = services.now()
     handled = 0
+    # Only approvals that can still need this server: decided or lapsed within their TTL, plus
+    # RECENT_GRACE for a runner that was paused (an older lapse is still shown as expired).
+    window = timedelta(seconds=services.settings.APPROVAL_TTL_SECONDS) + RECENT_GRACE
     for approval in await list_approvals(
-        services.audit, now, states=frozenset({"approved", "expired"})
+        services.audit, now, states=frozenset({"approved", "expired"}), queued_since=now - window
     ):
         if approval.server != services.instance_id:
             continue

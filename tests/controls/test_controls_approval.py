@@ -244,3 +244,32 @@ async def test_runner_reports_an_unavailable_audit_once(
         logger.remove(sink)
     assert len(lines) == 1, lines
     assert "AUDIT_UNAVAILABLE" in lines[0]
+
+
+async def test_the_runner_reads_only_approvals_that_can_still_need_it(
+    controls_settings: Any, sim: Any
+) -> None:
+    # Its polls (four a second) must not grow with every approval ever queued.
+    from ibkr_mcp.tools.approval_runner import RECENT_GRACE, process_approvals
+
+    settings = controls_settings(REQUIRE_APPROVAL="always", APPROVAL_TTL_SECONDS=10)
+    async with runtime(settings) as server:
+        queued = await place(server, resting(1), "window-0001")
+        now = server.now()
+        assert [
+            a.approval_id
+            for a in await list_approvals(
+                server.audit, now, queued_since=now - timedelta(minutes=1)
+            )
+        ] == [queued.approval_id]
+        assert (
+            await list_approvals(server.audit, now, queued_since=now + timedelta(seconds=1)) == []
+        )
+        # Long after its TTL and the grace, the runner no longer reads it (nothing to do).
+        long_after = now + timedelta(seconds=10) + RECENT_GRACE + timedelta(minutes=1)
+        server.now = lambda: long_after
+        assert await process_approvals(server) == 0
+        # Shown as expired all the same (the state is derived from the time).
+        shown = await list_approvals(server.audit, long_after)
+        assert [a.state for a in shown] == ["expired"]
+    assert sent_orders(sim) == []
