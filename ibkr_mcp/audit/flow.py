@@ -28,14 +28,15 @@ _NOTIONAL = (
 )
 #: Intents not yet seen by this process's day tally (``_DayTally``), oldest first.
 _NEW_INTENTS = (
-    "SELECT id, ts, idempotency_key, account, quantity, limit_price, "
+    "SELECT id, row_hash, ts, idempotency_key, account, quantity, limit_price, "
     + _NOTIONAL
     + " FROM order_events WHERE id > ? AND +event = 'intent' AND +ts >= ? ORDER BY id"
 )
-#: Intents of the last minute and of the day (counted by SQLite, not fetched).
+#: Intents of the last minute and of the day (counted by SQLite, not fetched), and the hash of
+#: the last row the tally holds (the same database: a replaced file has another row there).
 _COUNTS = (
     "SELECT COALESCE(SUM(ts >= ?), 0) AS minute, COALESCE(SUM(ts >= ?), 0) AS today,"
-    " (SELECT MAX(id) FROM order_events) AS top"
+    " (SELECT row_hash FROM order_events WHERE id = ?) AS anchor"
     " FROM order_events WHERE event = 'intent' AND ts >= ?"
 )
 #: The intents a duplicate could be (the duplicate window only).
@@ -141,9 +142,12 @@ async def flow_counts(
     if rejections_since is not None and rejections_since > rejected_window:
         rejected_window = rejections_since
     tally = _tally(audit, day_start)
+    first = min(day_start, minute_ago)
+    # The row this call checks (a concurrent call may tally further meanwhile).
+    anchor_id, anchor_hash = tally.last_id, tally.last_hash
     statements: list[tuple[str, Any]] = [
-        (_NEW_INTENTS, (tally.last_id, utc_iso(day_start))),
-        (_COUNTS, (utc_iso(minute_ago), utc_iso(day_start), utc_iso(min(day_start, minute_ago)))),
+        (_NEW_INTENTS, (anchor_id, utc_iso(day_start))),
+        (_COUNTS, (utc_iso(minute_ago), utc_iso(day_start), anchor_id, utc_iso(first))),
         (_REJECTED_SINCE, (utc_iso(rejected_window),)),
         (_REJECTED_SINCE, (utc_iso(day_start),)),
     ]
@@ -151,8 +155,8 @@ async def flow_counts(
         statements.append((_RECENT_INTENTS, (utc_iso(dup_since),)))
     # One reader job, one snapshot: the day's new intents, the counts, rejections, duplicates.
     new, counted, in_window, rejected, *recent = await audit.query_many(*statements)
-    top = counted[0]["top"] or 0
-    if top < tally.last_id:  # the database was replaced under this process: tally it again
+    if anchor_id and counted[0]["anchor"] != anchor_hash:
+        # Not the database the tally was read from (replaced under this process): read again.
         _TALLIES.pop(audit, None)
         return await flow_counts(
             audit, now=now, day_start=day_start, account=account, currency=currency,
@@ -199,6 +203,7 @@ class _DayTally:
     def __init__(self, day_start: datetime) -> None:
         self.day_start = day_start
         self.last_id = 0
+        self.last_hash: str | None = None
         #: account -> currency (None: not recorded) -> value of the day's intents.
         self._sums: dict[str | None, dict[str | None, Decimal]] = {}
         #: idempotency key -> (account, currency, value) of its intents (rejections subtract).
@@ -211,7 +216,7 @@ class _DayTally:
         for row in rows:
             if row["id"] <= self.last_id:
                 continue  # a concurrent call's snapshot already tallied it
-            self.last_id = row["id"]
+            self.last_id, self.last_hash = row["id"], row["row_hash"]
             key = row.get("idempotency_key") or None
             if key is not None:
                 self._keys.add(key)

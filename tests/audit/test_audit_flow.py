@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from audit_helpers import T0
@@ -154,9 +155,44 @@ async def test_flow_queries_read_index_ranges_not_the_whole_table(audit: AuditLo
     at = "2026-01-01T00:00:00Z"
     for sql, params in (
         (_NEW_INTENTS, (0, at)),
-        (_COUNTS, (at, at, at)),
+        (_COUNTS, (at, at, 0, at)),
         (_RECENT_INTENTS, (at,)),
         (_REJECTED_SINCE, (at,)),
     ):
         plan = [row["detail"] for row in await audit.query("EXPLAIN QUERY PLAN " + sql, params)]
         assert not [step for step in plan if step.startswith("SCAN")], (sql, plan)
+
+
+async def test_the_day_tally_follows_a_database_replaced_between_opens(tmp_path: Any) -> None:
+    import shutil
+
+    from audit_helpers import make_clock
+
+    day = T0 - timedelta(hours=1)
+    path, other = tmp_path / "a" / "audit.db", tmp_path / "b" / "audit.db"
+    audit = AuditLog(path, clock=make_clock())
+    await audit.open()
+    await _intent(audit, "k1", {"notional": "100", "currency": "USD"})
+
+    async def value() -> Decimal:
+        counts = await flow_counts(
+            audit, now=T0 + timedelta(seconds=5), day_start=day, account="DU1", currency="USD",
+            con_id=2, side="BUY", quantity=Decimal(1), order_type="MKT", idempotency_key=None,
+            duplicate_window_seconds=0, rejection_window_minutes=10, rejections_since=None,
+        )  # fmt: skip
+        return counts.notional_today
+
+    assert await value() == 100
+    # Another database with more rows (ids past the tally's) takes its place between opens.
+    async with AuditLog(other, clock=make_clock(step_ms=3)) as second:
+        for n, amount in enumerate(("7", "8", "9")):
+            await _intent(second, f"x{n}", {"notional": amount, "currency": "USD"})
+    await audit.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    shutil.copy(other, path)
+    await audit.open()
+    try:
+        assert await value() == 24
+    finally:
+        await audit.close()
