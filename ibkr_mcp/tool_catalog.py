@@ -148,7 +148,8 @@ class LazyRegistry:
             part = self._parts[module] = build_registry((module,)).enabled(
                 self.toolsets, self.surface
             )
-        return part
+        # A tool of a disabled toolset: the whole registry's error lists the enabled tools.
+        return part if name in part else self.load()
 
     async def call(
         self,

@@ -26,17 +26,23 @@ _NOTIONAL = (
     "CASE WHEN json_valid(detail) THEN json_extract(detail, '$.notional') END AS notional,"
     " CASE WHEN json_valid(detail) THEN json_extract(detail, '$.currency') END AS currency"
 )
-#: Intents not yet seen by this process's day tally (``_DayTally``), oldest first.
+_INTENT_COLUMNS = "SELECT id, ts, idempotency_key, account, quantity, limit_price, " + _NOTIONAL
+#: The day's intents, for a tally that holds none yet: through the (event, ts) index.
+_DAY_INTENTS = _INTENT_COLUMNS + " FROM order_events WHERE event = 'intent' AND ts >= ? ORDER BY id"
+#: Intents after the tally's watermark: a rowid range over what was recorded since.
 _NEW_INTENTS = (
-    "SELECT id, row_hash, ts, idempotency_key, account, quantity, limit_price, "
-    + _NOTIONAL
+    _INTENT_COLUMNS
     + " FROM order_events WHERE id > ? AND +event = 'intent' AND +ts >= ? ORDER BY id"
 )
-#: Intents of the last minute and of the day (counted by SQLite, not fetched), and the hash of
-#: the last row the tally holds (the same database: a replaced file has another row there).
+#: Intents of the last minute and of the day (counted by SQLite, not fetched); the hash of the
+#: row at the tally's watermark (a replaced database has another row there) and the newest row
+#: (the next watermark: every row up to it is in this snapshot).
 _COUNTS = (
     "SELECT COALESCE(SUM(ts >= ?), 0) AS minute, COALESCE(SUM(ts >= ?), 0) AS today,"
-    " (SELECT row_hash FROM order_events WHERE id = ?) AS anchor"
+    " (SELECT row_hash FROM order_events WHERE id = ?) AS anchor,"
+    " (SELECT MAX(id) FROM order_events) AS top,"
+    " (SELECT row_hash FROM order_events WHERE id = (SELECT MAX(id) FROM order_events))"
+    " AS top_hash"
     " FROM order_events WHERE event = 'intent' AND ts >= ?"
 )
 #: The intents a duplicate could be (the duplicate window only).
@@ -44,14 +50,19 @@ _RECENT_INTENTS = (
     "SELECT ts, idempotency_key, account, con_id, side, quantity, order_type"
     " FROM order_events WHERE event = 'intent' AND ts >= ? ORDER BY seq"
 )
-#: The keys of orders the broker rejected since ``?1``: two index ranges, one by event and
-#: one by status (one ``OR`` scanned the whole table, every day ever recorded, per order).
+#: The keys of orders the broker rejected since a time (given twice): two index ranges, one by
+#: event and one by status (one ``OR`` scanned the whole table, every day ever, per order).
 _REJECTED_SINCE = (
     "SELECT DISTINCT COALESCE(NULLIF(idempotency_key, ''), 'order:' || order_id, 'row:' || id)"
     " AS k FROM order_events WHERE id IN ("
-    "SELECT id FROM order_events WHERE event = 'rejected' AND ts >= ?1"
-    " UNION SELECT id FROM order_events WHERE status = 'Rejected' AND ts >= ?1)"
+    "SELECT id FROM order_events WHERE event = 'rejected' AND ts >= ?"
+    " UNION SELECT id FROM order_events WHERE status = 'Rejected' AND ts >= ?)"
 )
+
+
+def _rejected_since(since: datetime) -> tuple[str, tuple[str, str]]:
+    at = utc_iso(since)
+    return _REJECTED_SINCE, (at, at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +106,32 @@ def _same_quantity(a: object, b: Decimal) -> bool:
     return value is not None and value == b
 
 
+#: The values recorded today for one order: its own intent (by key) and its modifications'.
+_ORDER_INTENTS = (
+    "SELECT quantity, limit_price, " + _NOTIONAL + " FROM order_events"
+    " WHERE event = 'intent' AND ts >= ? AND (idempotency_key = ? OR order_id = ?)"
+)
+
+
+async def recorded_notional(
+    audit: AuditLog, *, order_ref: str | None, order_id: int, since: datetime
+) -> Decimal | None:
+    """What the intents since ``since`` recorded for one working order (``None``: unknown).
+
+    Its own intent (``order_ref`` is its idempotency key) and the modifications of
+    ``order_id``, valued as the day's sum values them (``intent_notional``); ``None`` when one
+    of them cannot be valued.
+    """
+    rows = await audit.query(_ORDER_INTENTS, (utc_iso(since), order_ref or "", order_id))
+    values = [intent_notional(row)[0] for row in rows]
+    if any(value is None for value in values):
+        return None
+    return sum((v for v in values if v is not None), Decimal(0))
+
+
 async def rejection_count(audit: AuditLog, since: datetime) -> int:
     """Broker rejections (distinct orders) recorded since ``since``."""
-    return len(await audit.query(_REJECTED_SINCE, (utc_iso(since),)))
+    return len(await audit.query(*_rejected_since(since)))
 
 
 async def flow_counts(
@@ -145,11 +179,12 @@ async def flow_counts(
     first = min(day_start, minute_ago)
     # The row this call checks (a concurrent call may tally further meanwhile).
     anchor_id, anchor_hash = tally.last_id, tally.last_hash
+    day = utc_iso(day_start)
     statements: list[tuple[str, Any]] = [
-        (_NEW_INTENTS, (anchor_id, utc_iso(day_start))),
-        (_COUNTS, (utc_iso(minute_ago), utc_iso(day_start), anchor_id, utc_iso(first))),
-        (_REJECTED_SINCE, (utc_iso(rejected_window),)),
-        (_REJECTED_SINCE, (utc_iso(day_start),)),
+        (_NEW_INTENTS, (anchor_id, day)) if anchor_id else (_DAY_INTENTS, (day,)),
+        (_COUNTS, (utc_iso(minute_ago), day, anchor_id, utc_iso(first))),
+        _rejected_since(rejected_window),
+        _rejected_since(day_start),
     ]
     if duplicate_window_seconds > 0:
         statements.append((_RECENT_INTENTS, (utc_iso(dup_since),)))
@@ -164,7 +199,13 @@ async def flow_counts(
             idempotency_key=idempotency_key, duplicate_window_seconds=duplicate_window_seconds,
             rejection_window_minutes=rejection_window_minutes, rejections_since=rejections_since,
         )  # fmt: skip
-    tally.add(new)
+    try:
+        tally.add(new, counted[0]["top"], counted[0]["top_hash"])
+    except BaseException:
+        # Never a tally that skipped a row it could not sum: the next call reads the day again
+        # (and fails again, so the gates that need the counters keep refusing).
+        _TALLIES.pop(audit, None)
+        raise
     rejected_keys = {r["k"] for r in rejected}
     dup_key: str | None = None
     dup_age: float | None = None
@@ -211,12 +252,18 @@ class _DayTally:
         self._keys: set[str] = set()
         self._frozen: frozenset[str] = frozenset()
 
-    def add(self, rows: list[dict[str, Any]]) -> None:
-        """Tally intents read with ``_NEW_INTENTS`` (ids at or below the last are skipped)."""
+    def add(self, rows: list[dict[str, Any]], top: int | None, top_hash: str | None) -> None:
+        """Tally the intents a snapshot read, then move the watermark to its newest row.
+
+        Args:
+            rows: ``_DAY_INTENTS`` / ``_NEW_INTENTS`` rows (ids at or below the watermark are
+                skipped: a concurrent call's snapshot already tallied them).
+            top: The snapshot's newest row id (every row up to it was in the snapshot).
+            top_hash: That row's hash (``flow_counts`` checks it is still there next time).
+        """
         for row in rows:
             if row["id"] <= self.last_id:
-                continue  # a concurrent call's snapshot already tallied it
-            self.last_id, self.last_hash = row["id"], row["row_hash"]
+                continue
             key = row.get("idempotency_key") or None
             if key is not None:
                 self._keys.add(key)
@@ -228,6 +275,8 @@ class _DayTally:
             by_currency[currency] = by_currency.get(currency, Decimal(0)) + value
             if key is not None:
                 self._by_key.setdefault(key, []).append((account, currency, value))
+        if top is not None and top > self.last_id:
+            self.last_id, self.last_hash = top, top_hash
 
     def notional(self, account: str, currency: str, rejected: set[str]) -> Decimal:
         """The day's value for ``account`` in ``currency`` (or unrecorded), rejections out."""

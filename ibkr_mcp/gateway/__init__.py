@@ -15,22 +15,21 @@ class DeferredModule(types.ModuleType):
 
     The real module is imported the first time any attribute not set here is read (``np.nan``,
     ``numpy.__path__`` for a submodule import, ``from numpy import x``); its names are then
-    copied here, so the dependency's reference behaves as the real module from then on.
+    copied here and this object becomes a plain module, so the dependency's reference behaves
+    as the real module from then on (without this hook).
     """
 
     _lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
+        # Only the hand-back is under the lock: the import itself runs outside it, where the
+        # import system serialises concurrent importers (with its own deadlock detection).
         with self._lock:
-            real = sys.modules.get(self.__name__)
-            if real is self or real is None:
-                sys.modules.pop(self.__name__, None)
-                try:
-                    real = importlib.import_module(self.__name__)
-                except BaseException:
-                    sys.modules.setdefault(self.__name__, self)
-                    raise
-            self.__dict__.update(real.__dict__)
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        self.__dict__.update(real.__dict__)
+        self.__class__ = types.ModuleType  # type: ignore[assignment]  # loaded: no more hook
         return getattr(real, name)
 
 

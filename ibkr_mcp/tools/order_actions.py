@@ -8,10 +8,12 @@ import time
 from decimal import Decimal
 from typing import Any, Literal, cast
 
+from ibkr_mcp.audit.flow import recorded_notional
 from ibkr_mcp.errors import InvalidInputError, NotFoundError, OrderRejectedError
 from ibkr_mcp.models import ContractRef, OrderInfo
 from ibkr_mcp.safety.approvals import Approval, find_approval
 from ibkr_mcp.safety.context import OrderIntent
+from ibkr_mcp.safety.sessions import trading_day_start
 from ibkr_mcp.tools import order_pipeline as pipeline
 from ibkr_mcp.tools.approvals import APPROVAL_STATUS, approval_replay
 from ibkr_mcp.tools.common import resolve_account
@@ -143,7 +145,9 @@ async def _prepare_modify(params: ModifyInput, ctx: CallContext) -> pipeline.Pre
         modifies=params.order_id,
     )
     quote = await pipeline.reference_quote(ctx, contract)
-    # The order as it stands, valued like the change: its intent row counts only the increase.
+    # The order as it stands, valued like the change (a TRAIL_LIMIT's offset is not reported:
+    # none, the lower bound), and at most what the audit recorded for it today: its intent row
+    # then counts the increase, never less (a market-priced order's quote may have risen).
     before = dataclasses.replace(
         intent,
         quantity=current.quantity,
@@ -151,13 +155,18 @@ async def _prepare_modify(params: ModifyInput, ctx: CallContext) -> pipeline.Pre
         stop_price=current.stop_price,
         trailing_amount=current.trailing_amount,
         trailing_percent=current.trailing_percent,
+        limit_offset=None,
     )
+    recorded = await recorded_notional(
+        ctx.services.audit,
+        order_ref=current.order_ref,
+        order_id=params.order_id,
+        since=trading_day_start(ctx.services.now()),
+    )
+    valued = pipeline.estimated_notional(before, quote)
+    replaces = None if valued is None else min(valued, recorded if recorded is not None else valued)
     return pipeline.Prepared(
-        contract=contract,
-        intent=intent,
-        quote=quote,
-        verb="modified",
-        replaces=pipeline.estimated_notional(before, quote),
+        contract=contract, intent=intent, quote=quote, verb="modified", replaces=replaces
     )
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from audit_helpers import T0
 
 from ibkr_mcp.audit import AuditLog
@@ -150,17 +151,62 @@ async def test_the_day_tally_matches_a_whole_day_sum_across_processes(db_path: A
 
 async def test_flow_queries_read_index_ranges_not_the_whole_table(audit: AuditLog) -> None:
     # Each order runs these: a full scan would cost every row ever recorded, per order.
-    from ibkr_mcp.audit.flow import _COUNTS, _NEW_INTENTS, _RECENT_INTENTS, _REJECTED_SINCE
+    from ibkr_mcp.audit.flow import (
+        _COUNTS,
+        _DAY_INTENTS,
+        _NEW_INTENTS,
+        _ORDER_INTENTS,
+        _RECENT_INTENTS,
+        _REJECTED_SINCE,
+    )
 
     at = "2026-01-01T00:00:00Z"
     for sql, params in (
-        (_NEW_INTENTS, (0, at)),
-        (_COUNTS, (at, at, 0, at)),
+        (_DAY_INTENTS, (at,)),
+        (_NEW_INTENTS, (7, at)),
+        (_COUNTS, (at, at, 7, at)),
         (_RECENT_INTENTS, (at,)),
-        (_REJECTED_SINCE, (at,)),
+        (_REJECTED_SINCE, (at, at)),
+        (_ORDER_INTENTS, (at, "k", 5)),
     ):
         plan = [row["detail"] for row in await audit.query("EXPLAIN QUERY PLAN " + sql, params)]
         assert not [step for step in plan if step.startswith("SCAN")], (sql, plan)
+
+
+async def test_a_day_without_intents_is_read_once_then_by_watermark(audit: AuditLog) -> None:
+    # History of other days only: the first call reads today's intents through the index, and
+    # the watermark then moves to the newest row, so later calls read only what came after.
+    from ibkr_mcp.audit.flow import _TALLIES
+
+    for n in range(5):
+        await _intent(audit, f"old{n}", {"notional": "1", "currency": "USD"})
+    later_day = T0 + timedelta(days=1)
+    args: dict[str, Any] = {
+        "now": later_day + timedelta(hours=1), "day_start": later_day, "account": "DU1",
+        "currency": "USD", "con_id": 2, "side": "BUY", "quantity": Decimal(1),
+        "order_type": "MKT", "idempotency_key": None, "duplicate_window_seconds": 0,
+        "rejection_window_minutes": 10, "rejections_since": None,
+    }  # fmt: skip
+    counts = await flow_counts(audit, **args)
+    assert (counts.orders_today, counts.notional_today) == (0, 0)
+    assert _TALLIES[audit].last_id == 5  # the newest row, though not an intent of the day
+
+
+async def test_a_row_the_tally_cannot_sum_keeps_failing_closed(audit: AuditLog) -> None:
+    # An intent whose value overflows the sum must fail every call (the gates then refuse),
+    # never be skipped from the second call on.
+    import decimal
+
+    await _intent(audit, "big1", {"notional": "9E+999999", "currency": "USD"})
+    await _intent(audit, "big2", {"notional": "9E+999999", "currency": "USD"})
+    for _ in range(3):
+        with pytest.raises(decimal.Overflow):
+            await flow_counts(
+                audit, now=T0 + timedelta(seconds=5), day_start=T0 - timedelta(hours=1),
+                account="DU1", currency="USD", con_id=2, side="BUY", quantity=Decimal(1),
+                order_type="MKT", idempotency_key=None, duplicate_window_seconds=0,
+                rejection_window_minutes=10, rejections_since=None,
+            )  # fmt: skip
 
 
 async def test_the_day_tally_follows_a_database_replaced_between_opens(tmp_path: Any) -> None:
@@ -196,3 +242,18 @@ async def test_the_day_tally_follows_a_database_replaced_between_opens(tmp_path:
         assert await value() == 24
     finally:
         await audit.close()
+
+
+async def test_recorded_notional_of_one_order_sums_its_intent_and_modifications(
+    audit: AuditLog,
+) -> None:
+    from ibkr_mcp.audit.flow import recorded_notional
+
+    day = T0 - timedelta(hours=1)
+    await _intent(audit, "order-a", {"notional": "1010", "currency": "USD"})
+    await _intent(audit, "mod-a1", {"notional": "200", "currency": "USD"}, order_id=5)
+    await _intent(audit, "order-b", {"notional": "7", "currency": "USD"})  # another order
+    assert await recorded_notional(audit, order_ref="order-a", order_id=5, since=day) == 1210
+    assert await recorded_notional(audit, order_ref=None, order_id=6, since=day) == 0
+    await _intent(audit, "mod-a2", None, order_id=5)  # an older row: qty × limit (2 × 10.5)
+    assert await recorded_notional(audit, order_ref="order-a", order_id=5, since=day) == 1231

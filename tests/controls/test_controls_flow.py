@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from controls_helpers import call, place, resting, runtime, sent_orders
+from controls_helpers import call, dec, place, resting, runtime, sent_orders
 
 from ibkr_mcp.errors import GateRefusedError
 
@@ -88,6 +89,32 @@ async def test_daily_notional_counts_what_a_modification_adds(
     assert "300.00 already sent" in refused.value.message
     orders = sent_orders(sim)
     assert [o.fields.total_quantity for o in orders] == [3]
+
+
+async def test_raising_a_trail_limit_offset_counts_toward_the_day(
+    controls_settings: Any, sim: Any
+) -> None:
+    # IB does not report a working order's limit offset: the order as it stood is valued
+    # without one (the least it can be), so raising the offset is never counted as nothing.
+    settings = controls_settings(MAX_DAILY_NOTIONAL=100_000, ALLOW_SHORT=True)
+    order = {"symbol": "AAPL", "side": "SELL", "quantity": 2, "order_type": "TRAIL_LIMIT",
+             "trailing_amount": "1.5", "limit_offset": "0.1"}  # fmt: skip
+    async with runtime(settings) as services:
+        placed = await place(services, order, "trail-0001")
+        assert placed.sent
+        change = {"order_id": placed.order_id, "limit_offset": "5"}
+        preview = await call(services, "modify_order", change)
+        token = preview.preview.confirmation_token
+        done = await call(
+            services, "modify_order",
+            {**change, "confirmation_token": token, "idempotency_key": "trail-0002"},
+        )  # fmt: skip
+        assert done.result.sent
+        rows = await services.audit.order_events_for_key("trail-0002")
+    recorded = dec(
+        json.loads(next(r for r in rows if r["event"] == "intent")["detail"])["notional"]
+    )
+    assert recorded >= 2 * 5  # at least the quantity times the offset it gained
 
 
 async def test_duplicate_under_another_key_is_refused(controls_settings: Any, sim: Any) -> None:
