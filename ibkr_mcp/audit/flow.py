@@ -108,7 +108,7 @@ def _same_quantity(a: object, b: Decimal) -> bool:
 
 #: The values recorded today for one order: its own intent (by key) and its modifications'.
 _ORDER_INTENTS = (
-    "SELECT quantity, limit_price, " + _NOTIONAL + " FROM order_events"
+    "SELECT idempotency_key, quantity, limit_price, " + _NOTIONAL + " FROM order_events"
     " WHERE event = 'intent' AND ts >= ? AND (idempotency_key = ? OR order_id = ?)"
 )
 
@@ -116,14 +116,25 @@ _ORDER_INTENTS = (
 async def recorded_notional(
     audit: AuditLog, *, order_ref: str | None, order_id: int, since: datetime
 ) -> Decimal | None:
-    """What the intents since ``since`` recorded for one working order (``None``: unknown).
+    """What the day's sum holds for one working order since ``since``, or ``None``.
 
     Its own intent (``order_ref`` is its idempotency key) and the modifications of
-    ``order_id``, valued as the day's sum values them (``intent_notional``); ``None`` when one
-    of them cannot be valued.
+    ``order_id``, valued and filtered as the day's sum does (rows of rejected keys out).
+    ``None`` when its own intent is not among them (placed on an earlier day, by another
+    server, or a bracket child: the day's sum does not hold it as such) or a row cannot be
+    valued.
     """
-    rows = await audit.query(_ORDER_INTENTS, (utc_iso(since), order_ref or "", order_id))
-    values = [intent_notional(row)[0] for row in rows]
+    if not order_ref:
+        return None
+    at = utc_iso(since)
+    rows, rejected = await audit.query_many(
+        (_ORDER_INTENTS, (at, order_ref, order_id)), (_REJECTED_SINCE, (at, at))
+    )
+    out = {r["k"] for r in rejected}
+    counted = [row for row in rows if (row.get("idempotency_key") or None) not in out]
+    if not any(row.get("idempotency_key") == order_ref for row in counted):
+        return None
+    values = [intent_notional(row)[0] for row in counted]
     if any(value is None for value in values):
         return None
     return sum((v for v in values if v is not None), Decimal(0))

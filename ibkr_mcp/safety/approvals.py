@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from ibkr_mcp.audit import AuditLog
 
 ApprovalState = Literal["pending", "approved", "denied", "expired", "sent", "refused", "failed"]
+#: How long after its expiry an approved approval's server may still record a late refusal (its
+#: runner reads approvals this recent); after that it is shown as expired.
+LATE_GRACE = timedelta(hours=1)
 
 _ROWS = (
     "SELECT * FROM order_events WHERE idempotency_key IN (SELECT idempotency_key FROM "
@@ -143,6 +146,10 @@ def _fold(rows: list[dict[str, Any]], now: datetime) -> Approval | None:
             status = row["status"]
     if state == "pending" and now >= expires:
         state = "expired"
+    elif state == "approved" and now >= expires + LATE_GRACE:
+        # Approved in time, never acted on by its server (down all along): nothing was sent.
+        state = "expired"
+        reason = reason or "approved, but not sent before the approval expired"
     return Approval(
         approval_id=info["approval_id"],
         idempotency_key=pending["idempotency_key"],

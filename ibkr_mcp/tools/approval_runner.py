@@ -21,7 +21,7 @@ from loguru import logger
 from ibkr_mcp.errors import IbkrMcpError, IdempotencyConflictError
 from ibkr_mcp.logs import correlation_id, new_correlation_id
 from ibkr_mcp.origin import call_origin
-from ibkr_mcp.safety.approvals import Approval, expire, list_approvals
+from ibkr_mcp.safety.approvals import LATE_GRACE, Approval, expire, list_approvals
 from ibkr_mcp.tools.registry import CallContext
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 #: How often the runner looks for decisions (a human's approve waits a few seconds anyway).
 POLL_SECONDS = 0.25
 #: How long past its TTL an approval is still looked at (to record its lapse or late decision).
-RECENT_GRACE = timedelta(hours=1)
+RECENT_GRACE = LATE_GRACE
 #: A placeholder token: an approved order's real token was spent when it was queued.
 _SPENT_TOKEN = "approved-by-human"
 

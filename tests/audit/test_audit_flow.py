@@ -250,10 +250,21 @@ async def test_recorded_notional_of_one_order_sums_its_intent_and_modifications(
     from ibkr_mcp.audit.flow import recorded_notional
 
     day = T0 - timedelta(hours=1)
+
+    async def recorded(ref: str | None, order_id: int = 5) -> Decimal | None:
+        return await recorded_notional(audit, order_ref=ref, order_id=order_id, since=day)
+
     await _intent(audit, "order-a", {"notional": "1010", "currency": "USD"})
     await _intent(audit, "mod-a1", {"notional": "200", "currency": "USD"}, order_id=5)
     await _intent(audit, "order-b", {"notional": "7", "currency": "USD"})  # another order
-    assert await recorded_notional(audit, order_ref="order-a", order_id=5, since=day) == 1210
-    assert await recorded_notional(audit, order_ref=None, order_id=6, since=day) == 0
+    assert await recorded("order-a") == 1210
+    # Not its own intent today (an earlier day's GTC order, a bracket child): unknown.
+    assert await recorded("order-a.sl") is None
+    assert await recorded(None, 6) is None
     await _intent(audit, "mod-a2", None, order_id=5)  # an older row: qty × limit (2 × 10.5)
-    assert await recorded_notional(audit, order_ref="order-a", order_id=5, since=day) == 1231
+    assert await recorded("order-a") == 1231
+    # A modification the broker rejected is out of the day's sum, so out of this one too.
+    await audit.record_order_event(
+        correlation_id="c", event="rejected", idempotency_key="mod-a1", status="Rejected"
+    )
+    assert await recorded("order-a") == 1031

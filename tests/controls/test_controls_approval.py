@@ -272,4 +272,19 @@ async def test_the_runner_reads_only_approvals_that_can_still_need_it(
         # Shown as expired all the same (the state is derived from the time).
         shown = await list_approvals(server.audit, long_after)
         assert [a.state for a in shown] == ["expired"]
+        server.now = lambda: now
+        other = await place(server, resting(2), "window-0002")
+    # Approved in time, after its server stopped, and never acted on: past the grace, expired.
+    from ibkr_mcp.audit import AuditLog
+    from ibkr_mcp.audit.keys import load_or_create_key
+
+    key = load_or_create_key(settings.audit_key_path)
+    async with AuditLog(settings.audit_db_path, key=key) as audit:
+        await decide(audit, other.approval_id, approve=True, by="cli:x", reason=None, now=now)
+        assert {a.approval_id: a.state for a in await list_approvals(audit, now)}[
+            other.approval_id
+        ] == "approved"
+        shown = {a.approval_id: a for a in await list_approvals(audit, long_after)}
+    assert shown[other.approval_id].state == "expired"
+    assert "not sent" in (shown[other.approval_id].reason or "")
     assert sent_orders(sim) == []
