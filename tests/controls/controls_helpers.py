@@ -35,6 +35,16 @@ async def place(services: Any, order: dict[str, Any], key: str) -> Any:
     )
 
 
+async def modify(services: Any, change: dict[str, Any], key: str) -> Any:
+    """Preview ``change`` with modify_order, then confirm it under ``key``; the sent result."""
+    preview = await call(services, "modify_order", change)
+    token = preview.preview.confirmation_token
+    done = await call(
+        services, "modify_order", {**change, "confirmation_token": token, "idempotency_key": key}
+    )
+    return done.result
+
+
 def resting(n: int, **overrides: Any) -> dict[str, Any]:
     """The ``n``-th distinct resting order (quantity n, so no two are duplicates)."""
     return {**RESTING, "quantity": n, **overrides}

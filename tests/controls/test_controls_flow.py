@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from controls_helpers import call, dec, place, resting, runtime, sent_orders
+from controls_helpers import call, dec, modify, place, resting, runtime, sent_orders
 
 from ibkr_mcp.errors import GateRefusedError
 
@@ -75,13 +75,7 @@ async def test_daily_notional_counts_what_a_modification_adds(
     async with runtime(settings) as services:
         placed = await place(services, resting(1), "grow-0001")  # 100
         change = {"order_id": placed.order_id, "quantity": 3}  # 300: adds 200
-        preview = await call(services, "modify_order", change)
-        token = preview.preview.confirmation_token
-        done = await call(
-            services, "modify_order",
-            {**change, "confirmation_token": token, "idempotency_key": "grow-0002"},
-        )  # fmt: skip
-        assert done.result.sent
+        assert (await modify(services, change, "grow-0002")).sent
         # The day now holds 300, not the 100 the order was placed with: 200 more is too much.
         with pytest.raises(GateRefusedError) as refused:
             await place(services, resting(2), "grow-0003")
@@ -103,13 +97,7 @@ async def test_raising_a_trail_limit_offset_counts_toward_the_day(
         placed = await place(services, order, "trail-0001")
         assert placed.sent
         change = {"order_id": placed.order_id, "limit_offset": "5"}
-        preview = await call(services, "modify_order", change)
-        token = preview.preview.confirmation_token
-        done = await call(
-            services, "modify_order",
-            {**change, "confirmation_token": token, "idempotency_key": "trail-0002"},
-        )  # fmt: skip
-        assert done.result.sent
+        assert (await modify(services, change, "trail-0002")).sent
         rows = await services.audit.order_events_for_key("trail-0002")
     recorded = dec(
         json.loads(next(r for r in rows if r["event"] == "intent")["detail"])["notional"]
