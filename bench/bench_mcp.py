@@ -11,10 +11,12 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from _common import pct
 from _results import record
-from fastmcp import Client
+from fastmcp import Client, FastMCP
 from ib_async import IB, Stock
 
 from ibkr_mcp.config import load_settings
@@ -28,21 +30,23 @@ SYMBOLS = [
 ]  # fmt: skip
 
 
-async def raw_quote_latencies(port: int) -> list[float]:
-    ib = IB()
-    await ib.connectAsync("127.0.0.1", port, clientId=99, timeout=5)
-    try:
-        contract = Stock("AAPL", "SMART", "USD")
-        await ib.qualifyContractsAsync(contract)
-        out = []
-        for _ in range(N):
-            t0 = time.perf_counter()
-            await ib.reqTickersAsync(contract)
-            out.append(time.perf_counter() - t0)
-            await asyncio.sleep(1 / 44)  # stay under ib_async's 45 req/s pacing
-        return out
-    finally:
-        ib.disconnect()
+async def timed(call: Callable[[], Awaitable[object]], into: list[float]) -> None:
+    """One timed call, then the pause that keeps every row under ib_async's 45 req/s pacing."""
+    t0 = time.perf_counter()
+    await call()
+    into.append(time.perf_counter() - t0)
+    await asyncio.sleep(1 / 44)
+
+
+def floor_server() -> FastMCP[Any]:
+    """A one-tool FastMCP server doing nothing: the framework's own floor."""
+    floor: FastMCP[Any] = FastMCP("floor")
+
+    @floor.tool
+    def noop(symbol: str) -> dict[str, str]:
+        return {"symbol": symbol}
+
+    return floor
 
 
 async def main() -> None:
@@ -51,44 +55,52 @@ async def main() -> None:
     tmp = tempfile.mkdtemp()
     settings = load_settings(_env_file=None, DATA_DIR=tmp, IBKR_PORT=port, LOG_LEVEL="ERROR")
     from ibkr_mcp.logs import configure_logging
+    from ibkr_mcp.tools import build_registry
 
     configure_logging(settings)
+    raw: list[float] = []
+    via_mcp: list[float] = []
+    floor: list[float] = []
+    registry_lat: list[float] = []
+    ib = IB()
     try:
-        raw = await raw_quote_latencies(port)
-        async with open_runtime(settings, wait_connected=5) as services:
-            mcp = build_mcp(services)
-            async with Client(mcp) as client:
-                await client.call_tool("get_quote", {"symbol": "AAPL"})
-                via_mcp = []
-                for _ in range(N):
-                    t0 = time.perf_counter()
-                    await client.call_tool("get_quote", {"symbol": "AAPL"})
-                    via_mcp.append(time.perf_counter() - t0)
-                    await asyncio.sleep(1 / 44)
-                symbols = (SYMBOLS * 4)[:40]
-                t0 = time.perf_counter()
-                for s in symbols:
-                    await client.call_tool("get_quote", {"symbol": s})
-                sequential = time.perf_counter() - t0
-                await asyncio.sleep(1.0)
-                t0 = time.perf_counter()
-                await client.call_tool("get_quotes", {"symbols": symbols})
-                batch = time.perf_counter() - t0
-                registry_lat = []
-                from ibkr_mcp.tools import build_registry
-
-                registry = build_registry()
-                for _ in range(N):
-                    t0 = time.perf_counter()
-                    await registry.call(
+        await ib.connectAsync("127.0.0.1", port, clientId=99, timeout=5)
+        contract = Stock("AAPL", "SMART", "USD")
+        await ib.qualifyContractsAsync(contract)
+        registry = build_registry()
+        async with (
+            open_runtime(settings, wait_connected=5) as services,
+            Client(build_mcp(services)) as client,
+            Client(floor_server()) as bare,
+        ):
+            await client.call_tool("get_quote", {"symbol": "AAPL"})
+            await bare.call_tool("noop", {"symbol": "AAPL"})
+            # The rows are interleaved round by round (same pacing, same moment): timed in
+            # blocks one after the other, the machine's drift between blocks moved the ratio
+            # by ±0.25 from run to run.
+            for _ in range(N):
+                await timed(lambda: ib.reqTickersAsync(contract), raw)
+                await timed(lambda: client.call_tool("get_quote", {"symbol": "AAPL"}), via_mcp)
+                await timed(lambda: bare.call_tool("noop", {"symbol": "AAPL"}), floor)
+                await timed(
+                    lambda: registry.call(
                         "get_quote", {"symbol": "AAPL"}, services=services, surface="internal"
-                    )
-                    registry_lat.append(time.perf_counter() - t0)
-                    await asyncio.sleep(1 / 44)
-                tools = await client.list_tools()
-                listing = json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tools])
-        floor = await fastmcp_floor()
+                    ),
+                    registry_lat,
+                )
+            symbols = (SYMBOLS * 4)[:40]
+            t0 = time.perf_counter()
+            for s in symbols:
+                await client.call_tool("get_quote", {"symbol": s})
+            sequential = time.perf_counter() - t0
+            await asyncio.sleep(1.0)
+            t0 = time.perf_counter()
+            await client.call_tool("get_quotes", {"symbols": symbols})
+            batch = time.perf_counter() - t0
+            tools = await client.list_tools()
+            listing = json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tools])
     finally:
+        ib.disconnect()
         await sim.stop()
 
     def ms(x: float) -> str:
@@ -133,27 +145,6 @@ async def main() -> None:
     )
     print(f"tools/list: {len(tools)} tools, {len(listing)} characters")
     print("stdio cold start: see bench_startup.py")
-
-
-async def fastmcp_floor() -> list[float]:
-    """Latency of a no-op tool through the same in-memory FastMCP client: the framework floor."""
-    from fastmcp import FastMCP
-
-    mcp: FastMCP = FastMCP("floor")
-
-    @mcp.tool
-    def noop(symbol: str) -> dict[str, str]:
-        return {"symbol": symbol}
-
-    out = []
-    async with Client(mcp) as client:
-        await client.call_tool("noop", {"symbol": "AAPL"})
-        for _ in range(N):
-            t0 = time.perf_counter()
-            await client.call_tool("noop", {"symbol": "AAPL"})
-            out.append(time.perf_counter() - t0)
-            await asyncio.sleep(1 / 44)  # timed exactly like the other rows (same pacing)
-    return out
 
 
 if __name__ == "__main__":
