@@ -30,6 +30,11 @@ _RESERVED = frozenset({"sim", "as_json", "yes"})
 #: Confirmation tokens live in the process that previewed; a one-shot CLI process therefore
 #: previews and places in the same run (``place`` without ``--confirmation-token``).
 PLACE = "place_order"
+#: Two-step tools (preview, then the same call with token and key): given an idempotency key
+#: and no token, the CLI previews, asks, and sends in the same run, as ``place`` does (a token
+#: from another run is unknown to this process).
+TWO_STEP = frozenset({"modify_order", "close_position"})
+CONFIRMS = TWO_STEP | {PLACE}
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -93,10 +98,11 @@ def _signature(spec: ToolSpec[Any, Any]) -> inspect.Signature:
     for name, field in fields.items():
         if name in spec.cli_arguments or name in _RESERVED:
             continue
-        if spec.name == PLACE and name == "confirmation_token":
+        if spec.name in CONFIRMS and name == "confirmation_token":
             option = typer.Option(
                 "--confirmation-token",
-                help="Token from preview_order; omit it to preview and confirm in this run.",
+                help="Token from the preview; omit it to preview and confirm in this run"
+                + (" (with --idempotency-key)." if spec.name in TWO_STEP else "."),
                 show_default=False,
             )
             params.append(
@@ -109,13 +115,13 @@ def _signature(spec: ToolSpec[Any, Any]) -> inspect.Signature:
             )
             continue
         params.append(_parameter(name, field, False, False))
-    if spec.name == PLACE:
+    if spec.name in CONFIRMS:
         params.append(
             inspect.Parameter(
                 "yes",
                 inspect.Parameter.KEYWORD_ONLY,
                 annotation=Annotated[
-                    bool, typer.Option("--yes", "-y", help="Place without asking to confirm.")
+                    bool, typer.Option("--yes", "-y", help="Send without asking to confirm.")
                 ],
                 default=False,
             )
@@ -192,6 +198,13 @@ async def _call_all(
         if spec.name == PLACE and "confirmation_token" not in batches[0]:
             placed = await _preview_then_place(registry, services, batches[0], as_json, yes)
             return [await _await_approval(registry, services, batches[0], placed)]
+        first = batches[0]
+        if (
+            spec.name in TWO_STEP
+            and "idempotency_key" in first
+            and "confirmation_token" not in first
+        ):
+            return [await _preview_then_send(registry, services, spec.name, first, as_json, yes)]
         if len(batches) == 1:
             result = await registry.call(spec.name, batches[0], services=services, surface="cli")
             if spec.name == PLACE:
@@ -216,19 +229,9 @@ async def _preview_then_place(
     registry: Registry, services: Any, args: dict[str, Any], as_json: bool, yes: bool
 ) -> BaseModel:
     """Preview, show the verdicts, confirm (unless ``--yes``), then place with the token."""
-    from pydantic import ValidationError
-
     from ibkr_mcp.cli.render import render_model
-    from ibkr_mcp.errors import ConfirmationError
-    from ibkr_mcp.tools.registry import validation_error
 
-    # Check the whole order (idempotency key included) before previewing anything.
-    try:
-        registry.get(PLACE).input_model.model_validate(
-            {**args, "confirmation_token": "placeholder-token"}
-        )
-    except ValidationError as exc:
-        raise validation_error(PLACE, exc) from None
+    _check_whole(registry, PLACE, args)
     order = {k: v for k, v in args.items() if k != "idempotency_key"}
     preview = (await registry.call("preview_order", order, services=services, surface="cli")).output
     if not as_json:
@@ -237,21 +240,68 @@ async def _preview_then_place(
     if token is None:
         # Refused: placing anyway lets the gate chain say why, and records the attempt.
         token = "refused-at-preview"
-    elif not yes:
-        try:
-            confirmed = not as_json and typer.confirm("Place this order?", default=False, err=True)
-        except typer.Abort:  # end of input or Ctrl-C at the prompt: not a yes
-            confirmed = False
-        if not confirmed:
-            raise ConfirmationError(
-                "Not confirmed: nothing was placed.",
-                remedy="Answer 'y' at the prompt, or pass --yes to confirm up front.",
-            )
+    else:
+        _confirm(yes, as_json, "Place this order?")
     result = await registry.call(
         PLACE, {**args, "confirmation_token": token}, services=services, surface="cli"
     )
     placed: BaseModel = result.output
     return placed
+
+
+async def _preview_then_send(
+    registry: Registry, services: Any, name: str, args: dict[str, Any], as_json: bool, yes: bool
+) -> BaseModel:
+    """A two-step tool in one run: its preview, shown and confirmed, then the same call sent."""
+    from ibkr_mcp.cli.render import render_model
+
+    _check_whole(registry, name, args)
+    preview_args = {k: v for k, v in args.items() if k != "idempotency_key"}
+    first = (await registry.call(name, preview_args, services=services, surface="cli")).output
+    preview = getattr(first, "preview", None)
+    if not as_json and preview is not None:
+        render_model(err, name, preview)
+    token = getattr(preview, "confirmation_token", None)
+    if token is None:
+        token = "refused-at-preview"  # sent anyway: the gate chain says why, and records it
+    else:
+        _confirm(yes, as_json, "Send this order?")
+    result = await registry.call(
+        name, {**args, "confirmation_token": token}, services=services, surface="cli"
+    )
+    sent: BaseModel = result.output
+    return sent
+
+
+def _check_whole(registry: Registry, name: str, args: dict[str, Any]) -> None:
+    """Check the whole call (idempotency key included) before previewing anything."""
+    from pydantic import ValidationError
+
+    from ibkr_mcp.tools.registry import validation_error
+
+    try:
+        registry.get(name).input_model.model_validate(
+            {**args, "confirmation_token": "placeholder-token"}
+        )
+    except ValidationError as exc:
+        raise validation_error(name, exc) from None
+
+
+def _confirm(yes: bool, as_json: bool, question: str) -> None:
+    """Ask ``question`` (unless ``--yes``); anything but yes raises ``ConfirmationError``."""
+    from ibkr_mcp.errors import ConfirmationError
+
+    if yes:
+        return
+    try:
+        confirmed = not as_json and typer.confirm(question, default=False, err=True)
+    except typer.Abort:  # end of input or Ctrl-C at the prompt: not a yes
+        confirmed = False
+    if not confirmed:
+        raise ConfirmationError(
+            "Not confirmed: nothing was sent.",
+            remedy="Answer 'y' at the prompt, or pass --yes to confirm up front.",
+        )
 
 
 async def _await_approval(

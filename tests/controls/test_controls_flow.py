@@ -228,3 +228,27 @@ async def test_broker_orders_of_the_day_count_too(
             await place(services, resting(2), "here-000001")
     assert refused.value.details["gate"] == "order_rate"
     assert len(sent_orders(sim)) == 1
+
+
+async def test_the_cli_previews_confirms_and_sends_a_modification_in_one_run(
+    sim: Any, tmp_path: Any
+) -> None:
+    # Tokens live in the process that previewed: a CLI run given a key previews, asks and
+    # sends in the same run (a token from another run would be unknown there).
+    from test_controls_halt import cli
+
+    env = {"IBKR_PORT": str(sim.port), "ORDERS_ENABLED": "true", "PRICE_BAND_PCT": "60"}
+    order = ("place", "AAPL", "BUY", "1", "--order-type", "LMT", "--limit-price", "100")
+    code, out = await cli(tmp_path, *order, "--idempotency-key", "cli-mod-0001", "--yes", **env)
+    assert code == 0, out
+    order_id = next(o.order_id for o in sent_orders(sim))
+    args = ("modify", str(order_id), "--quantity", "2", "--idempotency-key", "cli-mod-0002")
+    code, out = await cli(tmp_path, *args, **env)  # no answer at the prompt: not a yes
+    assert code == 3 and "Not confirmed" in out, out
+    assert [o.fields.total_quantity for o in sent_orders(sim)] == [1]
+    code, out = await cli(tmp_path, *args, "--yes", **env)
+    assert code == 0, out
+    assert [o.fields.total_quantity for o in sent_orders(sim)] == [2]
+    code, out = await cli(tmp_path, "modify", str(order_id), "--quantity", "3", **env)
+    assert code == 0 and "preview" in out  # without a key: the preview alone, as before
+    assert [o.fields.total_quantity for o in sent_orders(sim)] == [2]
