@@ -196,7 +196,7 @@ async def _call_all(
 ) -> list[BaseModel]:
     async def body(services: Any) -> list[BaseModel]:
         if spec.name == PLACE and "confirmation_token" not in batches[0]:
-            placed = await _preview_then_place(registry, services, batches[0], as_json, yes)
+            placed = await _preview_then_send(registry, services, PLACE, batches[0], as_json, yes)
             return [await _await_approval(registry, services, batches[0], placed)]
         first = batches[0]
         if (
@@ -225,47 +225,30 @@ async def _call_all(
     return await with_runtime(settings, sim=sim, body=body)
 
 
-async def _preview_then_place(
-    registry: Registry, services: Any, args: dict[str, Any], as_json: bool, yes: bool
-) -> BaseModel:
-    """Preview, show the verdicts, confirm (unless ``--yes``), then place with the token."""
-    from ibkr_mcp.cli.render import render_model
-
-    _check_whole(registry, PLACE, args)
-    order = {k: v for k, v in args.items() if k != "idempotency_key"}
-    preview = (await registry.call("preview_order", order, services=services, surface="cli")).output
-    if not as_json:
-        render_model(err, "preview_order", preview)
-    token = getattr(preview, "confirmation_token", None)
-    if token is None:
-        # Refused: placing anyway lets the gate chain say why, and records the attempt.
-        token = "refused-at-preview"
-    else:
-        _confirm(yes, as_json, "Place this order?")
-    result = await registry.call(
-        PLACE, {**args, "confirmation_token": token}, services=services, surface="cli"
-    )
-    placed: BaseModel = result.output
-    return placed
-
-
 async def _preview_then_send(
     registry: Registry, services: Any, name: str, args: dict[str, Any], as_json: bool, yes: bool
 ) -> BaseModel:
-    """A two-step tool in one run: its preview, shown and confirmed, then the same call sent."""
+    """Preview, show the verdicts, confirm (unless ``--yes``), then send with the token.
+
+    ``place`` previews with ``preview_order``; a two-step tool with itself (no token or key).
+    """
     from ibkr_mcp.cli.render import render_model
 
     _check_whole(registry, name, args)
-    preview_args = {k: v for k, v in args.items() if k != "idempotency_key"}
-    first = (await registry.call(name, preview_args, services=services, surface="cli")).output
-    preview = getattr(first, "preview", None)
+    preview_tool = "preview_order" if name == PLACE else name
+    without_key = {k: v for k, v in args.items() if k != "idempotency_key"}
+    first = (
+        await registry.call(preview_tool, without_key, services=services, surface="cli")
+    ).output
+    preview = first if name == PLACE else getattr(first, "preview", None)
     if not as_json and preview is not None:
-        render_model(err, name, preview)
+        render_model(err, preview_tool, preview)
     token = getattr(preview, "confirmation_token", None)
     if token is None:
-        token = "refused-at-preview"  # sent anyway: the gate chain says why, and records it
+        # Refused: sending anyway lets the gate chain say why, and records the attempt.
+        token = "refused-at-preview"
     else:
-        _confirm(yes, as_json, "Send this order?")
+        _confirm(yes, as_json, "Place this order?" if name == PLACE else "Send this order?")
     result = await registry.call(
         name, {**args, "confirmation_token": token}, services=services, surface="cli"
     )
