@@ -126,9 +126,8 @@ async def recorded_notional(
     """
     if not order_ref:
         return None
-    at = utc_iso(since)
     rows, rejected = await audit.query_many(
-        (_ORDER_INTENTS, (at, order_ref, order_id)), (_REJECTED_SINCE, (at, at))
+        (_ORDER_INTENTS, (utc_iso(since), order_ref, order_id)), _rejected_since(since)
     )
     out = {r["k"] for r in rejected}
     counted = [row for row in rows if (row.get("idempotency_key") or None) not in out]
@@ -247,8 +246,9 @@ class _DayTally:
 
     Why: summing every intent of the day on every order made each order cost O(orders of the
     day) (~22 ms at 2,000 orders). The rows still come from the database, every process's
-    included: each call reads only the intents with an id above the last one tallied, in the
-    same snapshot as its counts (ids grow in commit order: one writer at a time). Exact
+    included: each call reads only the intents with an id above its watermark (the newest row
+    of the last snapshot), in the same snapshot as its counts (ids grow in commit order: one
+    writer at a time). Exact
     ``Decimal`` sums; a rejected order's value is taken out at each call (rejections are few).
     """
 

@@ -201,13 +201,12 @@ class DayBook:
 
     def note_fill(self, fill: Fill) -> None:
         """An execution or commission event of this client."""
-        if self._fills is not None:
-            self._keep(fill)
+        self._keep(fill)
 
     def _keep(self, fill: Fill) -> None:
         book = self._fills
         if book is None:
-            return
+            return  # nothing is known before the first whole read
         # A fill read without its commission never replaces one that has it.
         known = book.get(fill.exec_id)
         if known is None or fill.commission is not None or known.commission is None:

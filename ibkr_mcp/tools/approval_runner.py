@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 #: How often the runner looks for decisions (a human's approve waits a few seconds anyway).
 POLL_SECONDS = 0.25
-#: How long past its TTL an approval is still looked at (to record its lapse or late decision).
-RECENT_GRACE = LATE_GRACE
 #: A placeholder token: an approved order's real token was spent when it was queued.
 _SPENT_TOKEN = "approved-by-human"
 
@@ -103,8 +101,8 @@ async def process_approvals(services: Services) -> int:
     now = services.now()
     handled = 0
     # Only approvals that can still need this server: decided or lapsed within their TTL, plus
-    # RECENT_GRACE for a runner that was paused (an older lapse is still shown as expired).
-    window = timedelta(seconds=services.settings.APPROVAL_TTL_SECONDS) + RECENT_GRACE
+    # LATE_GRACE for a runner that was paused (an older one is shown as expired all the same).
+    window = timedelta(seconds=services.settings.APPROVAL_TTL_SECONDS) + LATE_GRACE
     for approval in await list_approvals(
         services.audit, now, states=frozenset({"approved", "expired"}), queued_since=now - window
     ):

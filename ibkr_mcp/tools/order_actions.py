@@ -164,7 +164,7 @@ async def _prepare_modify(params: ModifyInput, ctx: CallContext) -> pipeline.Pre
         since=trading_day_start(ctx.services.now()),
     )
     valued = pipeline.estimated_notional(before, quote)
-    replaces = None if valued is None else min(valued, recorded if recorded is not None else valued)
+    replaces = valued if valued is None or recorded is None else min(valued, recorded)
     return pipeline.Prepared(
         contract=contract, intent=intent, quote=quote, verb="modified", replaces=replaces
     )

@@ -250,7 +250,8 @@ async def test_the_runner_reads_only_approvals_that_can_still_need_it(
     controls_settings: Any, sim: Any
 ) -> None:
     # Its polls (four a second) must not grow with every approval ever queued.
-    from ibkr_mcp.tools.approval_runner import RECENT_GRACE, process_approvals
+    from ibkr_mcp.safety.approvals import LATE_GRACE
+    from ibkr_mcp.tools.approval_runner import process_approvals
 
     settings = controls_settings(REQUIRE_APPROVAL="always", APPROVAL_TTL_SECONDS=10)
     async with runtime(settings) as server:
@@ -266,7 +267,7 @@ async def test_the_runner_reads_only_approvals_that_can_still_need_it(
             await list_approvals(server.audit, now, queued_since=now + timedelta(seconds=1)) == []
         )
         # Long after its TTL and the grace, the runner no longer reads it (nothing to do).
-        long_after = now + timedelta(seconds=10) + RECENT_GRACE + timedelta(minutes=1)
+        long_after = now + timedelta(seconds=10) + LATE_GRACE + timedelta(minutes=1)
         server.now = lambda: long_after
         assert await process_approvals(server) == 0
         # Shown as expired all the same (the state is derived from the time).
