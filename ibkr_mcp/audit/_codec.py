@@ -74,10 +74,26 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
+class JsonText(str):
+    """Column text already made by ``to_json`` (masked, sorted): stored as it is.
+
+    For a value written on many rows and never changed (the safety snapshot): encoding it
+    once spares every order a walk of its keys (issue 15).
+    """
+
+    @classmethod
+    def of(cls, value: Any) -> JsonText | None:
+        """``to_json(value)`` kept as ready text (``None`` stays ``None``)."""
+        text = to_json(value)
+        return None if text is None else cls(text)
+
+
 def to_json(value: Any) -> str | None:
     """JSON text for an ``arguments``/``safety``/``detail`` column (secrets masked), or None."""
     if value is None:
         return None
+    if isinstance(value, JsonText):
+        return str.__str__(value)  # a plain str for the database and the row hash
     masked = mask_secrets(value)
     return orjson.dumps(
         masked, default=_json_default, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, NotRequired, TypeAlias, TypedDict
 
-from ibkr_mcp.audit._codec import dec_text, opt_int, to_json
+from ibkr_mcp.audit._codec import JsonText, dec_text, opt_int, to_json
 from ibkr_mcp.origin import current_origin
 
 EVENT_KINDS: Final[frozenset[str]] = frozenset({"tool_call", "gate", "system"})
@@ -48,7 +48,7 @@ class EventFields(TypedDict):
         arguments: The call's arguments (secret-named keys are masked).
         outcome: ``ok``, ``error:<CODE>``, ``allowed``, ``refused``, ...
         duration_ms: How long the call took.
-        safety: Snapshot of the effective safety settings.
+        safety: Snapshot of the effective safety settings (or its ``JsonText``).
         detail: Any extra JSON-safe context (secret-named keys are masked).
     """
 
@@ -59,7 +59,7 @@ class EventFields(TypedDict):
     arguments: Mapping[str, Any] | None
     outcome: str
     duration_ms: NotRequired[float | None]
-    safety: NotRequired[Mapping[str, str] | None]
+    safety: NotRequired[Mapping[str, str] | JsonText | None]
     detail: NotRequired[Mapping[str, Any] | None]
 
 

@@ -232,6 +232,20 @@ class AuditLog:
         }
         return "events", values
 
+    def queue_event(self, **fields: Unpack[EventFields]) -> asyncio.Future[int]:
+        """Queue an ``events`` row nobody waits for; its failure is logged, never raised.
+
+        For the tool-call row behind every answer: queued in place, with no task of its own
+        (a task per call cost the event loop two more turns, issue 15).
+
+        Raises:
+            AuditUnavailableError: If the log is not open.
+            ValueError: For an unknown ``kind``/``surface`` or an empty ``outcome``.
+        """
+        future = self._submit_logged([self.event_row(**fields)])
+        future.add_done_callback(partial(_log_failure, "events"))
+        return future
+
     async def record_event(self, **fields: Unpack[EventFields]) -> int:
         """Append a tool call, gate decision or system event; returns its ``events.id``.
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 from ibkr_mcp.gateway.records import OrderRecord
 from ibkr_mcp.models import (
@@ -170,14 +171,22 @@ class Gateway(Protocol):
         ...
 
 
+#: Magnitudes from here on are IB's "unset" sentinels (``1.797e308``), never real numbers.
+_SENTINEL_FROM: Final = Decimal("1e300")
+
+
 def decimal_or_none(value: float | int | str | Decimal | None) -> Decimal | None:
     """Convert a broker number to ``Decimal``; IB's "unset" sentinels become ``None``."""
+    if type(value) is float:  # the common case, every quote field: no exception handling
+        if not math.isfinite(value) or abs(value) >= 1e300:
+            return None
+        return Decimal(repr(value))  # the shortest text that round-trips (as str() gives)
     if value is None or value == "":
         return None
     try:
         number = Decimal(str(value))
     except ArithmeticError:
         return None
-    if not number.is_finite() or abs(number) >= Decimal("1e300"):
+    if not number.is_finite() or abs(number) >= _SENTINEL_FROM:
         return None
     return number

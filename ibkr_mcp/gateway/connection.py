@@ -418,24 +418,40 @@ class IbConnection:
     async def guard(self, awaitable: Awaitable[T], limit: float, what: str) -> T:
         """Await ``awaitable`` for at most ``limit`` s, failing at once if the gateway hangs.
 
+        One bare future is awaited, settled by the answer, the timer or the liveness probe's
+        shared hung future (no task per call for the probe, no ``asyncio.wait``): every broker
+        request passes here, and each task and wait set cost the event loop time (issue 15).
+
         Raises:
             TimeoutError: ``limit`` passed (the awaitable is cancelled).
             GatewayHungError: The liveness probe went unanswered meanwhile.
         """
         task = asyncio.ensure_future(awaitable)
-        hung = asyncio.ensure_future(self.liveness.hung_signal())
+        hung = self.liveness.hung_future()
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        task.add_done_callback(wake)
+        hung.add_done_callback(wake)
+        timer = loop.call_later(limit, wake)
+        answered = False
         try:
-            done, _ = await asyncio.wait(
-                {task, hung}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
-            )
+            await woken
+            answered = task.done()
         finally:
-            hung.cancel()
+            timer.cancel()
+            task.remove_done_callback(wake)
+            hung.remove_done_callback(wake)
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        if task in done:
+        if answered:
             return task.result()
-        if hung in done:
+        if hung.done():
             raise self.hung_error(what)
         raise TimeoutError
 

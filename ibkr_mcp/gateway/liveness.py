@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Final
 
 from loguru import logger
@@ -42,7 +42,9 @@ class Liveness:
         self.last_rx = time.monotonic()
         self._on_change = on_change
         self._rx = asyncio.Event()
-        self._hung_event = asyncio.Event()
+        #: Settled (``True``) when the gateway is declared hung; shared by every waiting call
+        #: (one future per hang, not a task per call). Waiters only add and remove callbacks.
+        self._hung_future: asyncio.Future[bool] | None = None
 
     def silence_seconds(self) -> float:
         """Seconds since the gateway last sent anything."""
@@ -60,9 +62,18 @@ class Liveness:
         self.last_rx = time.monotonic()
         self.set_hung(False)
 
-    def hung_signal(self) -> Awaitable[bool]:
-        """An awaitable that completes when the gateway is declared hung."""
-        return self._hung_event.wait()
+    def hung_future(self) -> asyncio.Future[bool]:
+        """A future settled when the gateway is declared hung (already settled while hung).
+
+        Shared: callers add and remove done callbacks but must never cancel it.
+        """
+        loop = asyncio.get_running_loop()
+        future = self._hung_future
+        if future is None or future.get_loop() is not loop:
+            future = self._hung_future = loop.create_future()
+            if self.hung:
+                future.set_result(True)
+        return future
 
     def set_hung(self, hung: bool) -> None:
         """Enter or leave the hung state (logged once each way)."""
@@ -71,7 +82,8 @@ class Liveness:
         self.hung = hung
         if hung:
             self.hung_since = time.monotonic()
-            self._hung_event.set()
+            if self._hung_future is not None and not self._hung_future.done():
+                self._hung_future.set_result(True)
             problem = (
                 f"IB Gateway at {self.where} stopped answering (liveness probe unanswered "
                 f"after {self.settings.IBKR_LIVENESS_PROBE_TIMEOUT:g} s)"
@@ -80,7 +92,7 @@ class Liveness:
             self._on_change(problem)
             return
         since, self.hung_since = self.hung_since, None
-        self._hung_event = asyncio.Event()
+        self._hung_future = None  # the next waiter gets a fresh, unsettled one
         if since is not None:
             logger.warning("IB Gateway answers again after {:.1f} s hung", time.monotonic() - since)
             self._on_change(None)

@@ -180,14 +180,13 @@ class OrderService(OrderQueries):
             if not woken.done():
                 woken.set_exception(error)
 
-        def on_hung(signal: asyncio.Future[bool]) -> None:
-            if not signal.cancelled():
-                fail(self.conn.hung_error(what))
+        def on_hung(_: asyncio.Future[bool]) -> None:
+            fail(self.conn.hung_error(what))
 
         limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
         # An order in flight when the gateway hangs fails at once (GATEWAY_HUNG, state
         # uncertain, reconciled by its orderRef), not after the full timeout.
-        hung = asyncio.ensure_future(self.conn.liveness.hung_signal())
+        hung = self.conn.liveness.hung_future()  # shared: never cancelled here
         hung.add_done_callback(on_hung)
         timer = loop.call_later(limit, fail, TimeoutError())
         trade.statusEvent += check
@@ -213,7 +212,7 @@ class OrderService(OrderQueries):
                 raise error from None
         finally:
             timer.cancel()
-            hung.cancel()
+            hung.remove_done_callback(on_hung)
             trade.statusEvent -= check
             if self._checks.get(id(trade)) is check:
                 del self._checks[id(trade)]

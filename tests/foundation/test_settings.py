@@ -197,16 +197,22 @@ def test_home_relative_paths_follow_home(tmp_path: Path, monkeypatch: pytest.Mon
     assert load_settings(DATA_DIR="~/d").audit_db_path == other / "d" / "data" / "audit.db"
 
 
-def test_audit_safety_snapshot_is_built_once_per_settings_object(tmp_path: Path) -> None:
+def test_audit_safety_snapshot_is_encoded_once_per_settings_object(tmp_path: Path) -> None:
+    import orjson
+
+    from ibkr_mcp.audit._codec import to_json
     from ibkr_mcp.tools.registry import safety_snapshot
 
     first = load_settings(_env_file=None, DATA_DIR=tmp_path)
-    assert safety_snapshot(first) == first.safety_snapshot()
-    assert safety_snapshot(first) is safety_snapshot(first)
+    text = safety_snapshot(first)
+    assert text is not None
+    # The same column text as encoding the snapshot on every row did (masked, sorted keys).
+    assert to_json(text) == to_json(first.safety_snapshot())
+    assert type(to_json(text)) is str  # a plain str reaches the database and the row hash
+    assert safety_snapshot(first) is text
     # Settings are frozen; a changed copy is another object with its own snapshot.
     second = first.model_copy(update={"MAX_ORDER_QUANTITY": 7})
-    assert safety_snapshot(second)["max_order_quantity"] == "7"
-    assert (
-        safety_snapshot(first)["max_order_quantity"]
-        == first.safety_snapshot()["max_order_quantity"]
-    )
+    assert orjson.loads(str(safety_snapshot(second)))["max_order_quantity"] == "7"
+    assert orjson.loads(str(text))["max_order_quantity"] == first.safety_snapshot()[
+        "max_order_quantity"
+    ]
