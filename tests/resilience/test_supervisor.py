@@ -63,6 +63,31 @@ async def test_in_flight_request_fails_when_the_hang_is_detected(
     await wait_until(lambda: gw.conn.state == "connected", timeout=3)
 
 
+async def test_every_hang_fails_in_flight_requests_and_answers_resume_between(
+    fast_services: Any, sim: Any
+) -> None:
+    """Waiting requests share one hung signal per hang: settled by each hang, fresh after it."""
+    from ibkr_mcp.errors import GatewayHungError
+    from ibkr_mcp.models import ContractRef
+
+    gw = fast_services.gateway
+    for round_ in range(2):
+        sim.drills.hang(30)
+        started = time.monotonic()
+        outcomes = await asyncio.gather(
+            gw.quote(ContractRef(symbol="MSFT")),
+            gw.quote(ContractRef(symbol="IBM")),
+            return_exceptions=True,
+        )
+        assert all(isinstance(o, GatewayHungError) for o in outcomes), (round_, outcomes)
+        assert time.monotonic() - started < 3.0, round_  # the hang, not the request timeout
+        sim.drills.end_hang()
+        await wait_until(lambda: gw.conn.state == "connected", timeout=3)
+        # Recovered: the signal of the hang that ended no longer fails anything.
+        quote = await gw.quote(ContractRef(symbol="MSFT"))
+        assert quote.symbol == "MSFT", round_
+
+
 async def test_background_reconnect_within_a_second(settings_for: Any, unused_port: int) -> None:
     from ibkr_mcp.simulator import Simulator
 
