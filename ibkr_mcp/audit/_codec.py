@@ -115,6 +115,10 @@ def _key_kind(key: str) -> str:
     return "plain"
 
 
+#: Values stored as they are under a plain key (no walk, no range check): most of every row.
+_PLAIN_SCALARS: Final = frozenset({str, bool, Decimal, type(None)})
+
+
 def _mask_value(key: str, value: Any) -> Any:
     if value is None:
         return None
@@ -124,6 +128,17 @@ def _mask_value(key: str, value: Any) -> Any:
     if kind == "token":
         return token_id(value) if isinstance(value, str) else MASK
     return mask_secrets(value)
+
+
+def _mask_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for k, v in value.items():
+        key = k if type(k) is str else str(k)
+        if type(v) in _PLAIN_SCALARS and _key_kind(key) == "plain":
+            out[k] = v  # the common case inline: a plain key with a text/number/flag value
+        else:
+            out[k] = _mask_value(key, v)
+    return out
 
 
 def mask_secrets(value: Any) -> Any:
@@ -136,12 +151,12 @@ def mask_secrets(value: Any) -> Any:
     if value is None or isinstance(value, str | bool):
         return value  # the common cases first (no model_dump or ABC lookups for them)
     if isinstance(value, dict):
-        return {k: _mask_value(str(k), v) for k, v in value.items()}
+        return _mask_mapping(value)
     model_dump = getattr(value, "model_dump", None)
     if callable(model_dump) and not isinstance(value, type):
         value = model_dump(mode="json")
     if isinstance(value, Mapping):
-        return {k: _mask_value(str(k), v) for k, v in value.items()}
+        return _mask_mapping(value)
     if isinstance(value, list | tuple):
         return [mask_secrets(v) for v in value]
     if isinstance(value, int) and not -(2**63) <= value < 2**64:
