@@ -213,6 +213,7 @@ def test_audit_safety_snapshot_is_encoded_once_per_settings_object(tmp_path: Pat
     # Settings are frozen; a changed copy is another object with its own snapshot.
     second = first.model_copy(update={"MAX_ORDER_QUANTITY": 7})
     assert orjson.loads(str(safety_snapshot(second)))["max_order_quantity"] == "7"
-    assert orjson.loads(str(text))["max_order_quantity"] == first.safety_snapshot()[
-        "max_order_quantity"
-    ]
+    assert (
+        orjson.loads(str(text))["max_order_quantity"]
+        == first.safety_snapshot()["max_order_quantity"]
+    )
