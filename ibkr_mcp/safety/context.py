@@ -245,6 +245,8 @@ class GateContext:
         quote: The current quote for the contract, if one could be fetched.
         now: The time of the decision (timezone-aware).
         kill_switch_active: Whether the kill switch file exists.
+        kill_switch_path: Where that file was looked for (resolved once per decision; default:
+            ``settings.kill_switch_path``).
         override: The override file as read (``None`` when not applicable: paper trading).
         token: The confirmation token check.
         flow: The flow facts (counters, halt, positions, session, approval) for the
@@ -261,6 +263,7 @@ class GateContext:
     override: OverrideFile | None
     token: TokenCheck
     flow: FlowFacts = field(default_factory=lambda: FlowFacts())
+    kill_switch_path: Path | None = None
 
     @property
     def live_applies(self) -> bool:

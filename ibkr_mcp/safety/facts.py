@@ -223,6 +223,7 @@ def collect_facts(
     now = now or datetime.now(UTC)
     live = settings.TRADING_MODE == "live" or intent.is_live_account
     override = read_override_file(settings.live_override_path, uid=uid) if live else None
+    switch = settings.kill_switch_path  # resolved once: checked here, named by the gate
     return GateContext(
         settings=settings,
         intent=intent,
@@ -230,8 +231,9 @@ def collect_facts(
         managed_accounts=tuple(managed_accounts),
         quote=quote,
         now=now,
-        kill_switch_active=kill_switch_active(settings.kill_switch_path),
+        kill_switch_active=kill_switch_active(switch),
         override=override,
         token=token_check or tokens.check(token, intent.fingerprint()),
         flow=flow,
+        kill_switch_path=switch,
     )

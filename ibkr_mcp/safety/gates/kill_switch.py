@@ -14,7 +14,7 @@ class KillSwitchGate:
 
     def check(self, ctx: GateContext) -> Verdict:
         """Decide on the kill switch."""
-        path = ctx.settings.kill_switch_path
+        path = ctx.kill_switch_path or ctx.settings.kill_switch_path
         if ctx.kill_switch_active:
             return refuse(
                 self.name,
