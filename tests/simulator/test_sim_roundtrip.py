@@ -323,3 +323,32 @@ async def test_account_updates_multi_keep_streaming_on_the_account_cycle(
     trade = ib.placeOrder(aapl, MarketOrder("SELL", 100))
     await wait_for(trade.isDone)
     assert cycle_rows() == subscribed - {ours}
+
+
+async def test_executions_time_filter_keeps_that_second_on(
+    msim: tuple[Simulator, ManualClock],
+) -> None:
+    """IB stamps executions in whole seconds; the filter keeps its own second and later."""
+    sim, clock = msim
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", sim.port, clientId=4, timeout=5)
+    try:
+        [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        first = ib.placeOrder(aapl, MarketOrder("BUY", 1))  # fills at T0 (15:00:00)
+        await wait_for(lambda: first.isDone() and bool(first.fills))
+        clock.advance(2.5)
+        second = ib.placeOrder(aapl, MarketOrder("BUY", 1))  # fills at 15:00:02.5
+        await wait_for(lambda: second.isDone() and bool(second.fills))
+        ids = {first.fills[0].execution.execId: "first", second.fills[0].execution.execId: "2nd"}
+
+        async def since(text: str) -> list[str]:
+            fills = await ib.reqExecutionsAsync(ExecutionFilter(time=text))
+            return [ids[f.execution.execId] for f in fills]
+
+        assert await since("") == ["first", "2nd"]
+        assert await since("20261125-15:00:00") == ["first", "2nd"]
+        assert await since("20261125 15:00:01") == ["2nd"]
+        assert await since("20261125-15:00:02") == ["2nd"]  # its own second is kept
+        assert await since("20261125-15:00:03") == []
+    finally:
+        ib.disconnect()

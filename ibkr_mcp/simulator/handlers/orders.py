@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ibkr_mcp.simulator import outgoing as out
@@ -82,11 +83,19 @@ class OrdersHandler(Handler):
         self.out.send(oo.completed_orders_end())
 
     def on_executions(self, r: FieldReader) -> None:
-        """ReqExecutions honouring the filter; each fill followed by its commission report."""
+        """ReqExecutions honouring the filter; each fill followed by its commission report.
+
+        The time filter keeps executions from that second on (IB reports whole seconds).
+        """
         flt = parse_executions(r)
         fills: list[SimFill] = [f for o in self.host.engine.orders for f in o.fills]
         fills.sort(key=lambda f: f.exec_id)
+        since = _filter_since(flt.time)
         for fill in fills:
+            # The time first: an incremental read skips nearly the whole day here, and
+            # comparing instants is ~10x cheaper than formatting each fill's time as text.
+            if since is not None and fill.time < since:
+                continue
             order = fill.order
             inst = order.instrument
             assert inst is not None
@@ -100,8 +109,23 @@ class OrdersHandler(Handler):
                 continue
             if flt.side and flt.side.upper() not in (order.action, fill.side):
                 continue
-            if flt.time and out.ib_time(fill.time)[:17] < flt.time.replace("-", " ")[:17]:
+            if since is None and flt.time and out.ib_time(fill.time)[:17] < _filter_text(flt.time):
                 continue
             self.out.send(oo.execution(flt.req_id, fill, self.out.server_version), flt.req_id)
             self.out.send(oo.commission_report(fill))
         self.out.send(oo.execution_end(flt.req_id), flt.req_id)
+
+
+def _filter_text(time: str) -> str:
+    """The filter's ``yyyymmdd hh:mm:ss`` (IB accepts ``-`` or a space between the parts)."""
+    return time.replace("-", " ")[:17]
+
+
+def _filter_since(time: str) -> datetime | None:
+    """The filter time as a UTC instant, or ``None`` (no filter, or text compared as text)."""
+    if not time:
+        return None
+    try:
+        return datetime.strptime(_filter_text(time), "%Y%m%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
