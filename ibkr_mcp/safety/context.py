@@ -247,6 +247,9 @@ class GateContext:
         kill_switch_active: Whether the kill switch file exists.
         kill_switch_path: Where that file was looked for (resolved once per decision; default:
             ``settings.kill_switch_path``).
+        replaces: A modification: the bounded value of the order as it stands, which the day's
+            sent value already holds when it was sent today (``None``: not a modification, or
+            unknown; the new value then counts whole).
         override: The override file as read (``None`` when not applicable: paper trading).
         token: The confirmation token check.
         flow: The flow facts (counters, halt, positions, session, approval) for the
@@ -264,6 +267,7 @@ class GateContext:
     token: TokenCheck
     flow: FlowFacts = field(default_factory=lambda: FlowFacts())
     kill_switch_path: Path | None = None
+    replaces: Decimal | None = None
 
     @property
     def live_applies(self) -> bool:

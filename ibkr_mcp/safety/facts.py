@@ -200,6 +200,7 @@ def collect_facts(
     uid: int | None = None,
     flow: FlowFacts = NO_FLOW,
     token_check: TokenCheck | None = None,
+    replaces: Decimal | None = None,
 ) -> GateContext:
     """Gather everything the gates decide on into a frozen ``GateContext``.
 
@@ -216,6 +217,7 @@ def collect_facts(
         flow: The flow facts (``gather_flow``) for the flow-limit gates.
         token_check: A token verdict decided elsewhere (an approved order's token was spent
             when it was queued); default: peek ``tokens``.
+        replaces: A modification's order as it stands, valued (see ``GateContext.replaces``).
 
     Returns:
         The context for ``chain.evaluate``.
@@ -236,4 +238,5 @@ def collect_facts(
         token=token_check or tokens.check(token, intent.fingerprint()),
         flow=flow,
         kill_switch_path=switch,
+        replaces=replaces if intent.modifies is not None else None,
     )

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from ibkr_mcp import metrics
@@ -80,11 +81,13 @@ async def run_gates(
     token: str | None,
     idempotency_key: str | None = None,
     approved: bool = False,
+    replaces: Decimal | None = None,
 ) -> ChainResult:
     """Every gate on every leg; one verdict per gate (a leg's refusal names the leg).
 
     ``approved``: a human approved this queued order; its token was spent when it was queued,
-    so the token check passes, and the approval gate allows.
+    so the token check passes, and the approval gate allows. ``replaces``: a modification's
+    order as it stands, valued (``daily_notional`` counts only what the change adds).
     """
     services = ctx.services
     reference = None if quote is None else ReferenceQuote.from_quote(quote)
@@ -102,6 +105,7 @@ async def run_gates(
         now=now,
         flow=flow,
         token_check=APPROVED_TOKEN if approved else None,
+        replaces=replaces,
     )
     result = evaluate(facts)
     if not intent.legs:

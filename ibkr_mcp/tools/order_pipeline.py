@@ -239,7 +239,9 @@ def shape_detail(intent: OrderIntent) -> dict[str, Any]:
 async def preview(ctx: CallContext, prepared: Prepared, *, action: str) -> PreviewResult:
     """Gates in preview mode, what-if, and a token bound to the whole order (every leg)."""
     services, intent, quote = ctx.services, prepared.intent, prepared.quote
-    result = await run_gates(ctx, intent, quote, mode="preview", token=None)
+    result = await run_gates(
+        ctx, intent, quote, mode="preview", token=None, replaces=prepared.replaces
+    )
     await record_chain(ctx, intent, result)
     what, what_error = await what_if(ctx, prepared)
     refused = refusals(result)
@@ -307,8 +309,9 @@ async def execute(
     """
     services, intent, quote = ctx.services, prepared.intent, prepared.quote
     result = await run_gates(
-        ctx, intent, quote, mode="place", token=token, idempotency_key=key, approved=approved
-    )
+        ctx, intent, quote, mode="place", token=token, idempotency_key=key, approved=approved,
+        replaces=prepared.replaces,
+    )  # fmt: skip
     # An allowed order's decision row is committed with its intent row (one durable commit;
     # a separate one used to compete with the send): nothing to wait for here.
     gate_row = chain_row(ctx, intent, result) if result.allowed else None

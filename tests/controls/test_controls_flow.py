@@ -85,6 +85,25 @@ async def test_daily_notional_counts_what_a_modification_adds(
     assert [o.fields.total_quantity for o in orders] == [3]
 
 
+async def test_near_the_daily_limit_an_order_can_still_be_reduced(
+    controls_settings: Any, sim: Any
+) -> None:
+    # The order's value is already in the day's: a change is judged by what it adds. Counting
+    # the new value whole (400 + 300 > 450) refused even making the order smaller.
+    settings = controls_settings(MAX_DAILY_NOTIONAL=450)
+    async with runtime(settings) as services:
+        placed = await place(services, resting(4), "near-0001")  # 400 of 450
+        smaller = await modify(services, {"order_id": placed.order_id, "quantity": 3}, "near-0002")
+        assert smaller.sent
+        # Raising it back past the limit (300 → 500 adds 200: 600 > 450) is still refused:
+        # no token is issued, and the broker never hears of it.
+        preview = await call(services, "modify_order", {"order_id": placed.order_id, "quantity": 5})
+        refusal = next(r for r in preview.preview.refusals if r.gate == "daily_notional")
+        assert "200.00 more than it stands" in refusal.reason
+        assert preview.preview.confirmation_token is None and not preview.preview.would_send
+    assert [o.fields.total_quantity for o in sent_orders(sim)] == [3]
+
+
 async def test_raising_a_trail_limit_offset_counts_toward_the_day(
     controls_settings: Any, sim: Any
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from ibkr_mcp.safety.context import GateContext
 from ibkr_mcp.safety.gates.base import Verdict, allow, refuse, skip
 from ibkr_mcp.safety.pricing import Notional, order_notional
@@ -13,7 +15,8 @@ class DailyNotionalGate:
     name = "daily_notional"
     description = (
         "The value of every order sent today (working or filled) for the account and currency, "
-        "plus this order's bounded value, must be at most MAX_DAILY_NOTIONAL."
+        "plus this order's bounded value (a modification: what it adds to the order's value), "
+        "must be at most MAX_DAILY_NOTIONAL."
     )
 
     def check(self, ctx: GateContext) -> Verdict:
@@ -35,14 +38,23 @@ class DailyNotionalGate:
                 f"the order's value cannot be bounded: {notional}",
                 "Use a LMT order, or retry when a quote is available.",
             )
-        total = sent + notional.value
         where = f"{intent.account} in {intent.currency}"
+        added, what = notional.value, f"this order (up to {notional.value:,.2f})"
+        if intent.modifies is not None and ctx.replaces is not None:
+            # The order as it stands is already in the day's value (its intent and earlier
+            # changes): counting the new value whole would refuse even reducing it. What the
+            # change adds is what its intent row records (never less than nothing).
+            added = max(notional.value - ctx.replaces, Decimal(0))
+            what = (
+                f"this modification (order {intent.modifies}: up to {notional.value:,.2f}, "
+                f"{added:,.2f} more than it stands)"
+            )
+        total = sent + added
         if total > s.MAX_DAILY_NOTIONAL:
             return refuse(
                 self.name,
-                f"{sent:,.2f} already sent today for {where}; this order (up to "
-                f"{notional.value:,.2f}) would reach {total:,.2f} > "
-                f"MAX_DAILY_NOTIONAL={s.MAX_DAILY_NOTIONAL}",
+                f"{sent:,.2f} already sent today for {where}; {what} would reach "
+                f"{total:,.2f} > MAX_DAILY_NOTIONAL={s.MAX_DAILY_NOTIONAL}",
                 "Reduce the order, or wait for the next trading day; a human may raise "
                 "MAX_DAILY_NOTIONAL and restart.",
             )
