@@ -78,7 +78,8 @@ class JsonText(str):
     """Column text already made by ``to_json`` (masked, sorted): stored as it is.
 
     For a value written on many rows and never changed (the safety snapshot): encoding it
-    once spares every order a walk of its keys (issue 15).
+    once spares every order a walk of its keys (issue 15). Make one only with ``of`` (which
+    masks): the text is stored without another look.
     """
 
     @classmethod

@@ -106,20 +106,29 @@ def _same_quantity(a: object, b: Decimal) -> bool:
     return value is not None and value == b
 
 
-#: The values recorded today for one order: its own intent (by key) and its modifications'.
+#: The values recorded today for one order: its own intent (by key) and its modifications'
+#: (by order id: ids are per API client, so only rows of the same account and contract).
 _ORDER_INTENTS = (
     "SELECT idempotency_key, quantity, limit_price, " + _NOTIONAL + " FROM order_events"
-    " WHERE event = 'intent' AND ts >= ? AND (idempotency_key = ? OR order_id = ?)"
+    " WHERE event = 'intent' AND ts >= ? AND account = ? AND con_id = ?"
+    " AND (idempotency_key = ? OR order_id = ?)"
 )
 
 
 async def recorded_notional(
-    audit: AuditLog, *, order_ref: str | None, order_id: int, since: datetime
+    audit: AuditLog,
+    *,
+    order_ref: str | None,
+    order_id: int,
+    account: str,
+    con_id: int,
+    since: datetime,
 ) -> Decimal | None:
     """What the day's sum holds for one working order since ``since``, or ``None``.
 
     Its own intent (``order_ref`` is its idempotency key) and the modifications of
-    ``order_id``, valued and filtered as the day's sum does (rows of rejected keys out).
+    ``order_id`` (rows of ``account`` and ``con_id`` only: another client's order can have
+    the same id), valued and filtered as the day's sum does (rows of rejected keys out).
     ``None`` when its own intent is not among them (placed on an earlier day, by another
     server, or a bracket child: the day's sum does not hold it as such) or a row cannot be
     valued.
@@ -127,7 +136,8 @@ async def recorded_notional(
     if not order_ref:
         return None
     rows, rejected = await audit.query_many(
-        (_ORDER_INTENTS, (utc_iso(since), order_ref, order_id)), _rejected_since(since)
+        (_ORDER_INTENTS, (utc_iso(since), account, con_id, order_ref, order_id)),
+        _rejected_since(since),
     )
     out = {r["k"] for r in rejected}
     counted = [row for row in rows if (row.get("idempotency_key") or None) not in out]

@@ -451,7 +451,7 @@ class IbConnection:
                 await asyncio.gather(task, return_exceptions=True)
         if answered:
             return task.result()
-        if hung.done():
+        if hung.done() and not hung.cancelled():
             raise self.hung_error(what)
         raise TimeoutError
 

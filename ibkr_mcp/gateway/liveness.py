@@ -69,7 +69,7 @@ class Liveness:
         """
         loop = asyncio.get_running_loop()
         future = self._hung_future
-        if future is None or future.get_loop() is not loop:
+        if future is None or future.cancelled() or future.get_loop() is not loop:
             future = self._hung_future = loop.create_future()
             if self.hung:
                 future.set_result(True)

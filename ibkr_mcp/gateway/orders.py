@@ -180,8 +180,9 @@ class OrderService(OrderQueries):
             if not woken.done():
                 woken.set_exception(error)
 
-        def on_hung(_: asyncio.Future[bool]) -> None:
-            fail(self.conn.hung_error(what))
+        def on_hung(signal: asyncio.Future[bool]) -> None:
+            if not signal.cancelled():  # nobody should cancel it; if one did, it is no hang
+                fail(self.conn.hung_error(what))
 
         limit = self.conn.settings.IBKR_REQUEST_TIMEOUT
         # An order in flight when the gateway hangs fails at once (GATEWAY_HUNG, state

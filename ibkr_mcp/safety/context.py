@@ -234,6 +234,24 @@ class TokenCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class Standing:
+    """A working order a modification changes, as it stands before the change.
+
+    Attributes:
+        intent: The order as it stands (the modification's intent with the order's current
+            quantity and prices; a TRAIL_LIMIT without its offset, which IB does not report:
+            the least it can be).
+        recorded: What the day's sent value holds for the order (its own intent and earlier
+            modifications), or ``None`` when the day's sum does not hold it as such (placed on
+            an earlier day, by another server, a bracket child). Its value as it stands is
+            taken at most at this, so a risen quote never makes a change look smaller.
+    """
+
+    intent: OrderIntent
+    recorded: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
 class GateContext:
     """Everything the gates may look at; built by ``facts.collect_facts`` (which does the I/O).
 
@@ -247,9 +265,8 @@ class GateContext:
         kill_switch_active: Whether the kill switch file exists.
         kill_switch_path: Where that file was looked for (resolved once per decision; default:
             ``settings.kill_switch_path``).
-        replaces: A modification: the bounded value of the order as it stands, which the day's
-            sent value already holds when it was sent today (``None``: not a modification, or
-            unknown; the new value then counts whole).
+        standing: A modification: the order as it stands (``daily_notional`` counts what the
+            change adds to it; ``None``: not a modification, the value counts whole).
         override: The override file as read (``None`` when not applicable: paper trading).
         token: The confirmation token check.
         flow: The flow facts (counters, halt, positions, session, approval) for the
@@ -267,7 +284,7 @@ class GateContext:
     token: TokenCheck
     flow: FlowFacts = field(default_factory=lambda: FlowFacts())
     kill_switch_path: Path | None = None
-    replaces: Decimal | None = None
+    standing: Standing | None = None
 
     @property
     def live_applies(self) -> bool:

@@ -17,6 +17,7 @@ from ibkr_mcp.safety.context import (
     OrderIntent,
     OverrideFile,
     ReferenceQuote,
+    Standing,
     TokenCheck,
 )
 from ibkr_mcp.safety.flow_facts import gather_flow
@@ -200,7 +201,7 @@ def collect_facts(
     uid: int | None = None,
     flow: FlowFacts = NO_FLOW,
     token_check: TokenCheck | None = None,
-    replaces: Decimal | None = None,
+    standing: Standing | None = None,
 ) -> GateContext:
     """Gather everything the gates decide on into a frozen ``GateContext``.
 
@@ -217,7 +218,7 @@ def collect_facts(
         flow: The flow facts (``gather_flow``) for the flow-limit gates.
         token_check: A token verdict decided elsewhere (an approved order's token was spent
             when it was queued); default: peek ``tokens``.
-        replaces: A modification's order as it stands, valued (see ``GateContext.replaces``).
+        standing: A modification's order as it stands (see ``GateContext.standing``).
 
     Returns:
         The context for ``chain.evaluate``.
@@ -238,5 +239,5 @@ def collect_facts(
         token=token_check or tokens.check(token, intent.fingerprint()),
         flow=flow,
         kill_switch_path=switch,
-        replaces=replaces if intent.modifies is not None else None,
+        standing=standing if intent.modifies is not None else None,
     )

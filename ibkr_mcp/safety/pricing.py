@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote
+from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote, Standing
 
 _HUNDRED = Decimal(100)
 
@@ -157,3 +157,21 @@ def _plain(basis: str) -> bool:
 def band_distance_pct(price: Decimal, reference: Decimal) -> Decimal:
     """How far ``price`` is from ``reference``, in percent of the reference (non-negative)."""
     return abs(price - reference) / reference * _HUNDRED
+
+
+def added_value(
+    new: Decimal, standing: Standing | None, quote: ReferenceQuote | None, band_pct: Decimal
+) -> Decimal:
+    """What an order worth ``new`` (bounded with ``band_pct``) adds to the day's sent value.
+
+    A new order adds all of it. A modification adds what it raises the order's value by, never
+    less than nothing: the order as it stands is valued the same way (same quote, same band),
+    at most at what the day's sum holds for it; if it cannot be valued, ``new`` counts whole.
+    """
+    if standing is None:
+        return new
+    before = order_notional(standing.intent, quote, band_pct)
+    if not isinstance(before, Notional):
+        return new
+    value = before.value if standing.recorded is None else min(before.value, standing.recorded)
+    return max(new - value, Decimal(0))

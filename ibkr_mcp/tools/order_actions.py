@@ -12,7 +12,7 @@ from ibkr_mcp.audit.flow import recorded_notional
 from ibkr_mcp.errors import InvalidInputError, NotFoundError, OrderRejectedError
 from ibkr_mcp.models import ContractRef, OrderInfo
 from ibkr_mcp.safety.approvals import Approval, find_approval
-from ibkr_mcp.safety.context import OrderIntent
+from ibkr_mcp.safety.context import OrderIntent, Standing
 from ibkr_mcp.safety.sessions import trading_day_start
 from ibkr_mcp.tools import order_pipeline as pipeline
 from ibkr_mcp.tools.approvals import APPROVAL_STATUS, approval_replay
@@ -161,13 +161,14 @@ async def _prepare_modify(params: ModifyInput, ctx: CallContext) -> pipeline.Pre
         ctx.services.audit,
         order_ref=current.order_ref,
         order_id=params.order_id,
+        account=current.account,
+        con_id=contract.con_id,
         since=trading_day_start(ctx.services.now()),
     )
-    valued = pipeline.estimated_notional(before, quote)
-    replaces = valued if valued is None or recorded is None else min(valued, recorded)
     return pipeline.Prepared(
-        contract=contract, intent=intent, quote=quote, verb="modified", replaces=replaces
-    )
+        contract=contract, intent=intent, quote=quote, verb="modified",
+        standing=Standing(intent=before, recorded=recorded),
+    )  # fmt: skip
 
 
 async def modify_order(

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from ibkr_mcp import metrics
@@ -14,7 +13,13 @@ from ibkr_mcp.audit import Row
 from ibkr_mcp.gateway.book_scope import in_order_scope, order_book_scope, shared_read
 from ibkr_mcp.models import Quote
 from ibkr_mcp.safety.chain import ChainResult, evaluate
-from ibkr_mcp.safety.context import FlowFacts, OrderIntent, ReferenceQuote, TokenCheck
+from ibkr_mcp.safety.context import (
+    FlowFacts,
+    OrderIntent,
+    ReferenceQuote,
+    Standing,
+    TokenCheck,
+)
 from ibkr_mcp.safety.facts import collect_facts, gather_flow
 from ibkr_mcp.safety.gates.base import Verdict
 from ibkr_mcp.tools.order_models import GateVerdict
@@ -81,13 +86,13 @@ async def run_gates(
     token: str | None,
     idempotency_key: str | None = None,
     approved: bool = False,
-    replaces: Decimal | None = None,
+    standing: Standing | None = None,
 ) -> ChainResult:
     """Every gate on every leg; one verdict per gate (a leg's refusal names the leg).
 
     ``approved``: a human approved this queued order; its token was spent when it was queued,
     so the token check passes, and the approval gate allows. ``replaces``: a modification's
-    order as it stands, valued (``daily_notional`` counts only what the change adds).
+    order as it stands (``daily_notional`` counts only what the change adds).
     """
     services = ctx.services
     reference = None if quote is None else ReferenceQuote.from_quote(quote)
@@ -105,7 +110,7 @@ async def run_gates(
         now=now,
         flow=flow,
         token_check=APPROVED_TOKEN if approved else None,
-        replaces=replaces,
+        standing=standing,
     )
     result = evaluate(facts)
     if not intent.legs:

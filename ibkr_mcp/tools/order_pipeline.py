@@ -27,8 +27,8 @@ from ibkr_mcp.errors import (
 )
 from ibkr_mcp.models import Contract, OrderInfo, OrderRequest, Quote, WhatIf
 from ibkr_mcp.safety.chain import ChainResult, refusal_error
-from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote
-from ibkr_mcp.safety.pricing import Notional, order_notional
+from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote, Standing
+from ibkr_mcp.safety.pricing import Notional, added_value, order_notional
 from ibkr_mcp.tools.approvals import after_rejection, queue_for_approval
 from ibkr_mcp.tools.order_gates import (
     chain_row,
@@ -60,9 +60,9 @@ class Prepared:
     quote: Quote | None
     #: What a successful send is called in messages (``sent``, ``modified``).
     verb: str = "sent"
-    #: A modification: the bounded value of the order as it stands before the change (its
-    #: intent row counts only the increase; ``None``: unknown, the whole value counts).
-    replaces: Decimal | None = None
+    #: A modification: the order as it stands before the change (its intent row and the
+    #: ``daily_notional`` gate count only what the change adds to it).
+    standing: Standing | None = None
 
 
 def check_tick(contract: Contract, field: str, price: Decimal | None) -> None:
@@ -144,9 +144,10 @@ def added_notional(prepared: Prepared) -> Decimal | None:
     one modification at a time.
     """
     value = estimated_notional(prepared.intent, prepared.quote)
-    if prepared.intent.modifies is None or value is None or prepared.replaces is None:
+    if prepared.intent.modifies is None or value is None:
         return value
-    return max(value - prepared.replaces, Decimal(0))
+    reference = None if prepared.quote is None else ReferenceQuote.from_quote(prepared.quote)
+    return added_value(value, prepared.standing, reference, Decimal(0))
 
 
 def summary(intent: OrderIntent, quote: Quote | None) -> OrderSummary:
@@ -240,7 +241,7 @@ async def preview(ctx: CallContext, prepared: Prepared, *, action: str) -> Previ
     """Gates in preview mode, what-if, and a token bound to the whole order (every leg)."""
     services, intent, quote = ctx.services, prepared.intent, prepared.quote
     result = await run_gates(
-        ctx, intent, quote, mode="preview", token=None, replaces=prepared.replaces
+        ctx, intent, quote, mode="preview", token=None, standing=prepared.standing
     )
     await record_chain(ctx, intent, result)
     what, what_error = await what_if(ctx, prepared)
@@ -310,7 +311,7 @@ async def execute(
     services, intent, quote = ctx.services, prepared.intent, prepared.quote
     result = await run_gates(
         ctx, intent, quote, mode="place", token=token, idempotency_key=key, approved=approved,
-        replaces=prepared.replaces,
+        standing=prepared.standing,
     )  # fmt: skip
     # An allowed order's decision row is committed with its intent row (one durable commit;
     # a separate one used to compete with the send): nothing to wait for here.

@@ -16,10 +16,11 @@ from ibkr_mcp.audit.flow import flow_counts
 
 
 async def _intent(audit: AuditLog, key: str, detail: Any, **extra: Any) -> None:
+    fields = {"account": "DU1", "con_id": 1, **extra}
     await audit.record_order_event(
-        correlation_id="c", event="intent", idempotency_key=key, account="DU1", con_id=1,
-        side="BUY", quantity=Decimal(2), order_type="LMT", limit_price=Decimal("10.5"),
-        detail=detail, **extra,
+        correlation_id="c", event="intent", idempotency_key=key, side="BUY",
+        quantity=Decimal(2), order_type="LMT", limit_price=Decimal("10.5"), detail=detail,
+        **fields,
     )  # fmt: skip
 
 
@@ -167,7 +168,7 @@ async def test_flow_queries_read_index_ranges_not_the_whole_table(audit: AuditLo
         (_COUNTS, (at, at, 7, at)),
         (_RECENT_INTENTS, (at,)),
         (_REJECTED_SINCE, (at, at)),
-        (_ORDER_INTENTS, (at, "k", 5)),
+        (_ORDER_INTENTS, (at, "DU1", 1, "k", 5)),
     ):
         plan = [row["detail"] for row in await audit.query("EXPLAIN QUERY PLAN " + sql, params)]
         assert not [step for step in plan if step.startswith("SCAN")], (sql, plan)
@@ -252,11 +253,17 @@ async def test_recorded_notional_of_one_order_sums_its_intent_and_modifications(
     day = T0 - timedelta(hours=1)
 
     async def recorded(ref: str | None, order_id: int = 5) -> Decimal | None:
-        return await recorded_notional(audit, order_ref=ref, order_id=order_id, since=day)
+        return await recorded_notional(
+            audit, order_ref=ref, order_id=order_id, account="DU1", con_id=1, since=day
+        )
 
     await _intent(audit, "order-a", {"notional": "1010", "currency": "USD"})
     await _intent(audit, "mod-a1", {"notional": "200", "currency": "USD"}, order_id=5)
     await _intent(audit, "order-b", {"notional": "7", "currency": "USD"})  # another order
+    # Order ids are per API client: another account's or contract's order 5 is not this one.
+    await _intent(audit, "mod-x1", {"notional": "90", "currency": "USD"}, order_id=5,
+                  account="DU2")  # fmt: skip
+    await _intent(audit, "mod-x2", {"notional": "80", "currency": "USD"}, order_id=5, con_id=2)
     assert await recorded("order-a") == 1210
     # Not its own intent today (an earlier day's GTC order, a bracket child): unknown.
     assert await recorded("order-a.sl") is None

@@ -361,3 +361,70 @@ def test_mkt_on_delayed_quote(make_ctx: Any, allowed: bool, outcome: str) -> Non
     assert ("delayed" in verdict.reason.lower()) or ("DELAYED" in verdict.reason)
     lmt = make_ctx(intent=build_intent(), quote=build_quote(delayed=True))
     assert PriceBandGate().check(lmt).outcome == "allow"
+
+
+# --- daily_notional: a modification is judged by what it adds -------------------------------
+
+
+def _modification(make_ctx: Any, standing: Any, sent: str, **change: Any) -> Any:
+    import dataclasses
+
+    from ibkr_mcp.safety.context import FlowFacts
+
+    mkt = build_intent(order_type="MKT", limit_price=None, quantity=Decimal(9), modifies=42)
+    ctx = make_ctx(
+        intent=dataclasses.replace(mkt, **change),
+        quote=build_quote(ask="100.00", bid="99.90", last="100.00"),
+        PRICE_BAND_PCT=5,
+        MAX_DAILY_NOTIONAL=1000,
+    )
+    flow = FlowFacts(collected=True, notional_today=Decimal(sent))
+    return dataclasses.replace(ctx, flow=flow, standing=standing(mkt))
+
+
+def test_daily_notional_values_the_standing_order_like_the_change(make_ctx: Any) -> None:
+    from ibkr_mcp.safety.context import Standing
+    from ibkr_mcp.safety.gates.daily_notional import DailyNotionalGate
+
+    gate = DailyNotionalGate()
+    unknown = lambda mkt: Standing(intent=mkt, recorded=None)  # noqa: E731 - an earlier day's
+    # A market order changed only in its TIF adds nothing, band or no band (945 - 945).
+    same = _modification(make_ctx, unknown, "960", tif="GTC")
+    assert gate.check(same).outcome == "allow"
+    # Reduced: nothing added either.
+    smaller = _modification(make_ctx, unknown, "960", quantity=Decimal("8.6"))
+    assert gate.check(smaller).outcome == "allow"
+    # Raised by one share: 105 (with the band) more, past the limit.
+    bigger = _modification(make_ctx, unknown, "960", quantity=Decimal(10))
+    verdict = gate.check(bigger)
+    assert verdict.outcome == "refuse" and "105.00 more than it stands" in verdict.reason
+    # Held in today's sum at 900 (the ask, no band): the standing order counts at most that,
+    # so the change is charged the band on top of what the day holds (945 - 900 = 45).
+    held = _modification(make_ctx, lambda mkt: Standing(intent=mkt, recorded=Decimal(900)), "0")
+    assert gate.check(held).reason.startswith("45.00 sent today")
+
+
+def test_a_modification_never_counts_less_in_the_gate_than_its_intent_records() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from ibkr_mcp.safety.context import Standing
+    from ibkr_mcp.safety.pricing import added_value, order_notional
+
+    quote = build_quote(ask="100.00", bid="99.90", last="100.00")
+    qty = st.integers(min_value=1, max_value=50).map(Decimal)
+
+    @given(before=qty, after=qty, recorded=st.none() | qty.map(lambda q: q * 97))
+    def check(before: Decimal, after: Decimal, recorded: Decimal | None) -> None:
+        old = build_intent(order_type="MKT", limit_price=None, quantity=before, modifies=1)
+        new = build_intent(order_type="MKT", limit_price=None, quantity=after, modifies=1)
+        standing = Standing(intent=old, recorded=recorded)
+        values = []
+        for band in (Decimal(0), Decimal(5)):
+            value = order_notional(new, quote, band)
+            assert not isinstance(value, str)
+            values.append(added_value(value.value, standing, quote, band))
+        row, gate = values  # what the intent row records (no band) vs what the gate counts
+        assert gate >= row
+
+    check()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from ibkr_mcp.safety.context import GateContext
 from ibkr_mcp.safety.gates.base import Verdict, allow, refuse, skip
-from ibkr_mcp.safety.pricing import Notional, order_notional
+from ibkr_mcp.safety.pricing import Notional, added_value, order_notional
 
 
 class DailyNotionalGate:
@@ -40,11 +38,11 @@ class DailyNotionalGate:
             )
         where = f"{intent.account} in {intent.currency}"
         added, what = notional.value, f"this order (up to {notional.value:,.2f})"
-        if intent.modifies is not None and ctx.replaces is not None:
-            # The order as it stands is already in the day's value (its intent and earlier
-            # changes): counting the new value whole would refuse even reducing it. What the
-            # change adds is what its intent row records (never less than nothing).
-            added = max(notional.value - ctx.replaces, Decimal(0))
+        if intent.modifies is not None and ctx.standing is not None:
+            # A change is judged by what it adds to the order as it stands, valued the same
+            # way (quote, band): counting the new value whole refused even reducing an order
+            # near the limit. Never less than what its intent row will record.
+            added = added_value(notional.value, ctx.standing, ctx.quote, s.PRICE_BAND_PCT)
             what = (
                 f"this modification (order {intent.modifies}: up to {notional.value:,.2f}, "
                 f"{added:,.2f} more than it stands)"
