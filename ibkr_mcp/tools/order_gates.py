@@ -91,7 +91,7 @@ async def run_gates(
     """Every gate on every leg; one verdict per gate (a leg's refusal names the leg).
 
     ``approved``: a human approved this queued order; its token was spent when it was queued,
-    so the token check passes, and the approval gate allows. ``replaces``: a modification's
+    so the token check passes, and the approval gate allows. ``standing``: a modification's
     order as it stands (``daily_notional`` counts only what the change adds).
     """
     services = ctx.services
