@@ -2,7 +2,8 @@
 
 With ``--sim`` the tour runs against the embedded simulator with ``ORDERS_ENABLED=true`` for
 that run only, and writes its audit rows to a separate database (``data/demo-audit.db``
-under ``DATA_DIR``) so simulated orders never mix with the real trail. Without ``--sim`` no
+under ``DATA_DIR``, started afresh by each run) so simulated orders never mix with the real
+trail. Without ``--sim`` no
 order is ever sent: the order part is skipped and says so.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -21,7 +23,7 @@ from ibkr_mcp.cli.common import configure_cli_logging, out, print_error, setting
 from ibkr_mcp.cli.render import fmt
 from ibkr_mcp.errors import IbkrMcpError
 from ibkr_mcp.services import Services
-from ibkr_mcp.tools.registry import CallResult, Registry
+from ibkr_mcp.tools.registry import CallResult, Registry, drain_audit
 
 #: The demo's own audit database (relative to DATA_DIR), used only with --sim.
 DEMO_AUDIT_DB = "data/demo-audit.db"
@@ -218,6 +220,15 @@ async def _order(tour: Tour, audit_path: str) -> None:
 async def _audit_rows(tour: Tour, steps: dict[str, str], order_id: int | None, path: str) -> None:
     """The audit rows of the preview and place calls, plus broker events for the order."""
     audit = tour.services.audit
+    # The rows written behind the answer (sent, the tool call) and the broker's status and
+    # fill rows, which arrive as events: without waiting, the table missed them.
+    await drain_audit()
+    if order_id is not None:
+        for _ in range(40):  # at most ~2 s: the simulator fills a market order at once
+            recent = await audit.recent(50)
+            if any(r.get("order_id") == order_id and r.get("exec_id") for r in recent):
+                break
+            await asyncio.sleep(0.05)
     rows: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
     for step, cid in steps.items():
         for row in await audit.recent(100, correlation_id=cid):
@@ -254,10 +265,24 @@ async def _audit_rows(tour: Tour, steps: dict[str, str], order_id: int | None, p
     out.print(f"  Correlation ids: {', '.join(f'{k} {v}' for k, v in steps.items())}")
 
 
+def _fresh_demo_audit(path: Path) -> None:
+    """Start the demo's own trail afresh: the tour's flow limits see only this run.
+
+    The demo places the same order every run: kept across runs, its trail made a second
+    ``make demo`` within DUPLICATE_ORDER_WINDOW_SECONDS a refused duplicate (and a few hundred
+    runs a day reach the daily limits). Only the demo's database: never the real trail.
+    """
+    if path.name != Path(DEMO_AUDIT_DB).name:
+        return  # never anything but the demo's own file
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def demo(sim: bool) -> None:
     """Run the tour; exit 1 if any section failed or came back empty."""
     if sim:
         settings = settings_or_exit(ORDERS_ENABLED=True, AUDIT_DB_PATH=DEMO_AUDIT_DB)
+        _fresh_demo_audit(settings.audit_db_path)
     else:
         settings = settings_or_exit()
     configure_cli_logging(settings)

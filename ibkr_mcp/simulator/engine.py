@@ -35,6 +35,8 @@ __all__ = ["DONE", "Engine", "OrderEvent", "SimFill", "SimOrder", "WhatIfResult"
 
 #: permIds are large unique increasing integers in IB; derived from a counter here.
 PERM_ID_BASE = 1_100_000_000
+#: Each run's perm ids start at the base plus its start time in ms modulo this (below 2**31).
+PERM_ID_SPAN = 900_000_000
 CENT = Decimal("0.01")
 #: IB's warning when outsideRth cannot apply (market orders wait for regular hours).
 OUTSIDE_RTH_IGNORED = (
@@ -79,7 +81,14 @@ class Engine:
         self._by_key: dict[tuple[int, int], SimOrder] = {}
         self._perm_seq = 0
         self._exec_seq = 0
-        self._exec_prefix = f"{(seed * 2654435761) & 0xFFFFFFFF:08x}"
+        # IB never reuses an execution or perm id; a restarted simulator (no state file) must
+        # not either, or an audit trail kept across runs takes today's fill for an old one
+        # and drops it. The run's ids come from the seed and the clock at start: the same
+        # seed on the same fixed clock still gives byte-identical sessions.
+        started_ms = int(market.clock.now().timestamp() * 1000)
+        run = (seed * 2654435761 + started_ms * 40503) & 0xFFFFFFFF
+        self._exec_prefix = f"{run:08x}"
+        self._perm_base = PERM_ID_BASE + started_ms % PERM_ID_SPAN
         self._on_order = on_order
         self._on_account = on_account
         self.reject_mkt_remainder = reject_mkt_remainder
@@ -137,7 +146,7 @@ class Engine:
         matches = resolve(self.catalogue, f.contract, self.market)
         inst = matches[0] if len(matches) == 1 else None
         self._perm_seq += 1
-        order = SimOrder(f, client_id, PERM_ID_BASE + self._perm_seq, account, inst, self.now())
+        order = SimOrder(f, client_id, self._perm_base + self._perm_seq, account, inst, self.now())
         self.orders.append(order)
         if not f.what_if:
             self._by_key[key] = order

@@ -105,9 +105,17 @@ def test_demo_sim_tour(tmp_path: Path) -> None:
     ):
         assert title in out, title
     assert "Order #" in out and "Filled" in out
+    # The whole trail of the order: intent before the send, then what the broker reported.
+    trail = out[out.index("Audit trail for this order") : out.index("Positions after the order")]
+    for row in ("intent", "sent", "execution", "commission"):
+        assert row in trail, (row, trail)
     assert (tmp_path / "data" / "demo-audit.db").exists()
     # The demo's simulated order never lands in the real audit trail.
     assert not (tmp_path / "data" / "audit.db").exists()
+    # Run again at once: the demo's trail starts afresh (its order is no duplicate of the last).
+    again = _run(tmp_path, "demo", "--sim")
+    assert again.returncode == 0, (again.stdout[-3000:], again.stderr[-3000:])
+    assert "Demo complete" in again.stdout and "probable duplicate" not in again.stdout
 
 
 def test_demo_without_sim_never_trades_and_fails_without_gateway(tmp_path: Path) -> None:

@@ -57,3 +57,29 @@ async def test_all_concurrent_requests_arrive_before_the_first_tick(fsim: Simula
     assert len(reqs) == 5 and ticks
     # ib_async writes all five in one loop iteration: all are logged before any tick is sent
     assert max(reqs) < min(ticks)
+
+
+async def test_a_restarted_simulator_never_reuses_execution_or_perm_ids() -> None:
+    """IB never reuses them; an audit kept across runs would take a new fill for an old one."""
+    from datetime import timedelta
+
+    async def run(start: datetime) -> tuple[str, int]:
+        sim = Simulator(seed=7, clock=FixedClock(start))
+        await sim.start()
+        ib = IB()
+        try:
+            await ib.connectAsync("127.0.0.1", sim.port, clientId=1, timeout=5)
+            [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+            trade = ib.placeOrder(aapl, MarketOrder("BUY", 1))
+            while not (trade.isDone() and trade.fills):
+                await asyncio.sleep(0.01)
+            return trade.fills[0].execution.execId, trade.order.permId
+        finally:
+            ib.disconnect()
+            await sim.stop()
+
+    first = await run(T0)
+    restarted = await run(T0 + timedelta(seconds=30))  # same seed, a later start
+    assert first[0] != restarted[0] and first[1] != restarted[1]
+    assert await run(T0) == first  # the same start on a fixed clock: the same ids
+    assert 0 < restarted[1] < 2**31  # a perm id fits IB's 32-bit field
