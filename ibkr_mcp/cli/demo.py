@@ -3,8 +3,7 @@
 With ``--sim`` the tour runs against the embedded simulator with ``ORDERS_ENABLED=true`` for
 that run only, and writes its audit rows to a separate database (``data/demo-audit.db``
 under ``DATA_DIR``, started afresh by each run) so simulated orders never mix with the real
-trail. Without ``--sim`` no
-order is ever sent: the order part is skipped and says so.
+trail. Without ``--sim`` no order is ever sent: the order part is skipped and says so.
 """
 
 from __future__ import annotations
