@@ -143,11 +143,12 @@ def added_notional(prepared: Prepared) -> Decimal | None:
     and raising its quantity or limit must count too, or the daily limit could be walked past
     one modification at a time.
     """
-    value = estimated_notional(prepared.intent, prepared.quote)
-    if prepared.intent.modifies is None or value is None:
-        return value
-    reference = None if prepared.quote is None else ReferenceQuote.from_quote(prepared.quote)
-    return added_value(value, prepared.standing, reference, Decimal(0))
+    quote = prepared.quote
+    reference = None if quote is None else ReferenceQuote.from_quote(quote)
+    notional = order_notional(prepared.intent, reference, band_pct=Decimal(0))
+    if not isinstance(notional, Notional):
+        return None
+    return added_value(notional.value, prepared.standing, reference, Decimal(0))
 
 
 def summary(intent: OrderIntent, quote: Quote | None) -> OrderSummary:
