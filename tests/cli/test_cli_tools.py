@@ -118,7 +118,7 @@ def test_generated_command_help_imports_nothing_heavy(tmp_path: Path) -> None:
         "    app(['bars', '--help'], prog_name='ibkr-mcp')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('fastmcp', 'fastapi', 'ib_async', 'sqlite_utils', 'uvicorn', 'httpx')\n"
+        "heavy = ('fastmcp', 'fastapi', 'ib_async', 'uvicorn', 'httpx')\n"
         "print('HEAVY=' + ','.join(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
     )
     proc = subprocess.run(

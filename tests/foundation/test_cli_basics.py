@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from ibkr_mcp import __version__
 from ibkr_mcp.cli import app
 
-HEAVY = ("fastmcp", "fastapi", "ib_async", "sqlite_utils")
+HEAVY = ("fastmcp", "fastapi", "ib_async")
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:

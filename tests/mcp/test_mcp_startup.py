@@ -62,7 +62,7 @@ def test_stdio_path_imports_neither_typer_nor_the_broker_stack() -> None:
         "from ibkr_mcp.tools import build_registry\n"
         "build_registry()\n"
         # numpy._core: numpy itself may be a stand-in until first use (gateway/__init__.py).
-        "heavy = ['typer', 'ib_async', 'numpy._core', 'sqlite_utils', 'fastapi',\n"
+        "heavy = ['typer', 'ib_async', 'numpy._core', 'fastapi',\n"
         "         'ibkr_mcp.simulator']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
