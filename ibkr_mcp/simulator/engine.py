@@ -179,23 +179,35 @@ class Engine:
         self._transmit(order)
 
     def _transmit(self, order: SimOrder) -> None:
-        """Send ``order`` live, with the held orders of its chain first (IB's transmit)."""
-        for queued in self.links.release(order):
+        """Send ``order`` live, with the held orders of its chain first (IB's transmit).
+
+        IB accepts a transmitted chain as one unit: every order of it is acknowledged before
+        any of it works, so a parent that fills at once already finds its children live and
+        activates them. Working each order as it was accepted let a marketable parent fill
+        before its children existed at the exchange; they then stayed held for good.
+        """
+        chain = [q for q in self.links.release(order) if not q.is_done] + [order]
+        for queued in chain:
             queued.transmitted = True
-            if not queued.is_done:
-                self._accept(queued)
-        order.transmitted = True
-        self._accept(order)
+            self._accept(queued)
+        # Children of a parent that has not filled wait for _after_fill to activate them.
+        for queued in [q for q in chain if not q.held]:
+            self._work(queued, arriving=True)
 
     def _accept(self, order: SimOrder) -> None:
+        """Register ``order`` as live and announce it (it works once its chain is accepted)."""
         inst = order.instrument
         assert inst is not None
+        if order.fields.parent_id:
+            # Held is decided now, not at placement: a child whose parent filled while the
+            # child waited untransmitted is active at once, as at IB.
+            parent = self._by_key.get((order.client_id, order.fields.parent_id))
+            order.held = parent is not None and parent.status != "Filled"
         kind = ORDER_TYPES[order.fields.order_type]
         waiting = order.held or kind.conditional or not self._tradable(order, inst)
         order.status = "PreSubmitted" if waiting else "Submitted"
         self._live[(order.client_id, order.order_id)] = order
         self._announce(order)
-        self._work(order, arriving=True)
 
     def _reject(self, order: SimOrder, code: int, text: str) -> None:
         order.reject_code, order.reject_reason = code, text
@@ -402,6 +414,9 @@ class Engine:
                 child.held = False
                 self._work(child, arriving=True)
                 if child.is_live and child.status == "PreSubmitted":
+                    # An untriggered stop child stays PreSubmitted while it works: IB simulates
+                    # stops on US venues and reports a simulated order that is "yet to be
+                    # elected" as PreSubmitted (OrderStatus reference), as a lone STP is here.
                     kind = ORDER_TYPES[child.fields.order_type]
                     if not kind.conditional:
                         child.status = "Submitted"
