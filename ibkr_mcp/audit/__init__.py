@@ -2,6 +2,7 @@
 
 from ibkr_mcp.audit._codec import canonical_json, mask_secrets, row_hash, token_id
 from ibkr_mcp.audit._rows import Row
+from ibkr_mcp.audit._store import StaleCountsError
 from ibkr_mcp.audit.log import AuditLog
 from ibkr_mcp.audit.ops import backup, export, tail
 from ibkr_mcp.audit.verify import BadRow, VerifyResult, verify_file
@@ -10,6 +11,7 @@ __all__ = [
     "AuditLog",
     "BadRow",
     "Row",
+    "StaleCountsError",
     "VerifyResult",
     "backup",
     "canonical_json",

@@ -57,7 +57,14 @@ class SideFiles:
                     continue
                 known = self._seen.get(suffix)
                 size = st.st_size
-                if known is not None and known[:2] == (st.st_dev, st.st_ino):
+                if known is not None and known[:2] != (st.st_dev, st.st_ino):
+                    # Replaced after this use's check (the file this use wrote is another
+                    # one): never adopt it, or the next check would pass on it.
+                    self._poisoned = (
+                        f"{self._file(suffix)} was replaced while the database was open"
+                    )
+                    return
+                if known is not None:
                     size = max(size, known[2])
                 self._seen[suffix] = (st.st_dev, st.st_ino, size)
 

@@ -205,6 +205,10 @@ class Writer:
         """
         if self._conn is not None:
             return
+        if not self.side_files.poisoned:
+            # A new open may find new side files (the last close removed them): not a change
+            # under an open database.
+            self.side_files = SideFiles(self.path)
         conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -325,6 +329,9 @@ class Writer:
             TypeError: For a value of the wrong type.
             ValueError: For an out-of-range integer.
         """
+        if COUNTED_THROUGH in values:
+            values = dict(values)
+            _refuse_stale_counts(conn, values.pop(COUNTED_THROUGH))
         _refuse_second_intent(conn, table, values)
         _refuse_second_decision(conn, table, values)
         known = _recorded_fill(conn, table, values)
@@ -360,6 +367,31 @@ SECOND_INTENT_SQL: Final[str] = (
 SECOND_DECISION_SQL: Final[str] = (
     "SELECT event FROM order_events WHERE idempotency_key = ? AND +event IN (?, ?, ?) LIMIT 1"
 )
+
+
+#: Not a column: the newest ``order_events`` id an order's flow counters were read through. A row
+#: carrying it is refused (``StaleCountsError``) if an intent was recorded after that id.
+COUNTED_THROUGH: Final[str] = "_counted_through"
+#: An intent after the counters' snapshot: a rowid range (``+event``: not the event index).
+LATER_INTENT_SQL: Final[str] = (
+    "SELECT 1 FROM order_events WHERE id > ? AND +event = 'intent' LIMIT 1"
+)
+
+
+class StaleCountsError(Exception):
+    """Another intent was recorded after the flow counters an order was judged on were read.
+
+    Raised for the order's gate and intent rows (nothing of them is written) so that the
+    order is judged again on counters that include it (any process sharing the database).
+    """
+
+
+def _refuse_stale_counts(conn: sqlite3.Connection, through: object) -> None:
+    """Checked under the write lock, so no intent can land between the check and the insert."""
+    if not isinstance(through, int):
+        raise TypeError(f"{COUNTED_THROUGH} must be an int, got {type(through).__name__}")
+    if conn.execute(LATER_INTENT_SQL, (through,)).fetchone() is not None:
+        raise StaleCountsError(f"an order intent was recorded after row {through}")
 
 
 def _recorded_fill(conn: sqlite3.Connection, table: str, values: Mapping[str, Any]) -> int | None:

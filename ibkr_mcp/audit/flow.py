@@ -76,6 +76,9 @@ class FlowCounts:
     duplicate_age_seconds: float | None
     rejections_in_window: int
     keys_today: frozenset[str] = frozenset()
+    #: The newest ``order_events`` row of the snapshot these counts were read from: an intent
+    #: recorded after it is not in them (the intent row that acts on them is refused then).
+    through_id: int = 0
 
 
 def _dec(value: object) -> Decimal | None:
@@ -248,6 +251,7 @@ async def flow_counts(
         duplicate_age_seconds=dup_age,
         rejections_in_window=len(in_window),
         keys_today=tally.keys(),
+        through_id=int(counted[0]["top"] or 0),
     )
 
 

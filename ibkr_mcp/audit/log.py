@@ -26,6 +26,8 @@ from ibkr_mcp.audit._rows import (
     order_values,
 )
 from ibkr_mcp.audit._store import (
+    COUNTED_THROUGH,
+    StaleCountsError,
     Synchronous,
     Writer,
     connect,
@@ -42,6 +44,8 @@ T = TypeVar("T")
 
 def _log_failure(table: str, future: asyncio.Future[int]) -> None:
     if not future.cancelled() and (exc := future.exception()) is not None:
+        if isinstance(exc, StaleCountsError):
+            return  # refused with its intent row, on purpose: the order is judged again
         logger.error("audit {} row failed: {}", table, exc)
 
 
@@ -88,6 +92,7 @@ class AuditLog:
         self._reader: sqlite3.Connection | None = None
         self._healthy = False
         self._last_error: str | None = None
+        self._newest_intent = 0
         # Through a lambda: the writer is looked up per batch (bench_audit swaps it).
         self._group = GroupCommit(lambda rows: self._writer.append_batch(rows), self._settled)
 
@@ -279,6 +284,7 @@ class AuditLog:
         token_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
         preceded_by: Row | None = None,
+        counted_through: int | None = None,
     ) -> int:
         """Append one order event (a NEW row per transition); durable when this returns.
 
@@ -286,7 +292,10 @@ class AuditLog:
         the token. Pass ``idempotency_key`` on every row of an order when known, so the
         ``orders`` view groups them. ``preceded_by``: a row (``event_row``, e.g. the gate
         decision) written just before this one in the same transaction, so one durable commit
-        holds both; its own failure is logged, not raised here.
+        holds both; its own failure is logged, not raised here. ``counted_through``: the
+        newest row the flow counters this order was judged on were read through; if an intent
+        was recorded after it, neither this row nor ``preceded_by`` is written and
+        ``StaleCountsError`` is raised (judge the order again), checked under the write lock.
 
         Returns:
             The new ``order_events.id``.
@@ -310,9 +319,25 @@ class AuditLog:
                 alone = self._submit_logged([preceded_by])
                 alone.add_done_callback(partial(_log_failure, preceded_by[0]))
             raise
+        if counted_through is not None:
+            values[COUNTED_THROUGH] = counted_through
+            if preceded_by is not None:
+                preceded_by = (preceded_by[0], {**preceded_by[1], COUNTED_THROUGH: counted_through})
         if preceded_by is None:
-            return await self._append("order_events", values)
-        return await self._submit_logged([preceded_by, ("order_events", values)])
+            row_id = await self._append("order_events", values)
+        else:
+            row_id = await self._submit_logged([preceded_by, ("order_events", values)])
+        if event == "intent" and row_id > self._newest_intent:
+            self._newest_intent = row_id
+        return row_id
+
+    @property
+    def newest_intent_id(self) -> int:
+        """The id of the newest intent row this process recorded (0: none yet).
+
+        Flow counters read through an older row do not hold it (``counted_through``).
+        """
+        return self._newest_intent
 
     def _submit_logged(self, rows: list[Row]) -> asyncio.Future[int]:
         """Queue rows in one batch; every row's failure but the last one's is logged here."""

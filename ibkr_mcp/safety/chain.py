@@ -71,6 +71,8 @@ class ChainResult:
         dry_run: Whether ORDERS_ENABLED=false made this a dry run (nothing may be sent).
         allowed: Whether the order may be sent: no refusal, not a dry run, not held.
         held: The ``hold`` verdict of a gate that queues the order for a human, else ``None``.
+        counted_through: The newest audit row the flow counters were read through (see
+            ``FlowFacts.counted_through``), else ``None``.
     """
 
     verdicts: tuple[Verdict, ...]
@@ -78,6 +80,7 @@ class ChainResult:
     dry_run: bool
     allowed: bool
     held: Verdict | None = None
+    counted_through: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -139,6 +142,7 @@ def evaluate(ctx: GateContext, gates: tuple[Gate, ...] = GATES) -> ChainResult:
         dry_run=dry_run,
         allowed=refused is None and not dry_run and held is None,
         held=None if refused is not None or dry_run else held,
+        counted_through=ctx.flow.counted_through,
     )
 
 

@@ -316,6 +316,9 @@ class FlowFacts:
         approval_required: Whether this order needs a human approval (REQUIRE_APPROVAL).
         approval_granted: Whether a human approved it (the approval executor's re-run).
         errors: Facts that could not be read, by name (the gates needing them refuse).
+        counted_through: The newest audit row the counters were read through (``None``:
+            not read). The order's intent row is refused if another intent was recorded
+            after it (the counters were stale by then): see ``order_pipeline.execute``.
     """
 
     collected: bool = False
@@ -334,6 +337,7 @@ class FlowFacts:
     approval_required: bool = False
     approval_granted: bool = False
     errors: tuple[tuple[str, str], ...] = ()
+    counted_through: int | None = None
 
     def error(self, name: str) -> str | None:
         """Why the fact ``name`` could not be read, else ``None``."""

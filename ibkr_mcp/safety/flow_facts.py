@@ -209,6 +209,7 @@ async def gather_flow(
         ),
         approval_granted=approval_granted,
         errors=tuple(errors),
+        counted_through=None if counts is None else counts.through_id,
     )
 
 

@@ -156,3 +156,34 @@ def os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid:{os.getuid()}"
+
+
+def stopped_since_gates(halt_path: Path, kill_switch_path: Path) -> tuple[str, str, str] | None:
+    """(gate, reason, remedy) if trading is halted right now, else ``None``.
+
+    Read again just before an order that passed its gates is sent: an emergency stop, a
+    tripped breaker or the kill switch engaged while the order was judged and recorded stops
+    it there (the gates read the same files at the start of the call).
+    """
+    if kill_switch_path.exists():
+        return (
+            "kill_switch",
+            f"the kill switch is ACTIVE (file {kill_switch_path} exists)",
+            f"Only a human should remove {kill_switch_path} once it is safe to trade again.",
+        )
+    halt = read_halt(halt_path)
+    if not halt.halted:
+        return None
+    clear = "`ibkr-mcp emergency-stop --clear` or DELETE /api/emergency-stop"
+    if halt.source == "rejection_breaker":
+        return (
+            "rejection_breaker",
+            f"the rejection breaker has TRIPPED ({halt.reason}); trading is halted",
+            f"Find out why the broker rejected the orders, then a human resets it: {clear}.",
+        )
+    return (
+        "emergency_stop",
+        f"trading is HALTED by an emergency stop (by {halt.by or 'unknown'}: "
+        f"{halt.reason or 'no reason given'})",
+        f"Only a human can clear it: {clear}, once it is safe to trade.",
+    )

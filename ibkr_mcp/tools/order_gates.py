@@ -30,7 +30,8 @@ from ibkr_mcp.tools.registry import CallContext, safety_snapshot
 #: daily limits, rate, duplicates, approval): a bracket counts once, through its parent, as its
 #: exits only close what the parent opens.
 LEG_GATES = frozenset({"allowlists", "trading_hours", "quantity", "price_band"})
-#: The token verdict of an order a human approved (its token was spent when it was queued).
+#: The token verdict of an order a human approved (its token was spent when it was queued), or
+#: of an order judged again in the same call that spent its token (see ``run_gates``).
 APPROVED_TOKEN = TokenCheck(present=True, valid=True, reason=None)
 
 
@@ -87,18 +88,28 @@ async def run_gates(
     idempotency_key: str | None = None,
     approved: bool = False,
     standing: Standing | None = None,
+    fresh: bool = False,
+    token_spent: bool = False,
 ) -> ChainResult:
     """Every gate on every leg; one verdict per gate (a leg's refusal names the leg).
 
     ``approved``: a human approved this queued order; its token was spent when it was queued,
     so the token check passes, and the approval gate allows. ``standing``: a modification's
-    order as it stands (``daily_notional`` counts only what the change adds).
+    order as it stands (``daily_notional`` counts only what the change adds). ``fresh``: read
+    the flow facts again (not the ones read at the start of the call: another order was
+    recorded since). ``token_spent``: this call already spent its (valid) token.
     """
     services = ctx.services
     reference = None if quote is None else ReferenceQuote.from_quote(quote)
     now = services.now()
     with order_book_scope():  # the broker's orders of the day from the day book
-        flow = await _flow(ctx, intent, idempotency_key, approved, now)
+        if fresh:
+            flow = await gather_flow(
+                services, intent, idempotency_key=idempotency_key, now=now,
+                approval_granted=approved,
+            )  # fmt: skip
+        else:
+            flow = await _flow(ctx, intent, idempotency_key, approved, now)
     facts = collect_facts(
         services.settings,
         intent,
@@ -109,7 +120,7 @@ async def run_gates(
         token=token,
         now=now,
         flow=flow,
-        token_check=APPROVED_TOKEN if approved else None,
+        token_check=APPROVED_TOKEN if approved or token_spent else None,
         standing=standing,
     )
     result = evaluate(facts)
@@ -138,6 +149,7 @@ async def run_gates(
         dry_run=result.dry_run,
         allowed=refused is None and not result.dry_run and held is None,
         held=held,
+        counted_through=result.counted_through,
     )
 
 

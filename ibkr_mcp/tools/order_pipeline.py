@@ -8,27 +8,27 @@ the intent row was durably written.
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from loguru import logger
 
 from ibkr_mcp import metrics
+from ibkr_mcp.audit import AuditLog, StaleCountsError
 from ibkr_mcp.errors import (
     AuditUnavailableError,
+    GateRefusedError,
     GatewayError,
     GatewayUnavailableError,
     IbkrMcpError,
-    InvalidInputError,
     OrderRejectedError,
+    OverloadedError,
 )
 from ibkr_mcp.models import Contract, OrderInfo, OrderRequest, Quote, WhatIf
 from ibkr_mcp.safety.chain import ChainResult, refusal_error
-from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote, Standing
-from ibkr_mcp.safety.pricing import Notional, added_value, order_notional
+from ibkr_mcp.safety.halt import stopped_since_gates
 from ibkr_mcp.tools.approvals import after_rejection, queue_for_approval
 from ibkr_mcp.tools.order_gates import (
     chain_row,
@@ -39,47 +39,45 @@ from ibkr_mcp.tools.order_gates import (
 )
 from ibkr_mcp.tools.order_models import (
     LegResult,
-    OrderSummary,
     PlaceResult,
     PreviewResult,
 )
 from ibkr_mcp.tools.order_replay import Keyed, best_effort
+from ibkr_mcp.tools.order_shape import (
+    LEG_SUFFIX,
+    Prepared,
+    added_notional,
+    all_legs,
+    bracket_legs,
+    check_tick,
+    estimated_notional,
+    order_fields,
+    requests,
+    shape_detail,
+    summary,
+)
 from ibkr_mcp.tools.registry import CallContext, schedule_audit
 
-#: Order-ref suffixes of bracket children (reconciliation finds every leg by them).
-LEG_SUFFIX = {"take_profit": ".tp", "stop_loss": ".sl"}
+# The order's shape lives in ``order_shape``; the tools reach it through this module too.
+__all__ = [
+    "LEG_SUFFIX",
+    "Prepared",
+    "Sender",
+    "added_notional",
+    "all_legs",
+    "bracket_legs",
+    "check_tick",
+    "estimated_notional",
+    "execute",
+    "order_fields",
+    "preview",
+    "reference_quote",
+    "requests",
+    "shape_detail",
+    "summary",
+    "what_if",
+]
 Sender = Callable[[list[OrderRequest]], Awaitable[list[OrderInfo]]]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A resolved order ready for the gates: intent (with legs), contract and quote."""
-
-    contract: Contract
-    intent: OrderIntent
-    quote: Quote | None
-    #: What a successful send is called in messages (``sent``, ``modified``).
-    verb: str = "sent"
-    #: A modification: the order as it stands before the change (its intent row and the
-    #: ``daily_notional`` gate count only what the change adds to it).
-    standing: Standing | None = None
-
-
-def check_tick(contract: Contract, field: str, price: Decimal | None) -> None:
-    """Refuse a price off the contract's tick grid, naming the field and two valid prices."""
-    if price is None or contract.min_tick <= 0:
-        return
-    steps = price / contract.min_tick
-    if steps == steps.to_integral_value():
-        return
-    lower = steps.to_integral_value(rounding="ROUND_FLOOR") * contract.min_tick
-    raise InvalidInputError(
-        f"{field} {price} is not on the tick grid of {contract.symbol} "
-        f"(min tick {contract.min_tick}).",
-        remedy=f"Use a multiple of {contract.min_tick}, e.g. {lower} or "
-        f"{lower + contract.min_tick}.",
-        details={"errors": [{"field": field, "message": "off the tick grid"}]},
-    )
 
 
 async def reference_quote(ctx: CallContext, contract: Contract) -> Quote | None:
@@ -102,140 +100,12 @@ async def reference_quote(ctx: CallContext, contract: Contract) -> Quote | None:
         return None
 
 
-def bracket_legs(parent: OrderIntent, tp: Decimal | None, sl: Decimal | None,
-                 sl_limit: Decimal | None) -> tuple[OrderIntent, ...]:  # fmt: skip
-    """The exit children of a bracket: a LMT take-profit and a STP / STP_LMT stop-loss."""
-    exit_side: Literal["BUY", "SELL"] = "SELL" if parent.side == "BUY" else "BUY"
-    base = dataclasses.replace(
-        parent, side=exit_side, limit_price=None, stop_price=None, trailing_amount=None,
-        trailing_percent=None, limit_offset=None, legs=(),
-    )  # fmt: skip
-    legs = []
-    if tp is not None:
-        legs.append(dataclasses.replace(base, order_type="LMT", limit_price=tp, role="take_profit"))
-    if sl is not None:
-        kind = "STP" if sl_limit is None else "STP_LMT"
-        legs.append(
-            dataclasses.replace(
-                base, order_type=kind, stop_price=sl, limit_price=sl_limit, role="stop_loss"
-            )
-        )
-    return tuple(legs)
-
-
-def all_legs(intent: OrderIntent) -> list[OrderIntent]:
-    """The parent (or single order) followed by its children."""
-    return [intent, *intent.legs]
-
-
-def estimated_notional(intent: OrderIntent, quote: Quote | None) -> Decimal | None:
-    """The order's bounded notional (the gates' own pricing), or ``None`` if unknown."""
-    reference = None if quote is None else ReferenceQuote.from_quote(quote)
-    notional = order_notional(intent, reference, band_pct=Decimal(0))
-    return notional.value if isinstance(notional, Notional) else None
-
-
-def added_notional(prepared: Prepared) -> Decimal | None:
-    """What sending ``prepared`` adds to the day's sent value (``daily_notional`` sums it).
-
-    A new order adds its bounded value. A modification adds what it raises the order's value
-    by (never less than nothing): the order was counted by its own intent when it was placed,
-    and raising its quantity or limit must count too, or the daily limit could be walked past
-    one modification at a time.
-    """
-    quote = prepared.quote
-    reference = None if quote is None else ReferenceQuote.from_quote(quote)
-    notional = order_notional(prepared.intent, reference, band_pct=Decimal(0))
-    if not isinstance(notional, Notional):
-        return None
-    return added_value(notional.value, prepared.standing, reference, Decimal(0))
-
-
-def summary(intent: OrderIntent, quote: Quote | None) -> OrderSummary:
-    """The order as understood, with its bounded notional (the gates' own pricing)."""
-    legs = {leg.role: leg for leg in intent.legs}
-    tp, sl = legs.get("take_profit"), legs.get("stop_loss")
-    return OrderSummary(
-        account=intent.account,
-        symbol=intent.symbol,
-        con_id=intent.con_id,
-        sec_type=intent.sec_type,
-        currency=intent.currency,
-        side=intent.side,
-        quantity=intent.quantity,
-        order_type=intent.order_type,
-        limit_price=intent.limit_price,
-        stop_price=intent.stop_price,
-        trailing_amount=intent.trailing_amount,
-        trailing_percent=intent.trailing_percent,
-        limit_offset=intent.limit_offset,
-        tif=intent.tif,
-        good_till=intent.good_till,
-        outside_rth=intent.outside_rth,
-        multiplier=None if intent.multiplier == 1 else intent.multiplier,
-        estimated_notional=estimated_notional(intent, quote),
-        take_profit_price=tp.limit_price if tp else None,
-        stop_loss_price=sl.stop_price if sl else None,
-        stop_loss_limit_price=sl.limit_price if sl else None,
-        modifies=intent.modifies,
-    )
-
-
-def requests(prepared: Prepared, key: str | None) -> list[OrderRequest]:
-    """The broker requests of every leg; children's refs derive from the key."""
-    out = []
-    intent = prepared.intent
-    for leg in all_legs(intent):
-        suffix = LEG_SUFFIX.get(leg.role, "")
-        out.append(
-            OrderRequest(
-                account=leg.account,
-                contract=prepared.contract,
-                side=leg.side,
-                quantity=leg.quantity,
-                order_type=leg.order_type,
-                limit_price=leg.limit_price,
-                stop_price=leg.stop_price,
-                trailing_amount=leg.trailing_amount,
-                trailing_percent=leg.trailing_percent,
-                limit_offset=leg.limit_offset,
-                tif=leg.tif,
-                good_till=leg.good_till,
-                outside_rth=leg.outside_rth,
-                order_ref=None if key is None else key + suffix,
-                oca_group=None if key is None or not intent.legs else f"oca.{key}",
-            )
-        )
-    return out
-
-
 async def what_if(ctx: CallContext, prepared: Prepared) -> tuple[WhatIf | None, str | None]:
     """IB's what-if of the (parent) order, or why it is unavailable."""
     try:
         return await ctx.services.gateway.what_if(requests(prepared, None)[0]), None
     except IbkrMcpError as exc:
         return None, str(exc)
-
-
-def order_fields(intent: OrderIntent) -> dict[str, Any]:
-    """The order columns of an audit row."""
-    return {
-        "account": intent.account,
-        "symbol": intent.symbol,
-        "con_id": intent.con_id,
-        "side": intent.side,
-        "quantity": intent.quantity,
-        "order_type": intent.order_type,
-        "limit_price": intent.limit_price,
-        "tif": intent.tif,
-    }
-
-
-def shape_detail(intent: OrderIntent) -> dict[str, Any]:
-    """The parts of the order the audit columns do not hold (stops, trails, legs, target)."""
-    fields = intent.fingerprint_fields()
-    columns = order_fields(intent)
-    return {k: v for k, v in fields.items() if k not in columns or k == "legs"}
 
 
 async def preview(ctx: CallContext, prepared: Prepared, *, action: str) -> PreviewResult:
@@ -309,93 +179,37 @@ async def execute(
     ``request``: the caller's input (its fingerprint binds the key; a place_order input is what
     an approval queue stores). ``approved``: a human approved it (see ``run_gates``).
     """
-    services, intent, quote = ctx.services, prepared.intent, prepared.quote
-    result = await run_gates(
-        ctx, intent, quote, mode="place", token=token, idempotency_key=key, approved=approved,
-        standing=prepared.standing,
-    )  # fmt: skip
-    # An allowed order's decision row is committed with its intent row (one durable commit;
-    # a separate one used to compete with the send): nothing to wait for here.
-    gate_row = chain_row(ctx, intent, result) if result.allowed else None
-    if gate_row is None:
-        await record_chain(ctx, intent, result)
+    services, intent = ctx.services, prepared.intent
     fields = order_fields(intent)
-    fingerprint = intent.fingerprint()
-    row = {"idempotency_key": key, "fingerprint": fingerprint, **fields}
+    row = {"idempotency_key": key, "fingerprint": intent.fingerprint(), **fields}
     if intent.modifies is not None:
         row["order_id"] = intent.modifies
-    if result.refused is not None:
-        error = refusal_error(result)
-        error.details["refusals"] = [r.model_dump() for r in refusals(result)]
-        await services.audit.record_order_event(
-            correlation_id=ctx.correlation_id,
-            event="refused",
-            detail={"gate": result.refused.gate, "reason": result.refused.reason},
-            **row,
-        )
+    # One order at a time from the gates to its durable intent (in this process): the flow
+    # limits count intents, so a call judged while another's intent is being written would
+    # count without it (12 concurrent calls all passed a limit of 2). Other processes sharing
+    # the audit are caught at the intent row itself (``counted_through``).
+    async with _decision_lock(services.audit):
+        decided = await _decide(ctx, prepared, key=key, token=token, request=request,
+                                approved=approved, row=row)  # fmt: skip
+    if isinstance(decided, PlaceResult):
+        return decided
+    result, outgoing = decided
+    # Halted while this order was judged and recorded (an emergency stop from any surface or
+    # process, the breaker, the kill switch): it must not leave. Read just before the send,
+    # which follows with no wait of the event loop while connected.
+    settings = services.settings
+    stopped = stopped_since_gates(settings.halt_state_path, settings.kill_switch_path)
+    if stopped is not None:
+        gate, reason, remedy = stopped
+        await best_effort(ctx, "stopped", event="refused", status="Cancelled",
+                          detail={"gate": gate, "reason": reason, "after_intent": True},
+                          **row)  # fmt: skip
         metrics.ORDERS.labels("REFUSED").inc()
-        raise error
-
-    def base() -> dict[str, Any]:
-        # The answer's common fields; a sent order builds them after the send (not needed
-        # before it: the intent row records the notional itself).
-        return {
-            "idempotency_key": key,
-            "correlation_id": ctx.correlation_id,
-            "order": summary(intent, quote),
-            "passed": passed_line(result),
-        }
-
-    if result.dry_run:
-        what, what_error = await what_if(ctx, prepared)
-        dry = next(v for v in result.verdicts if v.outcome == "dry_run")
-        await services.audit.record_order_event(
-            correlation_id=ctx.correlation_id,
-            event="dry_run",
-            status="SIMULATED",
-            detail={"reason": dry.reason, "what_if_error": what_error},
-            **row,
+        raise GateRefusedError(
+            f"Order NOT sent: {reason} (engaged while the order was being checked).",
+            remedy=remedy,
+            details={"gate": gate, "reason": reason, "after_intent": True},
         )
-        metrics.ORDERS.labels("SIMULATED").inc()
-        return PlaceResult(
-            sent=False, status="SIMULATED", message=dry.reason, what_if=what, **base()
-        )
-    if result.held is not None:
-        return await _hold(ctx, prepared, request, token, result)
-    try:
-        # Connected right now, so that a failure below means "in flight", not "never left".
-        await services.gateway.ensure_connected()
-        if not approved:
-            services.tokens.consume(token, fingerprint)
-        outgoing = requests(prepared, key)  # built before the commit: sent right after it
-    except BaseException:
-        if gate_row is not None:  # the decision is recorded all the same
-            schedule_audit(record_chain(ctx, intent, result))
-        raise
-    # The intent must be durable before anything is sent: if this raises, nothing is sent.
-    try:
-        await services.audit.record_order_event(
-            correlation_id=ctx.correlation_id,
-            event="intent",
-            status="PendingSubmit",
-            detail={
-                "request_fingerprint": request.request_fingerprint(),
-                "verdicts": [f"{v.gate}:{v.outcome}" for v in result.verdicts],
-                # What daily_notional counts (working or filled, every process); for a
-                # modification only what it adds to the order's value.
-                "notional": added_notional(prepared),
-                "currency": intent.currency,
-                "approved": approved or None,
-                **shape_detail(intent),
-            },
-            preceded_by=gate_row,
-            **row,
-        )
-    except AuditUnavailableError as exc:
-        raise AuditUnavailableError(
-            f"The order was NOT sent: the audit trail could not record it ({exc.message}).",
-            remedy=exc.remedy or "Fix the audit database (see AUDIT_DB_PATH), then retry.",
-        ) from None
     try:
         infos = await send(outgoing)
     except OrderRejectedError as exc:
@@ -434,7 +248,142 @@ async def execute(
             LegResult(role=leg.role, order_id=i.order_id, status=i.status, order_ref=i.order_ref)
             for leg, i in zip(intent.legs, infos[1:], strict=False)
         ],
-        **base(),
+        **_answer(ctx, key, prepared, result),
+    )
+
+
+def _answer(ctx: CallContext, key: str, prepared: Prepared, result: ChainResult) -> dict[str, Any]:
+    """The answer's common fields (a sent order's are built after the send, not before it)."""
+    return {
+        "idempotency_key": key,
+        "correlation_id": ctx.correlation_id,
+        "order": summary(prepared.intent, prepared.quote),
+        "passed": passed_line(result),
+    }
+
+
+#: How many times an order is judged again when other processes keep recording intents after
+#: the counters it was judged on (each time on counters that hold them).
+JUDGEMENTS = 8
+_DECISION_LOCKS: weakref.WeakKeyDictionary[AuditLog, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _decision_lock(audit: AuditLog) -> asyncio.Lock:
+    """This process's lock from an order's gates to its durable intent (per audit trail)."""
+    lock = _DECISION_LOCKS.get(audit)
+    if lock is None:
+        lock = _DECISION_LOCKS[audit] = asyncio.Lock()
+    return lock
+
+
+async def _decide(
+    ctx: CallContext,
+    prepared: Prepared,
+    *,
+    key: str,
+    token: str,
+    request: Keyed,
+    approved: bool,
+    row: dict[str, Any],
+) -> PlaceResult | tuple[ChainResult, list[OrderRequest]]:
+    """The gates, then the durable intent of an allowed order (under ``_decision_lock``).
+
+    Returns the answer of an order that is not sent (dry run, held for approval), or the
+    chain's result and the requests to send once the intent is durable. Raises the refusal.
+    An order judged on counters that miss an intent recorded since is judged again on fresh
+    ones (this process's intents are known here; another process's refuse the intent row).
+    """
+    services, intent, quote = ctx.services, prepared.intent, prepared.quote
+    fresh = spent = False
+    outgoing: list[OrderRequest] = []
+    for _ in range(JUDGEMENTS):
+        result = await run_gates(
+            ctx, intent, quote, mode="place", token=token, idempotency_key=key,
+            approved=approved, standing=prepared.standing, fresh=fresh, token_spent=spent,
+        )  # fmt: skip
+        through = result.counted_through
+        if not fresh and through is not None and services.audit.newest_intent_id > through:
+            fresh = True  # read before an intent this process recorded since: judge again
+            continue
+        # An allowed order's decision row is committed with its intent row (one durable
+        # commit; a separate one used to compete with the send).
+        gate_row = chain_row(ctx, intent, result) if result.allowed else None
+        if gate_row is None:
+            await record_chain(ctx, intent, result)
+        if result.refused is not None:
+            error = refusal_error(result)
+            error.details["refusals"] = [r.model_dump() for r in refusals(result)]
+            await services.audit.record_order_event(
+                correlation_id=ctx.correlation_id,
+                event="refused",
+                detail={"gate": result.refused.gate, "reason": result.refused.reason},
+                **row,
+            )
+            metrics.ORDERS.labels("REFUSED").inc()
+            raise error
+        if result.dry_run:
+            what, what_error = await what_if(ctx, prepared)
+            dry = next(v for v in result.verdicts if v.outcome == "dry_run")
+            await services.audit.record_order_event(
+                correlation_id=ctx.correlation_id,
+                event="dry_run",
+                status="SIMULATED",
+                detail={"reason": dry.reason, "what_if_error": what_error},
+                **row,
+            )
+            metrics.ORDERS.labels("SIMULATED").inc()
+            return PlaceResult(
+                sent=False, status="SIMULATED", message=dry.reason, what_if=what,
+                **_answer(ctx, key, prepared, result),
+            )  # fmt: skip
+        if result.held is not None:
+            return await _hold(ctx, prepared, request, token, result)
+        if not spent:
+            try:
+                # Connected right now, so that a failure below means "in flight", not "never
+                # left".
+                await services.gateway.ensure_connected()
+                if not approved:
+                    services.tokens.consume(token, intent.fingerprint())
+                outgoing = requests(prepared, key)  # built before the commit: sent after it
+            except BaseException:
+                if gate_row is not None:  # the decision is recorded all the same
+                    schedule_audit(record_chain(ctx, intent, result))
+                raise
+            spent = True
+        # The intent must be durable before anything is sent: if this raises, nothing is sent.
+        try:
+            await services.audit.record_order_event(
+                correlation_id=ctx.correlation_id,
+                event="intent",
+                status="PendingSubmit",
+                detail={
+                    "request_fingerprint": request.request_fingerprint(),
+                    "verdicts": [f"{v.gate}:{v.outcome}" for v in result.verdicts],
+                    # What daily_notional counts (working or filled, every process); for a
+                    # modification only what it adds to the order's value.
+                    "notional": added_notional(prepared),
+                    "currency": intent.currency,
+                    "approved": approved or None,
+                    **shape_detail(intent),
+                },
+                preceded_by=gate_row,
+                counted_through=through,
+                **row,
+            )
+        except StaleCountsError:
+            fresh = True  # another process recorded an intent after the counters were read
+            continue
+        except AuditUnavailableError as exc:
+            raise AuditUnavailableError(
+                f"The order was NOT sent: the audit trail could not record it ({exc.message}).",
+                remedy=exc.remedy or "Fix the audit database (see AUDIT_DB_PATH), then retry.",
+            ) from None
+        return result, outgoing
+    raise OverloadedError(
+        f"The order was NOT sent: other orders kept being recorded while it was judged "
+        f"({JUDGEMENTS} times).",
+        remedy="Preview it again and place it with the new token once fewer orders are in flight.",
     )
 
 

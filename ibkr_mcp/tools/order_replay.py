@@ -12,6 +12,7 @@ from loguru import logger
 
 from ibkr_mcp.errors import (
     AuditUnavailableError,
+    GateRefusedError,
     GatewayError,
     IbkrMcpError,
     IdempotencyConflictError,
@@ -134,6 +135,16 @@ async def replay_key(params: Keyed, ctx: CallContext) -> PlaceResult | None:
             f"{stored.get('message', 'no reason recorded')}",
             remedy="Nothing was re-sent. Fix the order and use a new idempotency_key.",
             details={"idempotency_key": key, "replayed": True},
+        )
+    # Stopped after its intent (a halt engaged while it was judged): never sent.
+    stopped = [r for r in rows if r.get("event") == "refused" and r["seq"] > first["seq"]]
+    if stopped:
+        detail = (orjson.loads(stopped[-1]["detail"]) if stopped[-1].get("detail") else {}) or {}
+        raise GateRefusedError(
+            f"This idempotency_key's order was NOT sent: {detail.get('reason', 'stopped')}.",
+            remedy="Nothing was sent. Once trading may resume, preview the order again and "
+            "place it with a new idempotency_key.",
+            details={"idempotency_key": key, "gate": detail.get("gate"), "replayed": True},
         )
     sent = [r for r in rows if r.get("event") == "sent"]
     modifies = original.get("modifies")
