@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -45,6 +46,21 @@ def check_tick(contract: Contract, field: str, price: Decimal | None) -> None:
         remedy=f"Use a multiple of {contract.min_tick}, e.g. {lower} or "
         f"{lower + contract.min_tick}.",
         details={"errors": [{"field": field, "message": "off the tick grid"}]},
+    )
+
+
+def check_good_till(good_till: datetime | None, now: datetime) -> None:
+    """Refuse a GTD time that has already passed (IB rejects it, error 201, after the send).
+
+    Judged here, before the gates: a rejected order counts toward the rejection breaker, and
+    an agent's date mistake must not halt trading.
+    """
+    if good_till is None or good_till > now:
+        return
+    raise InvalidInputError(
+        f"good_till {good_till.isoformat()} is not in the future (now {now.isoformat()}).",
+        remedy="Give a good_till later than now, or use tif DAY or GTC.",
+        details={"errors": [{"field": "good_till", "message": "must be in the future"}]},
     )
 
 

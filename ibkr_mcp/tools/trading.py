@@ -46,6 +46,7 @@ async def prepare(
     for field in ("limit_price", "stop_price", "take_profit_price", "stop_loss_price",
                   "stop_loss_limit_price"):  # fmt: skip
         pipeline.check_tick(contract, field, getattr(params, field))
+    pipeline.check_good_till(params.good_till, ctx.services.now())
     intent = OrderIntent(
         account=account,
         symbol=contract.symbol,
