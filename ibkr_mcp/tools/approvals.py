@@ -16,8 +16,14 @@ import orjson
 from pydantic import AwareDatetime, Field
 
 from ibkr_mcp.audit.flow import rejection_count
-from ibkr_mcp.errors import IbkrMcpError, IdempotencyConflictError
-from ibkr_mcp.safety.approvals import decide, expires_at, list_approvals, new_approval_id
+from ibkr_mcp.errors import IbkrMcpError, IdempotencyConflictError, SafetyError
+from ibkr_mcp.safety.approvals import (
+    decide,
+    expires_at,
+    find_approval,
+    list_approvals,
+    new_approval_id,
+)
 from ibkr_mcp.safety.chain import ChainResult
 from ibkr_mcp.safety.context import OrderIntent
 from ibkr_mcp.safety.emergency import emergency_stop as engage_stop
@@ -220,6 +226,21 @@ class DecideInput(ToolInput):
 
 async def _decide(params: DecideInput, ctx: CallContext, approve: bool) -> ApprovalsResult:
     who = f"{ctx.surface}:{ctx.origin.get('client_name') or 'client'}"
+    services = ctx.services
+    if approve:
+        queued = await find_approval(services.audit, params.approval_id, services.now())
+        if queued is not None and queued.server == services.instance_id:
+            # The agent that asked for the order is this server's client: its approval would
+            # be the agent confirming itself, which approval exists to prevent (denying,
+            # which sends nothing, stays open to it).
+            raise SafetyError(
+                f"{params.approval_id} was queued by this server's own client: an agent cannot "
+                "approve its own order.",
+                remedy=f"A human approves it: `ibkr-mcp approvals approve {params.approval_id}` "
+                "or POST /api/approvals/{id}/approve with the API token (or an admin MCP "
+                "client of another server on the same audit database).",
+                details={"approval_id": params.approval_id, "self_approval": True},
+            )
     approval = await decide(
         ctx.services.audit,
         params.approval_id,
@@ -275,7 +296,9 @@ SPECS: tuple[ToolSpec, ...] = (  # type: ignore[type-arg]
     ),
     ToolSpec(
         name="approve_order",
-        description="Approve a queued order; its server re-runs every gate and sends it once.",
+        description="Approve an order queued by ANOTHER server (a supervisor's client; an "
+        "agent cannot approve its own server's orders); its server re-runs every gate and "
+        "sends it once.",
         input_model=DecideInput,
         output_model=ApprovalsResult,
         handler=approve_order,
