@@ -33,7 +33,10 @@ whose text starts with the code.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, ClassVar, Final
+
+from ibkr_mcp.models import json_number
 
 
 class IbkrMcpError(Exception):
@@ -85,9 +88,12 @@ def json_safe(value: Any) -> Any:
 
     Details can carry caller input (an order id of 2**64, a non-str key, an object): the error
     must still serialise on every surface, so whatever is not plain JSON becomes its ``str``.
+    A ``Decimal`` is a JSON number like in every output (``models.json_number``), not text.
     """
     if value is None or isinstance(value, bool | str | float):
         return value
+    if isinstance(value, Decimal):
+        return json_safe(json_number(value))  # an integral value beyond 64 bits is still text
     if isinstance(value, int):
         return value if value in _JSON_INT_RANGE else str(value)
     if isinstance(value, dict):

@@ -94,7 +94,7 @@ def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def dump_json(model: BaseModel) -> str:
-    """Compact JSON for a model (Decimals as strings, datetimes ISO-8601)."""
+    """Compact JSON for a model (Decimals as JSON numbers, datetimes ISO-8601)."""
     return orjson.dumps(model.model_dump(mode="json")).decode()
 
 

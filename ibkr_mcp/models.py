@@ -218,7 +218,9 @@ class AccountSummary(Frozen):
     gross_position_value: Decimal | None = None
     unrealized_pnl: Decimal | None = None
     realized_pnl: Decimal | None = None
-    values: dict[str, str] = Field(default_factory=dict)
+    #: Every account tag IB sent: numbers as numbers, texts (``AccountType``) as text, IB's
+    #: "no value" sentinels (``DayTradesRemaining`` -1, 1.797e308, NaN) as ``None``.
+    values: dict[str, Decimal | str | None] = Field(default_factory=dict)
 
 
 class Position(Frozen):

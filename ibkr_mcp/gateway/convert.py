@@ -17,6 +17,7 @@ from ib_async.order import OrderState
 from ib_async.ticker import Ticker
 from ib_async.util import UNSET_DOUBLE, UNSET_INTEGER
 
+from ibkr_mcp.gateway.account_values import account_value
 from ibkr_mcp.gateway.base import decimal_or_none
 from ibkr_mcp.models import (
     AccountSummary,
@@ -342,19 +343,20 @@ def account_summary(account: str, values: Iterable[AccountValue]) -> AccountSumm
     """Fold account values (summary tags and account updates) into an ``AccountSummary``.
 
     Base-currency values win; ``$LEDGER`` rows in other currencies go to ``values`` as
-    ``Tag:CCY``.
+    ``Tag:CCY``. ``values`` holds numbers as ``Decimal``, texts as text and IB's sentinels as
+    ``None`` (``account_values.account_value``).
     """
     rows = [v for v in values if v.account == account]
     base = next((v.currency for v in rows if v.tag == "NetLiquidation" and v.currency), "")
     if not base:
         base = next((v.value for v in rows if v.tag == "Currency" and v.value), "USD")
     fields: dict[str, Decimal | None] = {}
-    extra: dict[str, str] = {}
+    extra: dict[str, Decimal | str | None] = {}
     for row in rows:
         in_base = row.currency in (base, "", "BASE")
         key = row.tag if in_base else f"{row.tag}:{row.currency}"
         if key not in extra or row.currency == base:
-            extra[key] = row.value
+            extra[key] = account_value(row.tag, row.value)
         name = SUMMARY_FIELDS.get(row.tag)
         if name and in_base and (name not in fields or row.currency == base):
             fields[name] = num(row.value)

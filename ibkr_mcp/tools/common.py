@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
@@ -13,10 +14,12 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    ValidationError,
     WithJsonSchema,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import CoreSchema
 
 from ibkr_mcp.errors import AccountNotManagedError, GatewayUnavailableError
@@ -34,6 +37,34 @@ class ToolOutput(NumbersAsJson):
     """Base of every tool output (Decimals as exact JSON numbers)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def field_errors(model: BaseModel, problems: Iterable[tuple[str, str]]) -> ValidationError:
+    """The ``ValidationError`` a model validator raises so each problem names its field.
+
+    A ``ValueError`` raised by a model validator has no location: the caller would see the
+    whole input blamed (``(input)``). Raised as a ``ValidationError``, pydantic keeps each
+    error's location (prefixed by the outer one when the model is nested), so
+    ``details.errors[].field`` names the field to fix; a problem shared by several fields
+    (``expiry``, ``strike``, ``right`` for an option) is one error per field.
+
+    Args:
+        model: The model being validated (its name titles the error; the inputs are read).
+        problems: ``(field, message)`` pairs, in the order the caller should read them.
+
+    Returns:
+        The error to raise (``raise field_errors(self, problems)``).
+    """
+    details = [
+        InitErrorDetails(
+            # The message goes in as context, not as the template: braces in it stay text.
+            type=PydanticCustomError("value_error", "{reason}", {"reason": message}),
+            loc=(name,),
+            input=getattr(model, name, None),
+        )
+        for name, message in problems
+    ]
+    return ValidationError.from_exception_data(type(model).__name__, details)
 
 
 def upper_enum(value: Any) -> Any:
@@ -207,16 +238,25 @@ class ContractInput(ToolInput):
     @model_validator(mode="after")
     def _derivative_fields(self) -> ContractInput:
         if self.sec_type == "OPT":
-            missing = [n for n in ("expiry", "strike", "right") if getattr(self, n) is None]
-            if missing:
-                raise ValueError(f"{', '.join(missing)} required for sec_type OPT")
+            problems = [
+                (n, f"{n} is required for sec_type OPT")
+                for n in ("expiry", "strike", "right")
+                if getattr(self, n) is None
+            ]
         elif self.sec_type == "FUT":
-            if self.strike is not None or self.right is not None:
-                raise ValueError("strike/right are only for sec_type OPT")
+            problems = [
+                (n, f"{n} is only for sec_type OPT")
+                for n in ("strike", "right")
+                if getattr(self, n) is not None
+            ]
         else:
-            extra = [n for n in _DERIVATIVE_FIELDS if getattr(self, n) is not None]
-            if extra:
-                raise ValueError(f"{', '.join(extra)} only for sec_type OPT or FUT")
+            problems = [
+                (n, f"{n} is only for sec_type OPT or FUT")
+                for n in _DERIVATIVE_FIELDS
+                if getattr(self, n) is not None
+            ]
+        if problems:
+            raise field_errors(self, problems)
         return self
 
     def to_ref(self) -> ContractRef:

@@ -6,9 +6,18 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from ibkr_mcp.models import Fill, OrderInfo
-from ibkr_mcp.tools.common import Account, OrderRef, SecTypeIn, Symbol, ToolInput, ToolOutput
+from ibkr_mcp.tools.common import (
+    Account,
+    OrderRef,
+    SecTypeIn,
+    Symbol,
+    ToolInput,
+    ToolOutput,
+    field_errors,
+)
 from ibkr_mcp.tools.order_models import (
     KEY_PATTERN,
     IdempotencyKey,
@@ -42,7 +51,9 @@ class TwoStep(ToolInput):
     @model_validator(mode="after")
     def _both_or_neither(self) -> TwoStep:
         if self.confirmation_token is not None and self.idempotency_key is None:
-            raise ValueError("idempotency_key is required with confirmation_token")
+            raise field_errors(
+                self, [("idempotency_key", "idempotency_key is required with confirmation_token")]
+            )
         return self
 
     def request_fingerprint(self) -> str:
@@ -69,7 +80,10 @@ class ModifyInput(TwoStep):
     def _something_changes(self) -> ModifyInput:
         changes = self.changes()
         if not changes:
-            raise ValueError("name at least one field to change (quantity, limit_price, ...)")
+            # No one field is wrong: the whole input is (the error's field is "(input)").
+            raise PydanticCustomError(
+                "value_error", "name at least one field to change (quantity, limit_price, ...)"
+            )
         return self
 
     def changes(self) -> dict[str, object]:
@@ -96,9 +110,11 @@ class ClosePositionInput(TwoStep):
     @model_validator(mode="after")
     def _limit(self) -> ClosePositionInput:
         if self.order_type == "LMT" and self.limit_price is None:
-            raise ValueError("limit_price is required for a LMT order")
+            raise field_errors(self, [("limit_price", "limit_price is required for a LMT order")])
         if self.order_type == "MKT" and self.limit_price is not None:
-            raise ValueError("limit_price is not used by a MKT order; omit it")
+            raise field_errors(
+                self, [("limit_price", "limit_price is not used by a MKT order; omit it")]
+            )
         return self
 
 

@@ -15,6 +15,7 @@ from ibkr_mcp.safety.approvals import Approval, find_approval
 from ibkr_mcp.safety.context import OrderIntent, Standing
 from ibkr_mcp.safety.sessions import trading_day_start
 from ibkr_mcp.tools import order_pipeline as pipeline
+from ibkr_mcp.tools import order_types
 from ibkr_mcp.tools.approvals import APPROVAL_STATUS, approval_replay
 from ibkr_mcp.tools.common import resolve_account
 from ibkr_mcp.tools.order_action_models import (
@@ -29,7 +30,7 @@ from ibkr_mcp.tools.order_action_models import (
     TwoStepResult,
     WaitInput,
 )
-from ibkr_mcp.tools.order_models import OrderInput, PlaceResult, fields_problem
+from ibkr_mcp.tools.order_models import OrderInput, PlaceResult
 from ibkr_mcp.tools.order_replay import Keyed, best_effort, idempotent
 from ibkr_mcp.tools.orders import OrderStatusInput
 from ibkr_mcp.tools.registry import CallContext, ToolSpec, drain_audit
@@ -105,14 +106,22 @@ async def _prepare_modify(params: ModifyInput, ctx: CallContext) -> pipeline.Pre
     }
     if order_type in ("MKT", "STP", "MIT", "MOC", "TRAIL"):
         values["limit_price"] = params.limit_price
-    try:
-        fields_problem(values)
-    except ValueError as exc:
+    problems = order_types.field_problems(values)
+    if problems:
         raise InvalidInputError(
-            f"Invalid change for order {params.order_id} ({order_type}): {exc}",
+            f"Invalid change for order {params.order_id} ({order_type}): "
+            + "; ".join(message for _, message in problems),
             remedy="Change only the fields this order type uses.",
-            details={"order_id": params.order_id, "order_type": order_type},
-        ) from None
+            details={
+                "order_id": params.order_id,
+                "order_type": order_type,
+                # The same shape as an input error's, so a caller reads the field either way.
+                "errors": [
+                    {"field": name, "message": message, "type": "value_error"}
+                    for name, message in problems
+                ],
+            },
+        )
     ref = ContractRef(
         symbol=current.symbol,
         sec_type=current.sec_type or "STK",

@@ -19,6 +19,7 @@ from ibkr_mcp.tools.common import (
     OrderId,
     ToolInput,
     ToolOutput,
+    field_errors,
     upper_enum,
 )
 
@@ -50,13 +51,6 @@ IdempotencyKey = Field(
     pattern=KEY_PATTERN,
     description="A retry with the same key never sends twice.",
 )
-
-
-def fields_problem(values: dict[str, Any]) -> None:
-    """Raise ``ValueError`` naming the first field the order type needs or forbids."""
-    problems = order_types.field_problems(values)
-    if problems:
-        raise ValueError("; ".join(message for _, message in problems))
 
 
 #: The fields an order had before the newer order shapes: always hashed (keys recorded then
@@ -109,27 +103,34 @@ class OrderInput(ContractInput, OrderFields):
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> OrderInput:
-        fields_problem(self.model_dump(include=set(OrderFields.model_fields)))
+        # Every problem at once, each naming its field: the caller fixes them in one go.
+        problems = order_types.field_problems(
+            self.model_dump(include=set(OrderFields.model_fields))
+        )
         if self.sec_type != "CASH" and self.quantity != self.quantity.to_integral_value():
-            raise ValueError("quantity must be whole shares / contracts")
+            problems.append(("quantity", "quantity must be whole shares / contracts"))
         if self.stop_loss_limit_price is not None and self.stop_loss_price is None:
-            raise ValueError("stop_loss_limit_price needs stop_loss_price")
+            problems.append(("stop_loss_price", "stop_loss_limit_price needs stop_loss_price"))
         if self.is_bracket:
             if self.order_type not in order_types.BRACKET_PARENTS:
-                raise ValueError(
-                    f"take_profit_price/stop_loss_price (a bracket) need order_type "
-                    f"{'/'.join(sorted(order_types.BRACKET_PARENTS))}"
-                )
+                problems.append(
+                    ("order_type", "take_profit_price/stop_loss_price (a bracket) need order_type "
+                     f"{'/'.join(sorted(order_types.BRACKET_PARENTS))}"),
+                )  # fmt: skip
             if self.tif in ("IOC", "FOK", "OPG"):
-                raise ValueError(f"a bracket cannot use tif {self.tif}")
-            self._bracket_sides()
+                problems.append(("tif", f"a bracket cannot use tif {self.tif}"))
+            problems.extend(self._bracket_sides())
+        if problems:
+            raise field_errors(self, problems)
         return self
 
-    def _bracket_sides(self) -> None:
+    def _bracket_sides(self) -> list[tuple[str, str]]:
+        """``(field, message)`` for a take-profit or stop-loss on the wrong side of the entry."""
         entry = self.limit_price or self.stop_price
         if entry is None:
-            return
+            return []
         up = self.side == "BUY"
+        problems = []
         for name, profit in (("take_profit_price", True), ("stop_loss_price", False)):
             price = getattr(self, name)
             if price is None:
@@ -137,9 +138,13 @@ class OrderInput(ContractInput, OrderFields):
             above = up == profit  # BUY: profit above, loss below; SELL the reverse
             if (price <= entry) if above else (price >= entry):
                 where = "above" if above else "below"
-                raise ValueError(
-                    f"{name} must be {where} the entry price {entry} of a {self.side} bracket"
+                problems.append(
+                    (
+                        name,
+                        f"{name} must be {where} the entry price {entry} of a {self.side} bracket",
+                    )
                 )
+        return problems
 
     @property
     def is_bracket(self) -> bool:

@@ -104,6 +104,8 @@ class CallResult(Generic[Out]):
 def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
     errors = []
     for err in exc.errors(include_url=False):
+        # Model validators name their fields (``tools.common.field_errors``); an empty location
+        # is left only for a rule no one field breaks (modify_order naming nothing to change).
         loc = ".".join(str(p) for p in err["loc"]) or "(input)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":

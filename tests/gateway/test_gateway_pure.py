@@ -193,7 +193,7 @@ def test_account_summary_prefers_base_currency() -> None:
     assert summary.net_liquidation == Decimal("1000.5")
     assert summary.total_cash == Decimal(900)
     assert summary.buying_power == Decimal(4000)
-    assert summary.values["TotalCashValue:EUR"] == "50"
+    assert summary.values["TotalCashValue:EUR"] == Decimal(50)  # a number, not IB's text
     assert summary.values["AccountType"] == "INDIVIDUAL"
     assert summary.init_margin is None
 
