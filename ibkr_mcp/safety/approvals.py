@@ -12,12 +12,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
 from ibkr_mcp.audit._codec import utc_iso
 from ibkr_mcp.errors import InvalidInputError, OrderNotFoundError
+from ibkr_mcp.models import json_number
 
 if TYPE_CHECKING:
     from ibkr_mcp.audit import AuditLog
@@ -27,6 +29,8 @@ ApprovalState = Literal["pending", "approved", "denied", "expired", "sent", "ref
 #: runner reads approvals this recent); after that it is shown as expired.
 LATE_GRACE = timedelta(hours=1)
 
+#: The order terms the audit row keeps as exact decimal text (``dec_text``).
+_DECIMAL_TERMS = frozenset({"quantity", "limit_price"})
 _ROWS = (
     "SELECT * FROM order_events WHERE idempotency_key IN (SELECT idempotency_key FROM "
     "order_events WHERE event = 'pending_approval' {where}) ORDER BY seq"
@@ -107,7 +111,12 @@ class Approval:
             "state": self.state,
             "created_at": self.created_at.isoformat(),
             "expires_at": self.expires_at.isoformat(),
-            "order": self.order,
+            # The audit row keeps quantity and limit price as exact text; out, they are
+            # numbers like in every other output.
+            "order": {
+                k: json_number(Decimal(v)) if k in _DECIMAL_TERMS and v is not None else v
+                for k, v in self.order.items()
+            },
             "origin": self.origin,
             "verdicts": self.verdicts,
             "decided_by": self.decided_by,

@@ -309,6 +309,8 @@ class FlowFacts:
         duplicate_age_seconds: How long ago that order was sent.
         rejections_in_window: Broker rejections in the breaker's window (since the last reset).
         position: The account's position in this contract (signed), if collected.
+        working_sells: What the account's working SELL orders in this contract may still sell
+            (a SELL's facts only; ``None``: not read).
         daily_pnl: Realized plus unrealized PnL of the day, if collected.
         net_liquidation: The account's net liquidation value, if collected.
         session_open: Whether the instrument's session is open now (``None``: unknown).
@@ -330,6 +332,7 @@ class FlowFacts:
     duplicate_age_seconds: float | None = None
     rejections_in_window: int | None = None
     position: Decimal | None = None
+    working_sells: Decimal | None = None
     daily_pnl: Decimal | None = None
     net_liquidation: Decimal | None = None
     session_open: bool | None = None

@@ -102,6 +102,38 @@ def broker_orders_today(
     return len(seen), unknown
 
 
+#: Order statuses that will never trade again (IB's done states).
+_DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+
+
+def working_sells(orders: list[OrderRecord], intent: OrderIntent) -> Decimal:
+    """What working SELL orders of ``intent``'s account and contract may still sell.
+
+    The short-sale gate takes it off the position: two resting sells of a whole position would
+    otherwise each pass, and sell it twice. One-cancels-all groups (a bracket's exits) count
+    once, by their largest leg; the exits of a parent that has not filled are left out (they
+    close what the parent opens); a modification's own order is left out (it replaces it).
+    """
+    live = {(o.client_id, o.order_id) for o in orders if o.status not in _DONE}
+    single = Decimal(0)
+    groups: dict[str, Decimal] = {}
+    for order in orders:
+        if (
+            order.side != "SELL"
+            or order.status in _DONE
+            or order.account != intent.account
+            or order.con_id != intent.con_id
+            or (order.parent_id and (order.client_id, order.parent_id) in live)
+            or (intent.modifies is not None and order.order_id == intent.modifies)
+        ):
+            continue
+        if order.oca_group:
+            groups[order.oca_group] = max(groups.get(order.oca_group, Decimal(0)), order.remaining)
+        else:
+            single += order.remaining
+    return single + sum(groups.values(), Decimal(0))
+
+
 async def _position(services: Services, intent: OrderIntent) -> Decimal:
     positions = await services.gateway.positions(intent.account)
     return sum((p.quantity for p in positions if p.con_id == intent.con_id), Decimal(0))
@@ -200,6 +232,9 @@ async def gather_flow(
         duplicate_age_seconds=dup_age,
         rejections_in_window=rejections,
         position=position,
+        working_sells=(
+            None if orders is None or intent.side != "SELL" else working_sells(orders, intent)
+        ),
         daily_pnl=None if pnl is None else pnl.daily_pnl,
         net_liquidation=None if summary is None else summary.net_liquidation,
         session_open=session_open,

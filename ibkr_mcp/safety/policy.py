@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ibkr_mcp.models import json_number
 from ibkr_mcp.safety.chain import GATES
 from ibkr_mcp.safety.facts import kill_switch_active as _kill_switch_file_exists
 from ibkr_mcp.safety.facts import read_override_file
@@ -38,7 +39,7 @@ def _override_status(settings: Settings, now: datetime) -> dict[str, Any]:
         problem=problem,
         account=ov.account,
         expires=None if ov.expires is None else ov.expires.isoformat(),
-        max_notional=None if ov.max_notional is None else str(ov.max_notional),
+        max_notional=None if ov.max_notional is None else json_number(ov.max_notional),
         symbols=None if ov.symbols is None else list(ov.symbols),
     )
     return out
@@ -88,22 +89,22 @@ def describe_policy(
         "orders_enabled": settings.ORDERS_ENABLED,
         "gates": [{"name": g.name, "description": g.description} for g in GATES],
         "limits": {
-            "max_order_quantity": str(settings.MAX_ORDER_QUANTITY),
-            "max_order_notional": str(settings.MAX_ORDER_NOTIONAL),
+            "max_order_quantity": json_number(settings.MAX_ORDER_QUANTITY),
+            "max_order_notional": json_number(settings.MAX_ORDER_NOTIONAL),
             "notional_currency": "the order's currency (FX: the quote currency)",
-            "price_band_pct": str(settings.PRICE_BAND_PCT),
+            "price_band_pct": json_number(settings.PRICE_BAND_PCT),
             "max_orders_per_minute": settings.MAX_ORDERS_PER_MINUTE,
             "max_orders_per_day": settings.MAX_ORDERS_PER_DAY,
-            "max_daily_notional": str(settings.MAX_DAILY_NOTIONAL),
+            "max_daily_notional": json_number(settings.MAX_DAILY_NOTIONAL),
             "duplicate_order_window_seconds": settings.DUPLICATE_ORDER_WINDOW_SECONDS,
             "max_rejections": settings.MAX_REJECTIONS,
             "rejection_window_minutes": settings.REJECTION_WINDOW_MINUTES,
             "max_daily_loss": None
             if settings.MAX_DAILY_LOSS is None
-            else str(settings.MAX_DAILY_LOSS),
+            else json_number(settings.MAX_DAILY_LOSS),
             "max_position_pct_of_net_liq": None
             if settings.MAX_POSITION_PCT_OF_NET_LIQ is None
-            else str(settings.MAX_POSITION_PCT_OF_NET_LIQ),
+            else json_number(settings.MAX_POSITION_PCT_OF_NET_LIQ),
             "allow_short": settings.ALLOW_SHORT,
             "trading_hours_only": settings.trading_hours_only,
         },

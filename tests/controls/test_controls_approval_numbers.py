@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from controls_helpers import place, resting, runtime
 from fastmcp import Client
 
 from ibkr_mcp.mcp_server import build_mcp
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Approval.to_dict (ibkr_mcp/safety/approvals.py, owned elsewhere) passes the audit "
-    "row's decimal text through; remove this marker with that fix",
-)
 async def test_approval_order_terms_are_numbers(controls_settings: Any, sim: Any) -> None:
     settings = controls_settings(REQUIRE_APPROVAL="always", TOOLSETS="read,trade,admin")
     async with runtime(settings) as server:

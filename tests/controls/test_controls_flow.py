@@ -271,3 +271,31 @@ async def test_the_cli_previews_confirms_and_sends_a_modification_in_one_run(
     code, out = await cli(tmp_path, "modify", str(order_id), "--quantity", "3", **env)
     assert code == 0 and "preview" in out  # without a key: the preview alone, as before
     assert [o.fields.total_quantity for o in sent_orders(sim)] == [2]
+
+
+async def test_short_sale_counts_what_working_sells_may_still_sell(
+    controls_settings: Any, sim: Any
+) -> None:
+    async with runtime(controls_settings(DUPLICATE_ORDER_WINDOW_SECONDS=0)) as services:
+        assert (await place(services, {**MKT, "quantity": 50}, "cover-0001")).sent  # 50 held
+        ask = (await call(services, "get_quote", {"symbol": "AAPL"})).ask
+        high = str((dec(ask) * dec("1.05")).quantize(dec("0.01")))
+        rest = {"symbol": "AAPL", "side": "SELL", "quantity": 50, "order_type": "LMT",
+                "limit_price": high, "tif": "GTC"}  # fmt: skip
+        working = await place(services, rest, "cover-0002")
+        assert working.sent and working.status != "Filled"
+        # The whole position is already for sale: selling it again would end short.
+        with pytest.raises(GateRefusedError) as refused:
+            await place(services, {**rest, "quantity": 20}, "cover-0003")
+        assert refused.value.details["gate"] == "short_sale"
+        assert "50 already for sale in working orders" in refused.value.message
+        close = await call(services, "close_position", {"symbol": "AAPL", "quantity": 20})
+        assert [r.gate for r in close.preview.refusals] == ["short_sale"]
+        # Reducing the working sell frees what it no longer sells.
+        assert (await modify(services, {"order_id": working.order_id, "quantity": 30},
+                             "cover-0004")).sent  # fmt: skip
+        assert (await place(services, {**rest, "quantity": 20}, "cover-0005")).sent
+        with pytest.raises(GateRefusedError):
+            await place(services, {**rest, "quantity": 1}, "cover-0006")
+    sells = [o.fields.total_quantity for o in sent_orders(sim) if o.fields.action == "SELL"]
+    assert sells == [30, 20]  # the modified order (50 → 30) and the 20

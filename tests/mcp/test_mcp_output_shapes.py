@@ -116,11 +116,6 @@ def test_decimals_in_error_details_are_numbers() -> None:
     assert json_safe([Decimal("NaN"), Decimal("1E+30")]) == [None, str(10**30)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="describe_policy (ibkr_mcp/safety/policy.py, owned elsewhere) still writes the "
-    "Decimal limits with str(); remove this marker with that fix",
-)
 async def test_safety_limits_are_numbers(client: Any) -> None:
     health = (await client.call_tool("get_health", {})).structured_content
     policy = json.loads((await client.read_resource("ibkr://safety/policy"))[0].text)

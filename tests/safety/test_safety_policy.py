@@ -22,7 +22,7 @@ def test_default_policy(make_settings: Any) -> None:
     )
     assert policy["mode"] == "paper" and policy["orders_enabled"] is False
     assert [g["name"] for g in policy["gates"]] == [g.name for g in GATES]
-    assert policy["limits"]["max_order_quantity"] == "1000"
+    assert policy["limits"]["max_order_quantity"] == 1000  # a JSON number, not text
     assert policy["allowlists"] == {
         "all_symbols": True,
         "symbols": [],

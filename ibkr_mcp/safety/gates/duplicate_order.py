@@ -33,7 +33,8 @@ class DuplicateOrderGate:
                 "Fix the audit database, then retry.",
             )
         if flow.duplicate_of is not None:
-            age = flow.duplicate_age_seconds or 0.0
+            # Never "-0 s ago": the audit stamps rows with its own clock, a hair after ours.
+            age = max(flow.duplicate_age_seconds or 0.0, 0.0)
             wait = max(1, int(window - age) + 1)
             return refuse(
                 self.name,

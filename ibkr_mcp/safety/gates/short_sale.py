@@ -1,4 +1,4 @@
-"""Short sales: unless ALLOW_SHORT, a SELL may not exceed the long position held."""
+"""Short sales: unless ALLOW_SHORT, a SELL may not exceed the long position not yet for sale."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ class ShortSaleGate:
 
     name = "short_sale"
     description = (
-        "Unless ALLOW_SHORT=true, a SELL of more than the long position held is refused "
-        "(FX is a currency exchange, not a short sale)."
+        "Unless ALLOW_SHORT=true, a SELL of more than the long position held, less what working "
+        "SELL orders may still sell, is refused (FX is a currency exchange, not a short sale)."
     )
 
     def check(self, ctx: GateContext) -> Verdict:
@@ -35,12 +35,32 @@ class ShortSaleGate:
                 "short sale cannot be ruled out",
                 "Retry when the broker reports positions.",
             )
-        held = flow.position if flow.position > 0 else Decimal(0)
-        if intent.quantity > held:
+        if flow.working_sells is None:
             return refuse(
                 self.name,
-                f"selling {intent.quantity} {intent.symbol} with {flow.position} held would be a "
-                "short sale (ALLOW_SHORT=false)",
-                f"Sell at most {held}; a human may set ALLOW_SHORT=true.",
+                "the working orders cannot be read, so a short sale cannot be ruled out",
+                "Retry when the broker reports its open orders.",
             )
-        return allow(self.name, f"selling {intent.quantity} of {flow.position} held")
+        held = flow.position if flow.position > 0 else Decimal(0)
+        free = max(held - flow.working_sells, Decimal(0))
+        pending = (
+            f" and {_text(flow.working_sells)} already for sale in working orders"
+            if flow.working_sells
+            else ""
+        )
+        if intent.quantity > free:
+            return refuse(
+                self.name,
+                f"selling {_text(intent.quantity)} {intent.symbol} with {_text(flow.position)} "
+                f"held{pending} would be a short sale (ALLOW_SHORT=false)",
+                f"Sell at most {_text(free)} (or cancel or reduce a working sell first); a human "
+                "may set ALLOW_SHORT=true.",
+            )
+        return allow(
+            self.name, f"selling {_text(intent.quantity)} of {_text(flow.position)} held{pending}"
+        )
+
+
+def _text(value: Decimal) -> str:
+    # IB reports positions as floats: 50.0 reads as 50, 0.5 stays 0.5.
+    return f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:f}"
