@@ -131,6 +131,8 @@ async def _prepare_modify(params: ModifyInput, ctx: CallContext) -> pipeline.Pre
     for field in ("limit_price", "stop_price"):
         pipeline.check_tick(contract, field, params.changes().get(field))  # type: ignore[arg-type]
     good_till = values.get("good_till")
+    if "good_till" in params.changes():  # a new GTD time must be ahead (the old one may lapse)
+        pipeline.check_good_till(good_till, ctx.services.now())
     intent = OrderIntent(
         account=current.account,
         symbol=contract.symbol,
