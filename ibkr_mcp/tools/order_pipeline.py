@@ -362,7 +362,7 @@ async def _decide(
                 detail={
                     "request_fingerprint": request.request_fingerprint(),
                     "verdicts": [f"{v.gate}:{v.outcome}" for v in result.verdicts],
-                    # What daily_notional counts (working or filled, every process); for a
+                    # What daily_notional counts (whatever became of it, every process); for a
                     # modification only what it adds to the order's value.
                     "notional": added_notional(prepared),
                     "currency": intent.currency,

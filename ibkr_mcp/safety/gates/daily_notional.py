@@ -12,7 +12,9 @@ class DailyNotionalGate:
 
     name = "daily_notional"
     description = (
-        "The value of every order sent today (working or filled) for the account and currency, "
+        "The value of every order sent today for the account and currency (working, filled or "
+        "since cancelled: what was sent, as market-access rules count it; a broker rejection "
+        "does not count), "
         "plus this order's bounded value (a modification: what it adds to the order's value), "
         "must be at most MAX_DAILY_NOTIONAL."
     )
