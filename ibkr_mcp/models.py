@@ -74,6 +74,11 @@ def _has_decimal(value: Any) -> bool:
 class NumbersAsJson(BaseModel):
     """Serializes Decimal fields as exact JSON numbers (mode ``json``; Python mode keeps them)."""
 
+    # The wildcard serializer below has no return type, so a serialization-mode JSON schema
+    # (FastAPI's response models, the OpenAPI document) would lose every field's type: the
+    # field types themselves describe the output (a Decimal: a number).
+    model_config = ConfigDict(json_schema_mode_override="validation")
+
     @field_serializer("*", mode="wrap", when_used="json")
     def _decimal_numbers(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:
         if _has_decimal(value):

@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 from ibkr_mcp.models import Fill, OrderInfo
 from ibkr_mcp.tools.common import (
     Account,
+    OrderId,
     OrderRef,
     SecTypeIn,
     Symbol,
@@ -65,7 +66,7 @@ class TwoStep(ToolInput):
 class ModifyInput(TwoStep):
     """Input of modify_order: the working order and the fields to change."""
 
-    order_id: int = Field(ge=1)
+    order_id: OrderId
     quantity: Quantity | None = None
     limit_price: Price | None = None
     stop_price: Price | None = None

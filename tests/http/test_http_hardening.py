@@ -9,8 +9,11 @@ import pytest
 
 @pytest.mark.parametrize("order_id", ["18446744073709551616", "2147483648", "0", "1_0", "١"])
 async def test_order_ids_beyond_ib_range_are_422(client: Any, order_id: str) -> None:
-    for method, path in (("GET", "status"), ("POST", "cancel")):
-        response = await client.request(method, f"/api/orders/{order_id}/{path}")
+    for method, path, body in (
+        ("GET", "status", None), ("POST", "cancel", None),
+        ("POST", "modify", {"limit_price": 216}),
+    ):  # fmt: skip
+        response = await client.request(method, f"/api/orders/{order_id}/{path}", json=body)
         assert response.status_code == 422, response.text
         body = response.json()["error"]
         assert body["code"] == "INVALID_INPUT"

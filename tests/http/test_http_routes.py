@@ -59,6 +59,15 @@ async def test_openapi_documents_real_models(client: httpx.AsyncClient) -> None:
     # Every $ref resolves inside the document.
     refs = set(re.findall(r'"\$ref":\s*"#/components/schemas/([^"]+)"', resp.text))
     assert refs and refs <= set(schemas)
+    # Output fields keep their types (a wildcard serializer once left only their titles).
+    ok = doc["paths"]["/api/market/quote"]["get"]["responses"]["200"]["content"]
+    quote_props = schemas[ok["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    quote_props = quote_props["properties"]
+    assert {"type": "number"} in quote_props["bid"]["anyOf"]
+    assert (quote_props["timestamp"]["type"], quote_props["timestamp"]["format"]) == (
+        "string", "date-time"
+    )  # fmt: skip
+    assert quote_props["symbol"]["type"] == "string"
 
 
 PREVIEW = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "order_type": "MKT"}
