@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
-from ib_async import IB
 from ib_async.wrapper import RequestError
 from loguru import logger
 
@@ -20,6 +19,7 @@ from ibkr_mcp.errors import (
     IbkrMcpError,
 )
 from ibkr_mcp.gateway import ib_errors, notices
+from ibkr_mcp.gateway.echo import BrokerIB
 from ibkr_mcp.gateway.handshake import handshake
 from ibkr_mcp.gateway.ib_logging import configure_ib_logging
 from ibkr_mcp.gateway.liveness import Liveness
@@ -67,7 +67,8 @@ class IbConnection:
         self.host = host or settings.IBKR_HOST
         self.port = port if port is not None else settings.IBKR_PORT
         self.client_id = client_id if client_id is not None else settings.IBKR_CLIENT_ID
-        self.ib = IB()
+        # Known orders keep IB's whole openOrder echo (ib_async's own wrapper drops most of it).
+        self.ib = BrokerIB()
         # Request errors must fail the request's future (with the code), not end it empty.
         self.ib.RaiseRequestErrors = True
         self.broker: BrokerKind | None = None

@@ -280,6 +280,10 @@ class OrderService(OrderQueries):
     async def modify_order(self, order_id: int, request: OrderRequest) -> OrderInfo:
         """Change a working order in place (same id): quantity, prices, tif, outside RTH.
 
+        The change is applied to the order as IB last echoed it (``BrokerIB`` keeps every
+        field of that echo), and the answer is IB's acknowledgement: its openOrder echo of the
+        modified order, or its refusal.
+
         Raises:
             OrderNotFoundError: If no such order is known.
             OrderRejectedError: If the order is done, belongs to another client, or IB
@@ -295,25 +299,39 @@ class OrderService(OrderQueries):
             setattr(order, name, getattr(new, name))
         order.transmit = True
         marks = len(trade.log)
-        try:
-            order_book_changed()
-            self.conn.ib.placeOrder(trade.contract, order)
-        except ConnectionError as exc:
-            raise self.conn.lost_error(f"modify order {order_id}", exc) from None
-        what = f"modify order {order_id}"
+        wrapper = self.conn.ib.wrapper
+        echoes = 0
+
+        def on_echo(echoed: Trade) -> None:
+            # A change that leaves quantity, prices and status as they were is only visible
+            # in IB's echo of the order: that echo, not an unchanged status, answers.
+            nonlocal echoes
+            if echoed is trade:
+                echoes += 1
+                if (check := self._checks.get(id(trade))) is not None:
+                    check()
+
+        def refusal(t: Trade) -> tuple[int, str] | None:
+            for entry in t.log[marks + 1 :]:  # after ib_async's own "Modify" entry
+                if entry.errorCode and entry.errorCode not in ib_errors.ADVISORY_CODES:
+                    return entry.errorCode, entry.message
+            return None
 
         def answered(t: Trade) -> bool:
-            # IB echoes the changed order (openOrder / orderStatus) or refuses it (error).
-            fresh = t.log[marks + 1 :]
-            changed = t.order.totalQuantity == order.totalQuantity and (
-                t.order.lmtPrice == order.lmtPrice and t.order.auxPrice == order.auxPrice
-            )
-            return changed or t.isDone() or any(e.errorCode for e in fresh)
+            return echoes > 0 or t.isDone() or refusal(t) is not None
 
-        await self._wait(trade, answered, what)
-        error = convert.trade_error(trade)
-        fresh_error = any(e.errorCode for e in trade.log[marks + 1 :])
-        if error is not None and fresh_error and error[0] not in ib_errors.ADVISORY_CODES:
+        what = f"modify order {order_id}"
+        wrapper.orderEchoEvent += on_echo
+        try:
+            try:
+                order_book_changed()
+                self.conn.ib.placeOrder(trade.contract, order)
+            except ConnectionError as exc:
+                raise self.conn.lost_error(what, exc) from None
+            await self._wait(trade, answered, what)
+        finally:
+            wrapper.orderEchoEvent -= on_echo
+        if (error := refusal(trade)) is not None:
             raise ib_errors.translate_order_error(
                 error[0], error[1], order_id=order_id, context=what
             )
