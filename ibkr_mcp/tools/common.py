@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
@@ -207,7 +208,19 @@ OrderRef = Annotated[
 
 
 SecTypeIn = Annotated[SecType, BeforeValidator(upper_enum)]
-Expiry = Annotated[str, Field(pattern=r"^[0-9]{6}([0-9]{2})?$")]
+def _calendar(value: str) -> str:
+    # The pattern lets 20261318 through; IB would answer "no security definition", which
+    # blames the contract rather than the date.
+    try:
+        date(int(value[:4]), int(value[4:6]), int(value[6:8] or 1))
+    except ValueError:
+        raise PydanticCustomError(
+            "value_error", "{value} is not a calendar date (YYYYMMDD or YYYYMM)", {"value": value}
+        ) from None
+    return value
+
+
+Expiry = Annotated[str, Field(pattern=r"^[0-9]{6}([0-9]{2})?$"), AfterValidator(_calendar)]
 Right = Annotated[OptionRight, BeforeValidator(_right)]
 #: An option's strike (a plain decimal, as every price).
 #: Documented as a plain number: query strings carry it as text, which is parsed as a decimal.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from ibkr_mcp.errors import IbkrMcpError, NotFoundError
 from ibkr_mcp.models import ContractRef, OptionChain, Quote
@@ -19,6 +19,7 @@ from ibkr_mcp.tools.common import (
     ToolInput,
     ToolOutput,
     TradingClass,
+    field_errors,
     upper_enum,
 )
 from ibkr_mcp.tools.market_data import QuoteError
@@ -43,6 +44,14 @@ class OptionChainInput(ToolInput):
     strikes_around_spot: int = Field(10, ge=1, le=50, description="Strikes each side of spot.")
     right: Right | None = None
     trading_class: TradingClass | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> OptionChainInput:
+        # An empty range is a mistake, not an answer: it listed no expirations, silently.
+        frm, to = self.expiry_from, self.expiry_to
+        if frm is not None and to is not None and frm[: len(to)] > to[: len(frm)]:
+            raise field_errors(self, [("expiry_to", f"{to} is before expiry_from {frm}")])
+        return self
 
 
 class OptionChainResult(ToolOutput):

@@ -86,6 +86,9 @@ def test_account_value(tag: str, text: str, expected: Any) -> None:
         ("get_quote", {"symbol": "ES", "sec_type": "FUT", "right": "C"}, ["right"]),
         ("get_quote", {"symbol": "AAPL", "expiry": "20261218"}, ["expiry"]),
         ("close_position", {"symbol": "AAPL", "order_type": "LMT"}, ["limit_price"]),
+        ("get_option_chain", {"symbol": "AAPL", "expiry_from": "20270101",
+                              "expiry_to": "20261201"}, ["expiry_to"]),  # fmt: skip
+        ("get_option_chain", {"symbol": "AAPL", "expiry_from": "20261318"}, ["expiry_from"]),
         (
             "modify_order",
             {"order_id": 1, "limit_price": 1, "confirmation_token": "tok-12345"},
