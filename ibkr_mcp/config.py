@@ -545,7 +545,7 @@ def load_settings(**overrides: object) -> Settings:
     Raises:
         SettingsError: If any value is invalid or a named env file does not exist.
     """
-    from ibkr_mcp.userdirs import find_env_file
+    from ibkr_mcp.userdirs import explicit_env_file, find_env_file
 
     if "_env_file" in overrides:
         named = overrides.pop("_env_file")
@@ -554,7 +554,16 @@ def load_settings(**overrides: object) -> Settings:
         try:
             env_file = find_env_file()
         except FileNotFoundError as exc:
+            explicit = explicit_env_file()
+            if explicit is not None and explicit[0].expanduser().is_dir():
+                path, origin = explicit
+                raise SettingsError(
+                    f"Env file {path.expanduser().absolute()} (from {origin}) is a directory, "
+                    "not a file"
+                ) from None
             raise SettingsError(str(exc)) from None
+    if env_file is not None:
+        _check_env_file(env_file)
     try:
         settings = Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -572,6 +581,29 @@ def load_settings(**overrides: object) -> Settings:
     settings._env_file = env_file
     settings._sources = sources
     return settings
+
+
+def _check_env_file(path: Path) -> None:
+    """Refuse an env file that cannot be read as UTF-8 text, in one line naming it.
+
+    pydantic-settings and python-dotenv would raise ``UnicodeDecodeError`` / ``OSError`` deep
+    inside their parsers (a traceback); reading it once here first costs one small read.
+
+    Raises:
+        SettingsError: If the file cannot be read or is not UTF-8.
+    """
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise SettingsError(
+            f"Env file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} on line "
+            f"{line}); save it as UTF-8 or name another file"
+        ) from None
+    except IsADirectoryError:
+        raise SettingsError(f"Env file {path} is a directory, not a file") from None
+    except OSError as exc:
+        raise SettingsError(f"Env file {path} cannot be read: {exc.strerror or exc}") from None
 
 
 def _sources(env_file: Path | None, overrides: dict[str, object]) -> dict[str, str]:

@@ -27,6 +27,8 @@ DbOption = Annotated[
 
 def _db(db: Path | None, *, as_json: bool = False) -> Path:
     if db is not None:
+        if db.is_dir():  # the audit layer would say "does not exist", which misleads
+            raise _usage(f"--db {db} is a directory; name the audit database file.")
         return db
     from ibkr_mcp.cli.common import settings_or_exit
 
@@ -40,6 +42,32 @@ def _fail(exc: AuditUnavailableError, *, as_json: bool = False) -> typer.Exit:
         write_json({"error": exc.to_dict()})
     _err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
     return typer.Exit(cli_exit_code(exc))
+
+
+def _usage(message: str) -> typer.Exit:
+    """Print a one-line usage error about a path the caller named; exit 2."""
+    _err.print(f"[red]✗[/red] {message}", soft_wrap=True, markup=True, highlight=False)
+    return typer.Exit(2)
+
+
+def _output_file(path: Path, option: str) -> Path:
+    """``path`` if a file can be written there, else a one-line usage error (exit 2).
+
+    Checked before the database is read so a typo costs nothing; the write itself can still
+    fail (permissions, a full disk), and ``_write_failed`` reports that in one line too.
+    """
+    if path.is_dir():
+        raise _usage(f"{option} {path} is a directory; name a file to write.")
+    parent = path.parent
+    if not parent.exists():
+        raise _usage(f"{option} {path}: directory {parent} does not exist; create it first.")
+    if not parent.is_dir():
+        raise _usage(f"{option} {path}: {parent} is not a directory.")
+    return path
+
+
+def _write_failed(path: Path, option: str, exc: OSError) -> typer.Exit:
+    return _usage(f"{option} {path}: cannot write: {exc.strerror or exc}.")
 
 
 KeyOption = Annotated[
@@ -62,6 +90,10 @@ def _key(key_file: Path | None) -> bytes | None:
         except SettingsError as exc:
             _err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
             raise typer.Exit(2) from None
+    elif not key_file.is_file():
+        # Named explicitly: a typo must not read as "rows are keyed but no key was given".
+        what = "is a directory" if key_file.is_dir() else "does not exist"
+        raise _usage(f"--key {key_file} {what}; name the audit key file.")
     try:
         return read_key(key_file)
     except AuditUnavailableError as exc:
@@ -78,6 +110,8 @@ def anchor_cmd(
     """Print the head of the chain (seq, hash, time) as one JSON line, or append it to FILE."""
     from ibkr_mcp.audit.anchor import anchor_line, head_anchor
 
+    if output is not None:
+        _output_file(output, "--output")
     path = _db(db)
     try:
         anchor = head_anchor(path)
@@ -90,8 +124,11 @@ def anchor_cmd(
     if output is None:
         sys.stdout.write(line + "\n")
         return
-    with output.open("a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
+    try:
+        with output.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    except OSError as exc:
+        raise _write_failed(output, "--output", exc) from None
     _out.print(f"[green]✓[/green] anchored seq {anchor['seq']} in {output}")
 
 
@@ -119,8 +156,9 @@ def verify_cmd(
         except AuditUnavailableError as exc:
             raise _fail(exc) from None
         except OSError as exc:
-            _err.print(f"[red]✗[/red] cannot read {anchor}: {exc}")
-            raise typer.Exit(2) from None
+            raise _usage(f"--anchor {anchor}: cannot read: {exc.strerror or exc}.") from None
+        except UnicodeDecodeError:
+            raise _usage(f"--anchor {anchor} is not an anchor file (not UTF-8 text).") from None
         for problem in problems:
             _out.print(f"[red]✗[/red] {problem}", soft_wrap=True)
         if problems:
@@ -232,6 +270,8 @@ def export_cmd(
         _err.print(f"[red]✗[/red] --format must be csv or jsonl, not {fmt!r}")
         raise typer.Exit(2)
     kind: Literal["csv", "jsonl"] = "csv" if fmt == "csv" else "jsonl"
+    if output is not None:
+        _output_file(output, "--out")
     path = _db(db)
     try:
         if output is None:
@@ -241,6 +281,10 @@ def export_cmd(
                 count = export(path, kind, fh, table=table)
     except AuditUnavailableError as exc:
         raise _fail(exc) from None
+    except OSError as exc:  # permissions, a full disk: after the checks above
+        if output is None:
+            raise
+        raise _write_failed(output, "--out", exc) from None
     except ValueError as exc:
         _err.print(f"[red]✗[/red] {exc}")
         raise typer.Exit(2) from None
@@ -256,6 +300,10 @@ def backup_cmd(
     from ibkr_mcp.audit.ops import backup
     from ibkr_mcp.audit.verify import verify_file
 
+    if dest.is_dir():
+        raise _usage(f"{dest} is a directory; name the new backup file.")
+    if any(p.exists() and not p.is_dir() for p in dest.parents):
+        raise _usage(f"{dest}: a parent of it is a file, not a directory.")
     path = _db(db)
     try:
         backup(path, dest)

@@ -66,6 +66,34 @@ def settings_or_exit(*, as_json: bool = False, **overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
+def confirm(yes: bool, as_json: bool, question: str, *, declined: str, remedy: str) -> None:
+    """Ask ``question`` on stderr (unless ``--yes``); anything but yes raises ``ConfirmationError``.
+
+    Every prompt of the CLI declines the same way: CONFIRMATION_REQUIRED (exit 3) with a
+    message saying what was not done. With ``--json`` nothing is asked (stdout is for the
+    result): ``--yes`` is needed.
+
+    Args:
+        yes: ``--yes`` was given.
+        as_json: ``--json`` was given.
+        question: The yes/no question.
+        declined: What not confirming leaves undone ("nothing was sent.").
+        remedy: How to confirm up front.
+    """
+    from ibkr_mcp.errors import ConfirmationError
+
+    if yes:
+        return
+    try:
+        confirmed = not as_json and typer.confirm(question, default=False, err=True)
+    except typer.Abort:  # end of input or Ctrl-C at the prompt: not a yes
+        confirmed = False
+    if not confirmed:
+        if as_json:
+            remedy = "With --json nothing is asked: pass --yes to confirm up front."
+        raise ConfirmationError(f"Not confirmed: {declined}", remedy=remedy)
+
+
 def configure_cli_logging(settings: Settings) -> None:
     """Logs to stderr; the default INFO level is lowered to WARNING so output stays readable.
 

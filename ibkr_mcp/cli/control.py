@@ -17,7 +17,9 @@ from ibkr_mcp.cli.common import (
     JsonOption,
     SimOption,
     configure_cli_logging,
+    confirm,
     err,
+    fail,
     out,
     run_async,
     settings_or_exit,
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from ibkr_mcp.audit import AuditLog
     from ibkr_mcp.config import Settings
     from ibkr_mcp.safety.approvals import Approval
+    from ibkr_mcp.safety.halt import HaltState
     from ibkr_mcp.services import Services
 
 T = TypeVar("T")
@@ -73,47 +76,87 @@ def emergency_stop_command(
         bool, typer.Option("--clear", help="Clear the halt (a human decision; asks first).")
     ] = False,
     yes: YesOption = False,
+    as_json: JsonOption = False,
     sim: SimOption = False,
 ) -> None:
-    """Halt trading and cancel every open order at the broker; ``--clear`` lifts the halt."""
-    settings = settings_or_exit()
+    """Halt trading and cancel every open order at the broker; ``--clear`` lifts the halt.
+
+    With ``--json`` the result (or the error object) is JSON on stdout; ``--clear --json``
+    asks nothing, so it needs ``--yes``.
+    """
+    settings = settings_or_exit(as_json=as_json)
     configure_cli_logging(settings)
-    from ibkr_mcp.safety.emergency import clear_emergency_stop, current_halt, emergency_stop
-
     if clear:
-        halt = current_halt(settings)
-        if not halt.halted:
-            out.print("Trading is not halted; nothing to clear.")
-            return
-        out.print(f"Halted ({halt.source}) since {halt.since} by {halt.by}: {halt.reason}")
-        if halt.source == "kill_switch":
-            err.print(f"The kill-switch file {settings.kill_switch_path} halts trading: remove it.")
-            raise typer.Exit(1)
-        if not yes and not typer.confirm("Clear the halt and allow trading again?", default=False):
-            raise typer.Exit(1)
-
-        async def do_clear(audit: AuditLog) -> None:
-            from datetime import UTC, datetime
-
-            await clear_emergency_stop(audit, settings, by=who(), now=datetime.now(UTC))
-
-        run_async(lambda: with_audit(settings, do_clear))
-        out.print("[green]✓[/green] halt cleared; new orders pass the gates again.")
+        _clear_halt(settings, yes=yes, as_json=as_json)
         return
+    from ibkr_mcp.safety.emergency import emergency_stop
 
     async def do_stop(services: Services) -> dict[str, Any]:
         result = await emergency_stop(services, reason=reason, by=who())
         return result.to_dict()
 
-    data = run_async(lambda: with_runtime(settings, sim=sim, body=do_stop))
-    out.print(
-        f"[red]HALTED[/red]: {data['orders_working_before']} working order(s) sent IB's global "
-        f"cancel, {data['orders_still_open']} still open."
-    )
+    data = run_async(lambda: with_runtime(settings, sim=sim, body=do_stop), as_json=as_json)
+    if as_json:
+        write_json(data)
+    else:
+        out.print(
+            f"[red]HALTED[/red]: {data['orders_working_before']} working order(s) sent IB's "
+            f"global cancel, {data['orders_still_open']} still open."
+        )
     if data["cancel_error"]:
         err.print(f"Global cancel FAILED: {data['cancel_error']}. Cancel at the broker (TWS).")
         raise typer.Exit(1)
-    out.print("Clear it (a human, once safe): `ibkr-mcp emergency-stop --clear`.")
+    if not as_json:
+        out.print("Clear it (a human, once safe): `ibkr-mcp emergency-stop --clear`.")
+
+
+def _clear_halt(settings: Settings, *, yes: bool, as_json: bool) -> None:
+    """``emergency-stop --clear``: show the halt, ask, clear it (declining: exit 3, as place)."""
+    from ibkr_mcp.errors import ConfirmationError, SafetyError
+    from ibkr_mcp.safety.emergency import clear_emergency_stop, current_halt
+
+    halt = current_halt(settings)
+    if not halt.halted:
+        if as_json:
+            write_json({"cleared": False, "halt": halt.to_dict()})
+        else:
+            out.print("Trading is not halted; nothing to clear.")
+        return
+    # The halt goes to stderr with --json: stdout then holds only the JSON result.
+    (err if as_json else out).print(
+        f"Halted ({halt.source}) since {halt.since} by {halt.by}: {halt.reason}",
+        soft_wrap=True,
+        markup=False,
+    )
+    try:
+        if halt.source == "kill_switch":
+            # A refusal to clear, like a gate refusal: exit 3, not an internal error.
+            raise SafetyError(
+                f"The kill-switch file {settings.kill_switch_path} halts trading; this command "
+                "does not remove it.",
+                remedy="Remove the file (a human, once safe).",
+                details={"kill_switch_file": str(settings.kill_switch_path)},
+            )
+        confirm(
+            yes,
+            as_json,
+            "Clear the halt and allow trading again?",
+            declined="the halt stays; trading remains stopped.",
+            remedy="Answer 'y' at the prompt, or pass --yes to clear without asking.",
+        )
+    except (ConfirmationError, SafetyError) as exc:
+        fail(exc, as_json=as_json)
+
+    async def do_clear(audit: AuditLog) -> HaltState:
+        from datetime import UTC, datetime
+
+        return await clear_emergency_stop(audit, settings, by=who(), now=datetime.now(UTC))
+
+    cleared = run_async(lambda: with_audit(settings, do_clear), as_json=as_json)
+    if as_json:
+        write_json({"cleared": True, "halt": cleared.to_dict()})
+        return
+    out.print("[green]✓[/green] halt cleared; new orders pass the gates again.")
 
 
 def _line(a: Approval) -> str:
@@ -240,9 +283,18 @@ def approve_cmd(
     if approval.state != "pending":
         err.print(f"Approval {approval_id} is {approval.state}; nothing to approve.")
         raise typer.Exit(1)
-    if not yes and not typer.confirm("Approve and send this order?", default=False):
-        out.print("Not approved.")
-        raise typer.Exit(1)
+    from ibkr_mcp.errors import ConfirmationError
+
+    try:
+        confirm(
+            yes,
+            False,
+            "Approve and send this order?",
+            declined=f"approval {approval_id} stays pending; nothing was sent.",
+            remedy="Answer 'y' at the prompt, or pass --yes to approve without asking.",
+        )
+    except ConfirmationError as exc:
+        fail(exc)
 
     async def do_approve(audit: AuditLog) -> Approval:
         await decide(audit, approval_id, approve=True, by=who(), reason=None, now=datetime.now(UTC))

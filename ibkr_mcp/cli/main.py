@@ -135,25 +135,15 @@ def serve(sim: SimOption = False) -> None:
 @app.command("start-api")
 def start_api(
     host: Annotated[str | None, typer.Option(help="Bind address (default API_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default API_PORT).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port, 1-65535 (default API_PORT).")
+    ] = None,
     sim: SimOption = False,
 ) -> None:
     """Serve the REST API (and MCP over streamable HTTP at /mcp) with uvicorn."""
-    settings = settings_or_exit()
-    from ibkr_mcp.http_api.security import BindRefusedError, check_bind
+    from ibkr_mcp.cli.api import start_api as run_start_api
 
-    try:
-        check_bind(host or settings.API_HOST, settings)
-    except BindRefusedError as exc:
-        err.print(f"[red]✗[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
-    from ibkr_mcp.logs import configure_logging, log_startup
-
-    configure_logging(settings)
-    log_startup(settings)
-    from ibkr_mcp.http_api.server import run_api
-
-    run_api(settings, host=host, port=port, sim=sim)
+    run_start_api(host=host, port=port, sim=sim)
 
 
 @app.command()

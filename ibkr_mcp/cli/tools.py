@@ -14,6 +14,7 @@ from pydantic.fields import FieldInfo
 
 from ibkr_mcp.cli.common import (
     configure_cli_logging,
+    confirm,
     err,
     exit_codes_help,
     out,
@@ -22,6 +23,7 @@ from ibkr_mcp.cli.common import (
     with_runtime,
     write_json,
 )
+from ibkr_mcp.cli.json_args import json_callback, json_help, json_kind
 from ibkr_mcp.tools.registry import Registry, ToolSpec
 
 #: Tools whose ``symbol`` argument accepts several symbols (one call each, with a progress bar).
@@ -35,6 +37,8 @@ PLACE = "place_order"
 #: from another run is unknown to this process).
 TWO_STEP = frozenset({"modify_order", "close_position"})
 CONFIRMS = TWO_STEP | {PLACE}
+#: Cancels only this client's orders; the CLI names other clients' orders it left working.
+CANCEL_ALL = "cancel_all_orders"
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -74,12 +78,34 @@ def _parameter(name: str, field: FieldInfo, positional: bool, multi: bool) -> in
         if not field.is_required():
             kind = kind | None
         info = typer.Argument(help=help_text, show_default=False)
+        if (json_arg := json_kind(base)) is not None:  # none today; decoded like the options
+            kind = list[str] if json_arg == "list" else str
+            kind = kind if field.is_required() else kind | None
+            info = typer.Argument(
+                help=f"{help_text} {json_help(json_arg, name.upper())}".strip(),
+                show_default=False,
+                metavar="JSON",
+                callback=json_callback(json_arg, name.upper()),
+            )
         default = inspect.Parameter.empty if field.is_required() else None
         return inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, info], default=default
         )
     kind = list[str] | None if is_list else str | None
-    option = typer.Option(f"--{name.replace('_', '-')}", help=help_text, show_default=False)
+    flag = f"--{name.replace('_', '-')}"
+    if (kind_of_json := json_kind(base)) is not None:
+        # Objects and lists of objects are JSON text: decoded (or refused, naming the option)
+        # while parsing, so the registry validates them like MCP and HTTP input.
+        option = typer.Option(
+            flag,
+            help=f"{help_text} {json_help(kind_of_json, flag)}".strip(),
+            show_default=False,
+            metavar="JSON",
+            callback=json_callback(kind_of_json, flag),
+        )
+        kind = list[str] | None if kind_of_json == "list" else str | None
+    else:
+        option = typer.Option(flag, help=help_text, show_default=False)
     if field.is_required():
         return inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, option]
@@ -209,6 +235,10 @@ async def _call_all(
             result = await registry.call(spec.name, batches[0], services=services, surface="cli")
             if spec.name == PLACE:
                 return [await _await_approval(registry, services, batches[0], result.output)]
+            if spec.name == CANCEL_ALL:
+                from ibkr_mcp.cli.cancel_all import note_untouched
+
+                return [await note_untouched(services, batches[0], result.output)]
             return [result.output]
         from rich.progress import Progress
 
@@ -272,19 +302,13 @@ def _check_whole(registry: Registry, name: str, args: dict[str, Any]) -> None:
 
 def _confirm(yes: bool, as_json: bool, question: str) -> None:
     """Ask ``question`` (unless ``--yes``); anything but yes raises ``ConfirmationError``."""
-    from ibkr_mcp.errors import ConfirmationError
-
-    if yes:
-        return
-    try:
-        confirmed = not as_json and typer.confirm(question, default=False, err=True)
-    except typer.Abort:  # end of input or Ctrl-C at the prompt: not a yes
-        confirmed = False
-    if not confirmed:
-        raise ConfirmationError(
-            "Not confirmed: nothing was sent.",
-            remedy="Answer 'y' at the prompt, or pass --yes to confirm up front.",
-        )
+    confirm(
+        yes,
+        as_json,
+        question,
+        declined="nothing was sent.",
+        remedy="Answer 'y' at the prompt, or pass --yes to confirm up front.",
+    )
 
 
 async def _await_approval(
