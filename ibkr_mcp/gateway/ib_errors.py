@@ -185,10 +185,13 @@ def _historical_variant(message: str) -> tuple[type[IbkrMcpError], str, str] | N
             "(IB allows ~60 requests per 10 minutes).",
         )
     if "no data" in text or "returned no data" in text:
+        # IB's answer to a span without bars (before the instrument's history, on a closed
+        # market day, small bars older than its limit) — never an empty list.
         return (
             MarketDataError,
             "historical data query returned no data",
-            "Use a longer duration, a different end time, or use_rth=false.",
+            "IB has no bars in that span: pass an end within the instrument's history (bars of "
+            "30 secs or less go back about six months), a longer duration, or use_rth=false.",
         )
     if "permission" in text or "subscription" in text:
         return (MarketDataError, "no historical data permission", _SUBSCRIBE)

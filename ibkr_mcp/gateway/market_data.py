@@ -13,7 +13,6 @@ from typing import Any, Final
 
 from ib_async.objects import BarDataList
 from ib_async.ticker import Ticker
-from ib_async.util import formatIBDatetime
 from ib_async.wrapper import RequestError
 from loguru import logger
 
@@ -324,7 +323,7 @@ class MarketData:
         contract = await self._resolve(ref)
         size_seconds = bar_params.bar_seconds(bar_size_ib)
         small = size_seconds is not None and size_seconds <= pacing.SMALL_BAR_SECONDS
-        end_text = formatIBDatetime(end.astimezone(UTC)) if end is not None else ""
+        end_text = ib_end_time(end) if end is not None else ""
         key = (contract.con_id, end_text, duration_ib, bar_size_ib, show, use_rth)
         now = time.monotonic()
         shared = self._bars.get(key)
@@ -427,6 +426,17 @@ class MarketData:
             raise
         assert isinstance(raw, list)
         return [convert.bar_from_ib(bar) for bar in raw]
+
+
+def ib_end_time(end: datetime) -> str:
+    """IB's ``yyyymmdd hh:mm:ss UTC`` for an aware ``end``, the year always four digits.
+
+    ib_async's ``formatIBDatetime`` writes years before 1000 with fewer digits (``strftime``),
+    a text IB refuses as malformed; in IB's form an ancient end is a valid query that IB
+    answers itself (162, no data), like any end before the instrument's history.
+    """
+    at = end.astimezone(UTC)
+    return f"{at.year:04d}{at:%m%d %H:%M:%S} UTC"
 
 
 def _has_prices(ticker: Ticker) -> bool:

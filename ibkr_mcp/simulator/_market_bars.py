@@ -5,14 +5,19 @@ price, close the last second's (so a 1-min bar's close is the last trade of that
 high/low the extremes of every second. Hour bars and longer sample the path at minute marks
 (plus their exact open and close) to stay fast over long durations. Daily closes are the
 daily anchors. All prices pass through the same rounding as quotes.
+
+The simulated history has a start (``history_start``, what reqHeadTimeStamp answers), as every
+instrument's has at IB: a span before it holds no bars, and IB answers a query that finds no
+bars with error 162 "HMDS query returned no data" (``no_data_text``), never with an empty list.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Final
 
 from ibkr_mcp.simulator._market_calendar import Session, et_date, et_epoch, utc_midnight
 from ibkr_mcp.simulator._market_path import InstrumentPath, volume_fraction
@@ -20,6 +25,37 @@ from ibkr_mcp.simulator._market_types import BarData
 
 _MINUS_ONE = Decimal(-1)
 _WAP_STEP = Decimal("0.0001")
+
+#: How far back the simulated history goes: ten years (reqHeadTimeStamp's answer).
+HISTORY_DAYS: Final = 3652
+#: IB keeps bars of 30 s or less for six months only (its "Historical Data Limitations").
+SMALL_BAR_SECONDS: Final = 30
+SMALL_BAR_HISTORY_DAYS: Final = 183
+#: IB's names of the data types in "HMDS query returned no data: AAPL@SMART Trades".
+_DATA_NAMES: Final[dict[str, str]] = {
+    "TRADES": "Trades", "ADJUSTED_LAST": "Trades", "MIDPOINT": "Midpoint", "BID": "Bid",
+    "ASK": "Ask", "BID_ASK": "Bid_Ask",
+}  # fmt: skip
+
+
+def history_start(now: datetime, bar_seconds: int | None = None) -> datetime:
+    """First instant with bars: the regular open ten years back (six months for small bars).
+
+    Args:
+        now: The simulator's clock (the history moves with it, as IB's does with the day).
+        bar_seconds: Bar size in seconds; bars of ``SMALL_BAR_SECONDS`` or less go back
+            ``SMALL_BAR_HISTORY_DAYS`` only. ``None``: the instrument's head timestamp.
+    """
+    small = bar_seconds is not None and bar_seconds <= SMALL_BAR_SECONDS
+    days = SMALL_BAR_HISTORY_DAYS if small else HISTORY_DAYS
+    return (now - timedelta(days=days)).replace(hour=14, minute=30, second=0, microsecond=0)
+
+
+def no_data_text(local_symbol: str, exchange: str, what_to_show: str) -> str:
+    """IB's 162 text for a historical query that found no bars (after ``HMDS``'s prefix)."""
+    what = _DATA_NAMES.get(what_to_show.upper(), what_to_show.title())
+    return f"HMDS query returned no data: {local_symbol}@{exchange} {what}"
+
 
 # Per-minute extremes: (max log price, min log price, spread in ticks).
 Part = tuple[float, float, int]

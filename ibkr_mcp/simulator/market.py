@@ -24,6 +24,7 @@ from ibkr_mcp.simulator._market_bars import (
     PriceGrid,
     aggregate,
     bid_ticks,
+    history_start,
     last_ticks,
 )
 from ibkr_mcp.simulator._market_parse import (
@@ -247,7 +248,8 @@ class MarketModel:
             use_rth: Stocks: regular hours 09:30-16:00 ET only.
 
         Returns:
-            Bars in time order (empty when the span holds no session).
+            Bars in time order (empty when the span holds no session or lies before the
+            history's start, ``history_start``: IB has no bars there).
 
         Raises:
             MarketDataRequestError: 321 for an invalid bar size, duration or whatToShow;
@@ -268,6 +270,13 @@ class MarketModel:
         # Long bars are built from daily sessions, so those count against the limit too.
         if span / size > MAX_BARS or (size.days >= 1 and span.days > MAX_BARS):
             raise MarketDataRequestError(162, f"{HMDS}Time length exceed max.")
+        now = self.clock.now()
+        first_k = _second(history_start(now, int(size.total_seconds())))
+        # Ends later than now are answered up to now, as at IB; ends before the history's
+        # start find nothing (and no instant before it is ever computed: no pre-1970 bars).
+        end_k = min(_second(end), _second(now))
+        if end_k <= first_k:
+            return []
         if instrument.sec_type == "OPT":
             und = self.catalogue.by_con_id(instrument.under_con_id)
             if und is None:
@@ -279,12 +288,12 @@ class MarketModel:
             return option_bars(self, instrument, under, what)
         st = self._state(instrument)
         builder = BarBuilder(st.path, st.grid, what, fx=fx, use_rth=use_rth)
-        end_k = min(_second(end), _second(self.clock.now()))
         kind = instrument.sec_type
         if duration_unit(duration) == "D":
             begin = _begin_of_sessions(kind, builder, end_k, duration_count(duration))
         else:
             begin = end_k - int(span.total_seconds())
+        begin = max(begin, first_k)  # a span reaching back past the start: what exists
         one_day = timedelta(days=1)
         sessions = cal.sessions_from(
             kind, cal.et_date(begin) - one_day, cal.et_date(end_k) + one_day

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ibkr_mcp.simulator import outgoing as out
+from ibkr_mcp.simulator._market_bars import history_start, no_data_text
+from ibkr_mcp.simulator._market_parse import HMDS
 from ibkr_mcp.simulator.host import Handler, Outbox, SimHost
 from ibkr_mcp.simulator.incoming import (
     HistoricalReq,
@@ -220,9 +222,16 @@ class MarketDataHandler(Handler):
         except MarketDataRequestError as exc:
             self.out.error(req.req_id, exc.code, exc.message)
             return
+        if not bars:
+            # IB never answers an empty list: a span without bars (before the history's start,
+            # a weekend) is its 162 "HMDS query returned no data".
+            exchange = req.contract.exchange.upper() or inst.exchange
+            what = req.what_to_show or "TRADES"
+            self.out.error(req.req_id, 162, HMDS + no_data_text(inst.local_symbol, exchange, what))
+            return
         daily = any(unit in req.bar_size.lower() for unit in ("day", "week", "month"))
         labels = [bar_label(b.time, daily, req.format_date) for b in bars]
-        start_text = bar_label(bars[0].time if bars else end, False, 1)
+        start_text = bar_label(bars[0].time, False, 1)
         end_text = bar_label(end, False, 1)
         self.out.send(
             out.historical_data(req.req_id, start_text, end_text, bars, labels), req.req_id
@@ -240,15 +249,13 @@ class MarketDataHandler(Handler):
         self.host.limits.historical_closed(self.out.client_id, req_id)
 
     def on_head_timestamp(self, r: FieldReader) -> None:
-        """reqHeadTimeStamp: the simulated history starts ten years back."""
+        """reqHeadTimeStamp: the simulated history starts ten years back (``history_start``)."""
         req = parse_head_timestamp(r)
         matches = self.host.resolve(req.contract)
         if len(matches) != 1:
             self.out.error(req.req_id, 200, "No security definition has been found for the request")
             return
-        first = (self.host.clock.now() - timedelta(days=3652)).replace(
-            hour=14, minute=30, second=0, microsecond=0
-        )
+        first = history_start(self.host.clock.now())
         stamp = str(int(first.timestamp())) if req.format_date == 2 else bar_label(first, False, 1)
         self.out.send(out.head_timestamp(req.req_id, stamp), req.req_id)
 
