@@ -10,7 +10,7 @@ from typing import Any
 from ib_async import ExecutionFilter, Trade
 from loguru import logger
 
-from ibkr_mcp.errors import OrderNotFoundError
+from ibkr_mcp.errors import InvalidInputError, OrderNotFoundError
 from ibkr_mcp.gateway import convert
 from ibkr_mcp.gateway.book_scope import day_book_allowed, shared_read
 from ibkr_mcp.gateway.connection import IbConnection
@@ -121,23 +121,74 @@ class OrderQueries:
             logger.debug("day book refresh failed: {}", exc)
 
     async def order_status(self, order_id: int) -> OrderInfo:
-        """One order by id; refreshes open and completed orders before giving up.
+        """One order by id, as the broker reports it.
+
+        Order ids are per API client. This client's own order answers from the session (its
+        status events keep it current). Any other id is looked up at the broker: its open
+        orders carry their id and client id, its completed orders neither (IB sends them
+        without), so the day's executions and orders seen open earlier link the id to a
+        completed order's perm id. Another client's order that ended without a fill and was
+        never seen open here has no such link: its idempotency key (orderRef) finds it.
 
         Raises:
-            OrderNotFoundError: If no such order is known.
+            OrderNotFoundError: If no client's order with this id is known.
+            InvalidInputError: If the id names orders of several other clients (none of this
+                client's): which one is meant cannot be told from the id.
         """
+        mine = self.conn.client_id
         trade = self._find_trade(order_id)
-        if trade is not None:
+        if trade is not None and trade.order.clientId == mine:
             return convert.order_info(trade)
         if (pruned := self._pruned(order_id)) is not None:
             return pruned
-        for record in await self.order_records():
-            if record.order_id == order_id:
-                return record.info()
+        found = await self._orders_with_id(order_id)
+        own = [info for info in found if info.client_id == mine]
+        if own:
+            return own[0]
+        if len(found) > 1:
+            raise ambiguous_id(order_id, found)
+        if found:
+            return found[0]
+        # Not at the broker: this session's copy (heard meanwhile, or the last one seen).
         trade = self._find_trade(order_id)
         if trade is not None:
             return convert.order_info(trade)
         raise not_found(order_id)
+
+    async def _orders_with_id(self, order_id: int) -> list[OrderInfo]:
+        """Every client's order with this id that the broker reports (open or completed)."""
+        records = await self.order_records()
+        found = [r.info() for r in records if r.order_id == order_id]
+        if any(info.client_id == self.conn.client_id for info in found):
+            return found
+        # Perm id -> client id of orders with this id: this session's copies (another
+        # client's order seen open) and the day's executions (each names its order's ids).
+        clients = {
+            t.order.permId: t.order.clientId
+            for t in self.conn.ib.trades()
+            if t.order.orderId == order_id and t.order.permId
+        }
+        executed = {
+            f.perm_id for f in await self.executions() if f.order_id == order_id and f.perm_id
+        }
+        # ib_async keeps each execution's client id (our Fill does not carry it).
+        for ib_fill in self.conn.ib.fills():
+            ex = ib_fill.execution
+            if ex.permId in executed:
+                clients[ex.permId] = ex.clientId
+        for unseen in executed - clients.keys():
+            clients[unseen] = 0  # a fill pruned from ib_async's list: client unknown
+        known = {info.perm_id for info in found if info.perm_id}
+        for record in records:
+            perm_id = record.perm_id
+            if perm_id is None or perm_id not in clients or perm_id in known:
+                continue
+            client_id = clients[perm_id] or None
+            found.append(
+                record.info().model_copy(update={"order_id": order_id, "client_id": client_id})
+            )
+            known.add(perm_id)
+        return found
 
     async def find_orders_by_ref(self, order_ref: str) -> list[OrderInfo]:
         """Open, completed and this session's orders whose ``orderRef`` is ``order_ref``."""
@@ -242,6 +293,44 @@ def not_found(order_id: int) -> OrderNotFoundError:
         f"No order with id {order_id} is known.",
         remedy="Check the id with get_open_orders or get_executions.",
         details={"order_id": order_id},
+    )
+
+
+def ambiguous_id(order_id: int, orders: list[OrderInfo]) -> InvalidInputError:
+    """The error for an id that names orders of several other API clients."""
+    listed = [
+        {
+            "client_id": info.client_id,
+            "perm_id": info.perm_id,
+            "order_ref": info.order_ref,
+            "symbol": info.symbol,
+            "side": info.side,
+            "quantity": info.quantity,
+            "status": info.status,
+        }
+        for info in orders
+    ]
+    names = "; ".join(
+        f"client {info.client_id or '?'}: {info.side} {info.quantity} {info.symbol} "
+        f"{info.status} (perm id {info.perm_id}, key {info.order_ref!r})"
+        for info in orders
+    )
+    return InvalidInputError(
+        f"Order id {order_id} names {len(orders)} orders of other API clients (order ids are "
+        f"per client id): {names}.",
+        remedy="Pass the order's idempotency_key (its orderRef) instead of the id, or ask "
+        "from the process (client id) that placed it.",
+        details={
+            "order_id": order_id,
+            "errors": [
+                {
+                    "field": "order_id",
+                    "value": order_id,
+                    "message": "used by several API clients' orders",
+                }
+            ],
+            "orders": listed,
+        },
     )
 
 
