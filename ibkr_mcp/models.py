@@ -315,6 +315,8 @@ class OrderInfo(Frozen):
     symbol: str
     con_id: int | None = None
     sec_type: str | None = None
+    #: Units per contract (an option's 100); ``None``: 1 (stocks, FX) or not reported.
+    multiplier: Decimal | None = None
     side: Side
     quantity: Decimal
     order_type: str
@@ -322,6 +324,8 @@ class OrderInfo(Frozen):
     stop_price: Decimal | None = None
     trailing_amount: Decimal | None = None
     trailing_percent: Decimal | None = None
+    #: A TRAIL_LIMIT's limit offset from the trailing stop.
+    limit_offset: Decimal | None = None
     tif: str
     good_till: str | None = None
     outside_rth: bool = False

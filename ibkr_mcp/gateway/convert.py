@@ -380,6 +380,12 @@ def account_summary(account: str, values: Iterable[AccountValue]) -> AccountSumm
 # --- orders -------------------------------------------------------------------------------
 
 
+def _multiplier(value: Any) -> Decimal | None:
+    # IB sends "" for stocks and FX (1), "100" for an equity option: only a real one is kept.
+    multiplier = num(value)
+    return None if multiplier is None or multiplier in (0, 1) else multiplier
+
+
 def _side(action: str) -> Side:
     return "BUY" if action.upper() in ("BUY", "BOT") else "SELL"
 
@@ -418,6 +424,7 @@ def order_info(trade: Trade) -> OrderInfo:
         symbol=contract.symbol,
         con_id=contract.conId or None,
         sec_type=contract.secType or None,
+        multiplier=_multiplier(contract.multiplier),
         side=_side(order.action),
         quantity=quantity,
         order_type=_order_type(order.orderType),
@@ -428,6 +435,9 @@ def order_info(trade: Trade) -> OrderInfo:
         if "TRAIL" in order.orderType and not num(order.trailingPercent)
         else None,
         trailing_percent=num(order.trailingPercent) or None,
+        limit_offset=(num(order.lmtPriceOffset) or None)
+        if order.orderType == "TRAIL LIMIT"
+        else None,
         tif=order.tif or "DAY",
         good_till=order.goodTillDate or None,
         outside_rth=bool(order.outsideRth),

@@ -51,6 +51,7 @@ class OrderRecord(NamedTuple):
     symbol: str
     con_id: int | None
     sec_type: str | None
+    multiplier: Decimal | None
     side: Side
     quantity: Decimal
     order_type: str
@@ -58,6 +59,7 @@ class OrderRecord(NamedTuple):
     stop_price: Decimal | None
     trailing_amount: Decimal | None
     trailing_percent: Decimal | None
+    limit_offset: Decimal | None
     tif: str
     good_till: str | None
     outside_rth: bool

@@ -97,8 +97,9 @@ def broker_orders_today(
             continue  # already counted from its intent row
         price = order.avg_fill_price or order.limit_price
         if price is not None:
-            # Currency is not on the order: counted whatever it is (errs on the safe side).
-            unknown += order.quantity * price
+            # Currency is not on the order: counted whatever it is (errs on the safe side). An
+            # option's price is per unit: 50 contracts at 0.99 are 4,950, not 49.50.
+            unknown += order.quantity * price * (order.multiplier or 1)
     return len(seen), unknown
 
 

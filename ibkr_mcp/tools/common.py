@@ -208,9 +208,11 @@ OrderRef = Annotated[
 
 
 SecTypeIn = Annotated[SecType, BeforeValidator(upper_enum)]
+
+
 def _calendar(value: str) -> str:
-    # The pattern lets 20261318 through; IB would answer "no security definition", which
-    # blames the contract rather than the date.
+    # Not in the pattern, which stays short (it is in every tool's schema the agent loads); IB
+    # would answer "no security definition", blaming the contract rather than the date.
     try:
         date(int(value[:4]), int(value[4:6]), int(value[6:8] or 1))
     except ValueError:
@@ -220,6 +222,8 @@ def _calendar(value: str) -> str:
     return value
 
 
+#: YYYYMMDD or YYYYMM, a real calendar date (20261318 was looked up and reported as "no
+#: contract"): the schema's pattern says the shape, ``_calendar`` the date.
 Expiry = Annotated[str, Field(pattern=r"^[0-9]{6}([0-9]{2})?$"), AfterValidator(_calendar)]
 Right = Annotated[OptionRight, BeforeValidator(_right)]
 #: An option's strike (a plain decimal, as every price).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, cast
 
@@ -82,6 +83,16 @@ async def two_step(
 # --- modify_order ------------------------------------------------------------------------------
 
 
+def _ib_time(text: str | None) -> datetime | None:
+    """IB's ``goodTillDate`` text (``YYYYMMDD HH:MM:SS UTC`` as we send it), else ``None``."""
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y%m%d %H:%M:%S UTC").replace(tzinfo=UTC)
+    except ValueError:
+        return None  # another zone's text: the caller must give good_till again
+
+
 async def _prepare_modify(params: ModifyInput, ctx: CallContext) -> pipeline.Prepared:
     gateway = ctx.services.gateway
     await gateway.ensure_connected()
@@ -100,7 +111,10 @@ async def _prepare_modify(params: ModifyInput, ctx: CallContext) -> pipeline.Pre
         "stop_price": current.stop_price,
         "trailing_amount": current.trailing_amount,
         "trailing_percent": current.trailing_percent,
+        "limit_offset": current.limit_offset,
         "tif": current.tif,
+        # A price-only change keeps the order's GTD time (without it: "good_till required").
+        "good_till": _ib_time(current.good_till) if current.tif == "GTD" else None,
         "outside_rth": current.outside_rth,
         **params.changes(),
     }

@@ -63,7 +63,7 @@ async def test_server_started_from_root_enforces_what_config_show_prints(
         ):
             await session.initialize()
             policy = _json_text(await session.read_resource("ibkr://safety/policy"))
-            assert policy["limits"]["max_order_quantity"] == values["MAX_ORDER_QUANTITY"]
+            assert str(policy["limits"]["max_order_quantity"]) == values["MAX_ORDER_QUANTITY"]
             assert policy["allowlists"]["symbols"] == ["AAPL"]
             assert policy["kill_switch"]["path"] == values["KILL_SWITCH_FILE"]
             order = {

@@ -299,3 +299,30 @@ async def test_short_sale_counts_what_working_sells_may_still_sell(
             await place(services, {**rest, "quantity": 1}, "cover-0006")
     sells = [o.fields.total_quantity for o in sent_orders(sim) if o.fields.action == "SELL"]
     assert sells == [30, 20]  # the modified order (50 → 30) and the 20
+
+
+async def test_another_clients_option_order_counts_with_its_multiplier(
+    controls_settings: Any, sim: Any, tmp_path: Any
+) -> None:
+    # Client 7 keeps its own audit: this server only learns of its order from the broker.
+    other = controls_settings(ALLOWED_SEC_TYPES="STK,OPT", IBKR_CLIENT_ID=7,
+                              AUDIT_DB_PATH=str(tmp_path / "other-audit.db"))  # fmt: skip
+    mine = controls_settings(MAX_DAILY_NOTIONAL=6000)
+    async with runtime(other) as b:
+        chain = await call(b, "get_option_chain", {"symbol": "AAPL", "strikes_around_spot": 3})
+        leg = {"symbol": "AAPL", "sec_type": "OPT", "expiry": chain.expirations[0],
+               "strike": str(chain.strikes[len(chain.strikes) // 2]), "right": "C"}  # fmt: skip
+        bid = (await call(b, "get_quote", leg)).bid
+        price = (dec(bid) * dec("0.5")).quantize(dec("0.01"))  # rests below the market
+        qty = int(7000 / (100 * price)) + 1  # worth ~7,000 with the multiplier, ~70 without
+        assert (await place(b, {**leg, "side": "BUY", "quantity": qty, "order_type": "LMT",
+                                "limit_price": str(price)}, "opt-rest-01")).sent  # fmt: skip
+        async with runtime(mine) as a:
+            stock = {**MKT, "quantity": 2}
+            value = (await call(a, "preview_order", stock)).order.estimated_notional
+            # Counted per unit (50 × price) the stock order fits; per contract it does not.
+            assert value + qty * price <= 6000 < value + qty * 100 * price
+            with pytest.raises(GateRefusedError) as refused:
+                await place(a, stock, "stock-after-opt")
+    assert refused.value.details["gate"] == "daily_notional"
+    assert f"{qty * 100 * price:,.2f} already sent" in refused.value.message

@@ -28,6 +28,10 @@ POSITIVE_ACCEPTANCE_PENDING = frozenset(
         # At least one field to change; quantity within the position held.
         "POST /api/orders/{order_id}/modify",
         "POST /api/positions/close",
+        # expiry_to may not be before expiry_from; an expiry is a calendar date (the pattern
+        # says only YYYYMM[DD]: it is in every tool's schema an agent loads).
+        "GET /api/options/chain",
+        "POST /api/options/quotes",
     }
 )
 

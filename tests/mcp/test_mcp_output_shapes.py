@@ -86,9 +86,11 @@ def test_account_value(tag: str, text: str, expected: Any) -> None:
         ("get_quote", {"symbol": "ES", "sec_type": "FUT", "right": "C"}, ["right"]),
         ("get_quote", {"symbol": "AAPL", "expiry": "20261218"}, ["expiry"]),
         ("close_position", {"symbol": "AAPL", "order_type": "LMT"}, ["limit_price"]),
-        ("get_option_chain", {"symbol": "AAPL", "expiry_from": "20270101",
-                              "expiry_to": "20261201"}, ["expiry_to"]),  # fmt: skip
-        ("get_option_chain", {"symbol": "AAPL", "expiry_from": "20261318"}, ["expiry_from"]),
+        (
+            "get_option_chain",
+            {"symbol": "AAPL", "expiry_from": "20270101", "expiry_to": "20261201"},
+            ["expiry_to"],
+        ),
         (
             "modify_order",
             {"order_id": 1, "limit_price": 1, "confirmation_token": "tok-12345"},
@@ -128,3 +130,12 @@ async def test_safety_limits_are_numbers(client: Any) -> None:
         assert limits["price_band_pct"] == 5
         assert limits["max_daily_notional"] == 250000
         assert limits["max_daily_loss"] is None  # off by default
+
+
+@pytest.mark.parametrize("expiry", ["20261318", "20260431", "202613", "00000000"])
+async def test_an_expiry_must_be_a_calendar_date(client: Any, expiry: str) -> None:
+    result = await client.call_tool(
+        "get_option_chain", {"symbol": "AAPL", "expiry_from": expiry}, raise_on_error=False
+    )
+    assert result.is_error and result.structured_content["code"] == "INVALID_INPUT"
+    assert [e["field"] for e in result.structured_content["details"]["errors"]] == ["expiry_from"]

@@ -81,17 +81,17 @@ async def test_every_time_in_force_reaches_the_broker(enabled: Any, sim: Any, ti
     order: dict[str, Any] = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "order_type": "LMT",
                              "limit_price": _pct(mid, "-1"), "tif": tif.lower(),
                              "outside_rth": tif == "GTC"}  # fmt: skip
+    # Ahead of both clocks: ours (a past good_till is refused) and the simulator's fixed one.
+    good_till = max(FIXED_NOW, datetime.now(UTC)) + timedelta(days=2)
     if tif == "GTD":
-        order["good_till"] = (FIXED_NOW + timedelta(days=2)).isoformat()
+        order["good_till"] = good_till.isoformat()
     placed = await preview_and_place(enabled, order, f"tif-{tif}-0001")
     assert placed.sent is True
     [sent] = sent_orders(sim)
     assert sent.fields.tif == tif
     assert sent.fields.outside_rth is (tif == "GTC")
     if tif == "GTD":
-        assert sent.fields.good_till_date.startswith(
-            (FIXED_NOW + timedelta(days=2)).strftime("%Y%m%d")
-        )
+        assert sent.fields.good_till_date.startswith(good_till.strftime("%Y%m%d"))
     if tif in ("IOC", "FOK"):  # not marketable: cancelled at once, never resting
         final = await call(enabled, "wait_for_order", {"order_id": placed.order_id})
         assert final.status == "Cancelled"
