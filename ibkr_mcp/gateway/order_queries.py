@@ -212,14 +212,23 @@ class OrderQueries:
             else i
             for i in _unique(ranked)
         ]
-        if any(info.order_id == 0 for info in found):
-            # IB sends completed orders without their order id; executions carry it.
+        if any(info.order_id == 0 or not info.client_id for info in found):
+            # IB sends completed orders without their order id and client id; executions
+            # carry both (ib_async keeps each execution's client id; our Fill does not).
             fills = await self.fills_by_ref(order_ref)
             by_perm = {f.perm_id: f.order_id for f in fills if f.perm_id}
+            clients = {
+                f.execution.permId: f.execution.clientId
+                for f in self.conn.ib.fills()
+                if f.execution.permId in by_perm
+            }
             found = [
-                info.model_copy(update={"order_id": by_perm[info.perm_id]})
-                if info.order_id == 0 and info.perm_id in by_perm
-                else info
+                info.model_copy(
+                    update={
+                        "order_id": info.order_id or by_perm.get(info.perm_id or 0, 0),
+                        "client_id": info.client_id or clients.get(info.perm_id or 0) or None,
+                    }
+                )
                 for info in found
             ]
         return found

@@ -342,13 +342,10 @@ async def _with_fills(ctx: CallContext, info: OrderInfo, timed_out: bool) -> Ord
 _APPROVAL_OVER = frozenset({"denied", "expired", "refused", "failed"})
 
 
-async def _broker_id(ctx: CallContext, key: str) -> int | None:
-    """The id of the broker's order whose ``orderRef`` is ``key`` (a bracket's parent)."""
-    gateway = ctx.services.gateway
-    for info in [*await gateway.open_orders(), *await gateway.completed_orders()]:
-        if info.order_ref == key and info.order_id > 0:  # IB's completed orders may say 0
-            return info.order_id
-    return None
+async def _by_ref(ctx: CallContext, key: str) -> OrderInfo | None:
+    """The broker's order whose ``orderRef`` is ``key`` (a bracket's parent), if any."""
+    found = await ctx.services.gateway.find_orders_by_ref(key)
+    return found[0] if found else None
 
 
 async def _lookup(ctx: CallContext, ref: int | str) -> tuple[OrderInfo | None, Approval | None]:
@@ -359,24 +356,26 @@ async def _lookup(ctx: CallContext, ref: int | str) -> tuple[OrderInfo | None, A
     await drain_audit()  # this process's rows written behind an answer (the order id's row)
     approval = await find_approval(services.audit, ref, services.now())
     if approval is not None:
-        order_id = approval.order_id
-        if approval.state == "sent" and order_id is None:
-            order_id = await _broker_id(ctx, approval.idempotency_key)
-        if approval.state != "sent" or order_id is None:
+        if approval.state != "sent":
             return None, approval
-        return await services.gateway.order_status(order_id), approval
+        info = await _by_ref(ctx, approval.idempotency_key)
+        if info is None and approval.order_id is not None:
+            info = await services.gateway.order_status(approval.order_id)
+        return info, approval
+    # By its orderRef first: an order id alone is only unique per API client.
+    info = await _by_ref(ctx, ref)
+    if info is not None:
+        return info, None
     ids = [
         r["order_id"] for r in await services.audit.order_events_for_key(ref) if r.get("order_id")
     ]
-    # Another process's sent row may still be on its way: the broker knows the order by its ref.
-    broker_id = ids[0] if ids else await _broker_id(ctx, ref)
-    if broker_id is None:
+    if not ids:
         raise NotFoundError(
             f"No order or approval {ref!r}.",
             remedy="Pass the order id place_order returned, or its approval_id / idempotency_key.",
             details={"order_id": ref},
         )
-    return await services.gateway.order_status(broker_id), None  # the parent of a bracket
+    return await services.gateway.order_status(ids[0]), None
 
 
 async def _result(

@@ -73,12 +73,6 @@ async def test_an_id_used_by_two_other_clients_is_ambiguous(client: Any) -> None
         assert "idempotency_key" in (error.remedy or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tools/order_actions.py _lookup turns a key into the audit's order id and asks by "
-    "id (ambiguous across clients); it should find the order by its orderRef "
-    "(gateway.find_orders_by_ref). Remove this marker with that fix.",
-)
 async def test_a_key_names_one_order_when_its_id_is_ambiguous(client: Any) -> None:
     async with open_runtime(client(1), wait_connected=5) as first:
         one = await preview_and_place(first, MKT10, "same-id-key-1")
