@@ -564,6 +564,7 @@ def load_settings(**overrides: object) -> Settings:
             raise SettingsError(str(exc)) from None
     if env_file is not None:
         _check_env_file(env_file)
+        _check_names(env_file)
     try:
         settings = Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -604,6 +605,37 @@ def _check_env_file(path: Path) -> None:
         raise SettingsError(f"Env file {path} is a directory, not a file") from None
     except OSError as exc:
         raise SettingsError(f"Env file {path} cannot be read: {exc.strerror or exc}") from None
+
+
+def _check_names(path: Path) -> None:
+    """Refuse a name in the env file that is a near miss of a setting (a misspelled limit).
+
+    ``MAX_ORDER_QUANTIY=5`` was ignored and the default limit (1000) applied, silently. Names
+    far from every setting are left alone: the file may hold other tools' variables.
+
+    Raises:
+        SettingsError: Naming the line's name and the setting it is close to.
+    """
+    import difflib
+
+    from dotenv import dotenv_values
+
+    known = {name.upper() for name in Settings.model_fields} | {"IBKR_MCP_ENV_FILE"}
+    for name in dotenv_values(path, encoding="utf-8"):
+        upper = name.upper()
+        if upper in known and name != upper:
+            raise SettingsError(
+                f"Env file {path}: {name} is not read (setting names are upper case); write "
+                f"{upper}"
+            )
+        if upper in known:
+            continue
+        near = difflib.get_close_matches(upper, known, n=1, cutoff=0.85)
+        if near:
+            raise SettingsError(
+                f"Env file {path}: {name} is not a setting; did you mean {near[0]}? (a "
+                "misspelled setting would be ignored and its default used)"
+            )
 
 
 def _sources(env_file: Path | None, overrides: dict[str, object]) -> dict[str, str]:

@@ -217,3 +217,20 @@ def test_audit_safety_snapshot_is_encoded_once_per_settings_object(tmp_path: Pat
         orjson.loads(str(text))["max_order_quantity"]
         == first.safety_snapshot()["max_order_quantity"]
     )
+
+
+def test_a_misspelled_setting_in_the_env_file_is_refused(tmp_path: Path) -> None:
+    env = tmp_path / "limits.env"
+    env.write_text("MAX_ORDER_QUANTIY=5\nSOME_OTHER_TOOL=1\n")
+    with pytest.raises(SettingsError, match="did you mean MAX_ORDER_QUANTITY"):
+        load_settings(_env_file=env)
+    env.write_text("max_order_quantity=5\n")  # read by nothing: as silent as a misspelling
+    with pytest.raises(SettingsError, match="write MAX_ORDER_QUANTITY"):
+        load_settings(_env_file=env)
+    env.write_text("MAX_ORDER_QUANTITY=5\nSOME_OTHER_TOOL=1\n")  # names far from ours: fine
+    assert load_settings(_env_file=env).MAX_ORDER_QUANTITY == 5
+
+
+def test_the_example_env_file_names_only_settings() -> None:
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    load_settings(_env_file=example)  # every name in it is a setting (or far from one)
