@@ -625,8 +625,7 @@ def _check_names(path: Path) -> None:
         upper = name.upper()
         if upper in known and name != upper:
             raise SettingsError(
-                f"Env file {path}: {name} is not read (setting names are upper case); write "
-                f"{upper}"
+                f"Env file {path}: {name} is not read (setting names are upper case); write {upper}"
             )
         if upper in known:
             continue
