@@ -329,10 +329,14 @@ class Writer:
             TypeError: For a value of the wrong type.
             ValueError: For an out-of-range integer.
         """
+        through = None
         if COUNTED_THROUGH in values:
             values = dict(values)
-            _refuse_stale_counts(conn, values.pop(COUNTED_THROUGH))
+            through = values.pop(COUNTED_THROUGH)
+        # A key already bound wins over stale counters: its caller replays the bound order.
         _refuse_second_intent(conn, table, values)
+        if through is not None:
+            _refuse_stale_counts(conn, through)
         _refuse_second_decision(conn, table, values)
         known = _recorded_fill(conn, table, values)
         if known is not None:

@@ -60,6 +60,20 @@ _REJECTED_SINCE = (
 )
 
 
+#: Keys of orders stopped after their intent (a halt engaged while they were judged): never
+#: sent, so neither a duplicate of a later order nor part of the day's value.
+_STOPPED_SINCE = (
+    "SELECT DISTINCT idempotency_key AS k FROM order_events"
+    " WHERE event = 'refused' AND ts >= ? AND status = 'Cancelled' AND idempotency_key != ''"
+)
+#: Today's new SELL orders of one account and contract (not modifications): what may still be
+#: on its way to the broker when the short-sale gate judges another sell.
+_SELL_INTENTS = (
+    "SELECT idempotency_key, quantity FROM order_events WHERE event = 'intent' AND ts >= ?"
+    " AND +account = ? AND +con_id = ? AND +side = 'SELL' AND order_id IS NULL"
+)
+
+
 def _rejected_since(since: datetime) -> tuple[str, tuple[str, str]]:
     at = utc_iso(since)
     return _REJECTED_SINCE, (at, at)
@@ -79,6 +93,9 @@ class FlowCounts:
     #: The newest ``order_events`` row of the snapshot these counts were read from: an intent
     #: recorded after it is not in them (the intent row that acts on them is refused then).
     through_id: int = 0
+    #: A SELL's facts: today's new SELL orders of its account and contract, (key, quantity),
+    #: rejected or stopped ones left out (``working_sells`` counts those the broker lacks).
+    sell_intents: tuple[tuple[str, Decimal], ...] = ()
 
 
 def _dec(value: object) -> Decimal | None:
@@ -208,11 +225,13 @@ async def flow_counts(
         (_COUNTS, (utc_iso(minute_ago), day, anchor_id, utc_iso(first))),
         _rejected_since(rejected_window),
         _rejected_since(day_start),
+        (_STOPPED_SINCE, (utc_iso(min(day_start, dup_since)),)),
+        (_SELL_INTENTS, (day, account, con_id) if side == "SELL" else ("~", "", -1)),
     ]
     if duplicate_window_seconds > 0:
         statements.append((_RECENT_INTENTS, (utc_iso(dup_since),)))
     # One reader job, one snapshot: the day's new intents, the counts, rejections, duplicates.
-    new, counted, in_window, rejected, *recent = await audit.query_many(*statements)
+    new, counted, in_window, rejected, stopped, sells, *recent = await audit.query_many(*statements)
     if anchor_id and counted[0]["anchor"] != anchor_hash:
         # Not the database the tally was read from (replaced under this process): read again.
         _TALLIES.pop(audit, None)
@@ -229,12 +248,14 @@ async def flow_counts(
         # (and fails again, so the gates that need the counters keep refusing).
         _TALLIES.pop(audit, None)
         raise
-    rejected_keys = {r["k"] for r in rejected}
+    stopped_keys = {r["k"] for r in stopped}
+    rejected_keys = {r["k"] for r in rejected} | stopped_keys
     dup_key: str | None = None
     dup_age: float | None = None
     for row in recent[0] if recent else ():
         if (
             row.get("idempotency_key") != idempotency_key
+            and row.get("idempotency_key") not in stopped_keys
             and row.get("account") == account
             and row.get("con_id") == con_id
             and row.get("side") == side
@@ -252,6 +273,13 @@ async def flow_counts(
         rejections_in_window=len(in_window),
         keys_today=tally.keys(),
         through_id=int(counted[0]["top"] or 0),
+        sell_intents=tuple(
+            (str(row["idempotency_key"]), quantity)
+            for row in sells
+            if row.get("idempotency_key") and row["idempotency_key"] not in rejected_keys
+            for quantity in [_dec(row.get("quantity"))]
+            if quantity is not None
+        ),
     )
 
 

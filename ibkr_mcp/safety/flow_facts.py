@@ -7,7 +7,7 @@ pure, and every counter comes from the audit database or the broker, never from 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
@@ -107,32 +107,47 @@ def broker_orders_today(
 _DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
 
 
-def working_sells(orders: list[OrderRecord], intent: OrderIntent) -> Decimal:
+def working_sells(
+    orders: list[OrderRecord],
+    intent: OrderIntent,
+    pending: Iterable[tuple[str, Decimal]] = (),
+) -> Decimal:
     """What working SELL orders of ``intent``'s account and contract may still sell.
 
     The short-sale gate takes it off the position: two resting sells of a whole position would
     otherwise each pass, and sell it twice. One-cancels-all groups (a bracket's exits) count
-    once, by their largest leg; the exits of a parent that has not filled are left out (they
-    close what the parent opens); a modification's own order is left out (it replaces it).
+    once, by their largest leg; the exits of a parent still working sell at most what it has
+    bought so far. A modification replaces its own order (and its one-cancels-all group: moving
+    a bracket's stop), and its new quantity includes what that order already sold. ``pending``:
+    today's SELL intents (key, quantity); those the broker does not show yet (sent by another
+    call or process an instant ago) count whole.
     """
-    live = {(o.client_id, o.order_id) for o in orders if o.status not in _DONE}
+    live = {(o.client_id, o.order_id): o for o in orders if o.status not in _DONE}
+    mine = [o for o in orders if o.account == intent.account and o.con_id == intent.con_id]
+    modified = next(
+        (o for o in mine if intent.modifies is not None and o.order_id == intent.modifies), None
+    )
+    group = modified.oca_group if modified is not None else None
     single = Decimal(0)
     groups: dict[str, Decimal] = {}
-    for order in orders:
-        if (
-            order.side != "SELL"
-            or order.status in _DONE
-            or order.account != intent.account
-            or order.con_id != intent.con_id
-            or (order.parent_id and (order.client_id, order.parent_id) in live)
-            or (intent.modifies is not None and order.order_id == intent.modifies)
-        ):
+    for order in mine:
+        if order.side != "SELL" or order.status in _DONE or order is modified:
             continue
+        if group and order.oca_group == group:
+            continue
+        remaining = order.remaining
+        parent = live.get((order.client_id, order.parent_id)) if order.parent_id else None
+        if parent is not None:
+            remaining = min(remaining, parent.filled)
         if order.oca_group:
-            groups[order.oca_group] = max(groups.get(order.oca_group, Decimal(0)), order.remaining)
+            groups[order.oca_group] = max(groups.get(order.oca_group, Decimal(0)), remaining)
         else:
-            single += order.remaining
-    return single + sum(groups.values(), Decimal(0))
+            single += remaining
+    total = single + sum(groups.values(), Decimal(0))
+    if modified is not None:
+        total -= modified.filled
+    at_broker = {o.order_ref for o in orders if o.order_ref}
+    return total + sum((q for key, q in pending if key not in at_broker), Decimal(0))
 
 
 async def _position(services: Services, intent: OrderIntent) -> Decimal:
@@ -234,7 +249,9 @@ async def gather_flow(
         rejections_in_window=rejections,
         position=position,
         working_sells=(
-            None if orders is None or intent.side != "SELL" else working_sells(orders, intent)
+            None
+            if orders is None or counts is None or intent.side != "SELL"
+            else working_sells(orders, intent, counts.sell_intents)
         ),
         daily_pnl=None if pnl is None else pnl.daily_pnl,
         net_liquidation=None if summary is None else summary.net_liquidation,

@@ -20,7 +20,7 @@ from ibkr_mcp.errors import IbkrMcpError, IdempotencyConflictError, SafetyError
 from ibkr_mcp.safety.approvals import (
     decide,
     expires_at,
-    find_approval,
+    get_approval,
     list_approvals,
     new_approval_id,
 )
@@ -228,8 +228,8 @@ async def _decide(params: DecideInput, ctx: CallContext, approve: bool) -> Appro
     who = f"{ctx.surface}:{ctx.origin.get('client_name') or 'client'}"
     services = ctx.services
     if approve:
-        queued = await find_approval(services.audit, params.approval_id, services.now())
-        if queued is not None and queued.server == services.instance_id:
+        queued = await get_approval(services.audit, params.approval_id, services.now())
+        if queued.server == services.instance_id:
             # The agent that asked for the order is this server's client: its approval would
             # be the agent confirming itself, which approval exists to prevent (denying,
             # which sends nothing, stays open to it).

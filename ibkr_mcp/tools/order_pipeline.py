@@ -23,9 +23,11 @@ from ibkr_mcp.errors import (
     GatewayError,
     GatewayUnavailableError,
     IbkrMcpError,
+    IdempotencyConflictError,
     OrderRejectedError,
     OverloadedError,
 )
+from ibkr_mcp.gateway.book_scope import order_book_changed
 from ibkr_mcp.models import Contract, OrderInfo, OrderRequest, Quote, WhatIf
 from ibkr_mcp.safety.chain import ChainResult, refusal_error
 from ibkr_mcp.safety.halt import stopped_since_gates
@@ -306,6 +308,7 @@ async def _decide(
         through = result.counted_through
         if not fresh and through is not None and services.audit.newest_intent_id > through:
             fresh = True  # read before an intent this process recorded since: judge again
+            order_book_changed()  # ... on the broker's orders as they are now, too
             continue
         # An allowed order's decision row is committed with its intent row (one durable
         # commit; a separate one used to compete with the send).
@@ -313,8 +316,21 @@ async def _decide(
         if gate_row is None:
             await record_chain(ctx, intent, result)
         if result.refused is not None:
+            if fresh and await _bound_meanwhile(services, key):
+                # Another process sent this very key while this call was judged again: its
+                # caller replays that order (``idempotent``), never "refused" for a sent key.
+                raise IdempotencyConflictError(
+                    f"idempotency_key {key!r} is already bound to an order intent.",
+                    remedy="Retry with the same key to get the original order.",
+                    details={"idempotency_key": key, "already_bound": True},
+                )
             error = refusal_error(result)
             error.details["refusals"] = [r.model_dump() for r in refusals(result)]
+            if spent:
+                error.remedy = (
+                    f"{error.remedy or ''} This call used its confirmation token before it was "
+                    "judged again: preview the order again for a new one."
+                ).strip()
             await services.audit.record_order_event(
                 correlation_id=ctx.correlation_id,
                 event="refused",
@@ -375,6 +391,7 @@ async def _decide(
             )
         except StaleCountsError:
             fresh = True  # another process recorded an intent after the counters were read
+            order_book_changed()
             continue
         except AuditUnavailableError as exc:
             raise AuditUnavailableError(
@@ -387,6 +404,12 @@ async def _decide(
         f"({JUDGEMENTS} times).",
         remedy="Preview it again and place it with the new token once fewer orders are in flight.",
     )
+
+
+async def _bound_meanwhile(services: Any, key: str) -> bool:
+    """Whether an intent for ``key`` was recorded (by another process) during this call."""
+    rows = await services.audit.order_events_for_key(key)
+    return any(r.get("event") == "intent" for r in rows)
 
 
 async def _hold(

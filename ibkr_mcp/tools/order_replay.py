@@ -137,9 +137,15 @@ async def replay_key(params: Keyed, ctx: CallContext) -> PlaceResult | None:
             details={"idempotency_key": key, "replayed": True},
         )
     # Stopped after its intent (a halt engaged while it was judged): never sent.
-    stopped = [r for r in rows if r.get("event") == "refused" and r["seq"] > first["seq"]]
-    if stopped:
-        detail = (orjson.loads(stopped[-1]["detail"]) if stopped[-1].get("detail") else {}) or {}
+    stopped = [
+        detail
+        for r in rows
+        if r.get("event") == "refused" and r["seq"] > first["seq"] and r.get("detail")
+        for detail in [orjson.loads(r["detail"]) or {}]
+        if detail.get("after_intent") is True
+    ]
+    if stopped and not any(r.get("event") == "sent" for r in rows):
+        detail = stopped[-1]
         raise GateRefusedError(
             f"This idempotency_key's order was NOT sent: {detail.get('reason', 'stopped')}.",
             remedy="Nothing was sent. Once trading may resume, preview the order again and "

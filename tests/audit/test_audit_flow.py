@@ -275,3 +275,26 @@ async def test_recorded_notional_of_one_order_sums_its_intent_and_modifications(
         correlation_id="c", event="rejected", idempotency_key="mod-a1", status="Rejected"
     )
     assert await recorded("order-a") == 1031
+
+
+async def test_an_intent_on_stale_counts_is_refused_unless_its_key_is_bound(
+    audit: AuditLog,
+) -> None:
+    from ibkr_mcp.audit import StaleCountsError
+    from ibkr_mcp.errors import IdempotencyConflictError
+
+    await _intent(audit, "first", None)
+    gate_row = audit.event_row(correlation_id="c", kind="gate", tool="place_order",
+                               surface="internal", arguments=None, outcome="allowed")  # fmt: skip
+    # Judged on counters read before "first": refused, and its gate row with it.
+    with pytest.raises(StaleCountsError):
+        await _intent(audit, "second", None, counted_through=0, preceded_by=gate_row)
+    # The same key bound meanwhile (another process sent it): the caller must replay it, so
+    # the bound key is the answer, not "stale" (which would judge it again and refuse it).
+    with pytest.raises(IdempotencyConflictError) as bound:
+        await _intent(audit, "first", None, counted_through=0)
+    assert bound.value.details["already_bound"] is True
+    rows = await audit.query("SELECT event, idempotency_key FROM order_events")
+    assert [r["idempotency_key"] for r in rows] == ["first"]
+    assert await audit.query("SELECT 1 FROM events WHERE kind = 'gate'") == []
+    assert audit.newest_intent_id == 1

@@ -288,7 +288,7 @@ async def test_short_sale_counts_what_working_sells_may_still_sell(
         with pytest.raises(GateRefusedError) as refused:
             await place(services, {**rest, "quantity": 20}, "cover-0003")
         assert refused.value.details["gate"] == "short_sale"
-        assert "50 already for sale in working orders" in refused.value.message
+        assert "50 already for sale in working or just-sent orders" in refused.value.message
         close = await call(services, "close_position", {"symbol": "AAPL", "quantity": 20})
         assert [r.gate for r in close.preview.refusals] == ["short_sale"]
         # Reducing the working sell frees what it no longer sells.

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from controls_helpers import call, resting, runtime, sent_orders
+from controls_helpers import call, modify, place, resting, runtime, sent_orders
 
 from ibkr_mcp.errors import GateRefusedError
 from ibkr_mcp.safety.halt import engage_halt
@@ -137,3 +138,42 @@ async def test_a_stop_engaged_after_the_gates_keeps_the_order_from_the_broker(
     assert [r["event"] for r in rows][-2:] == ["intent", "refused"]
     assert again.value.details["gate"] == "emergency_stop"
     assert sent_orders(sim) == []
+
+
+async def test_concurrent_sells_cannot_sell_more_than_is_held(
+    controls_settings: Any, sim: Any
+) -> None:
+    settings = controls_settings(DUPLICATE_ORDER_WINDOW_SECONDS=0)
+    async with runtime(settings) as services:
+        buy = {"symbol": "AAPL", "side": "BUY", "quantity": 50, "order_type": "MKT"}
+        token = (await _previews(services, [buy]))[0]
+        assert (await _race(services, [buy], [token], "hold"))[0].sent  # 50 held
+        ask = (await call(services, "get_quote", {"symbol": "AAPL"})).ask
+        high = str((ask * Decimal("1.05")).quantize(Decimal("0.01")))
+        sells = [{"symbol": "AAPL", "side": "SELL", "quantity": n, "order_type": "LMT",
+                  "limit_price": high, "tif": "GTC"} for n in (50, 40, 30)]  # fmt: skip
+        outcomes = await _race(services, sells, await _previews(services, sells), "sell")
+    sold = [o.fields.total_quantity for o in sent_orders(sim) if o.fields.action == "SELL"]
+    assert sum(sold) <= 50 and sold
+    assert set(_refused_by(outcomes)) == {"short_sale"}
+
+
+async def test_a_bracket_stop_can_be_moved(controls_settings: Any, sim: Any) -> None:
+    async with runtime(controls_settings()) as services:
+        quote = await call(services, "get_quote", {"symbol": "AAPL"})
+        cents = Decimal("0.01")
+        entry = {
+            "symbol": "AAPL", "side": "BUY", "quantity": 10, "order_type": "LMT",
+            "limit_price": str(quote.ask),
+            "take_profit_price": str((quote.ask * Decimal("1.03")).quantize(cents)),
+            "stop_loss_price": str((quote.bid * Decimal("0.97")).quantize(cents)),
+        }  # fmt: skip
+        placed = await place(services, entry, "brkt-move-01")
+        assert placed.sent and placed.status == "Filled"
+        stop = next(leg for leg in placed.legs if leg.role == "stop_loss")
+        tighter = str((quote.bid * Decimal("0.98")).quantize(Decimal("0.01")))
+        moved = await modify(services, {"order_id": stop.order_id, "stop_price": tighter},
+                             "brkt-move-02")  # fmt: skip
+        assert moved.sent
+    (at_broker,) = [o for o in sent_orders(sim) if o.order_id == stop.order_id]
+    assert Decimal(str(at_broker.fields.aux_price)) == Decimal(tighter)

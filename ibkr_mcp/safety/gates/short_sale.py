@@ -44,8 +44,8 @@ class ShortSaleGate:
         held = flow.position if flow.position > 0 else Decimal(0)
         free = max(held - flow.working_sells, Decimal(0))
         pending = (
-            f" and {_text(flow.working_sells)} already for sale in working orders"
-            if flow.working_sells
+            f" and {_text(flow.working_sells)} already for sale in working or just-sent orders"
+            if flow.working_sells > 0
             else ""
         )
         if intent.quantity > free:
