@@ -22,6 +22,7 @@ from ibkr_mcp.gateway.book_scope import day_book_allowed, exact_reads
 from ibkr_mcp.models import Fill, OrderInfo
 from ibkr_mcp.safety.context import OrderIntent
 from ibkr_mcp.tools.order_models import PlaceResult
+from ibkr_mcp.tools.order_shape import order_fields
 from ibkr_mcp.tools.registry import CallContext
 
 
@@ -190,6 +191,14 @@ async def replay_key(params: Keyed, ctx: CallContext) -> PlaceResult | None:
         "idempotency_key after a new preview.",
         details={"idempotency_key": key, "state": "uncertain"},
     )
+
+
+def _adopted_value(info: OrderInfo, intent: OrderIntent) -> Decimal | None:
+    """An adopted order's value: its fills' average (else its limit) × quantity × multiplier."""
+    price = info.avg_fill_price or info.limit_price
+    if price is None:
+        return None
+    return info.quantity * price * intent.multiplier
 
 
 def _matches(info: OrderInfo, row: dict[str, Any]) -> bool:
@@ -385,16 +394,7 @@ async def broker_replay(params: Keyed, ctx: CallContext, intent: OrderIntent) ->
         )
         at_broker = f"{info.side} {info.quantity} {info.symbol} at the broker"
         raise _conflict(key, at_broker, info.order_id)
-    fields: dict[str, Any] = {
-        "account": intent.account,
-        "symbol": intent.symbol,
-        "con_id": intent.con_id,
-        "side": intent.side,
-        "quantity": intent.quantity,
-        "order_type": intent.order_type,
-        "limit_price": intent.limit_price,
-        "tif": intent.tif,
-    }
+    fields = order_fields(intent)
     try:
         # Binds the key in this audit (later retries replay locally); a process sharing this
         # file that bound it first wins (IdempotencyConflictError, replayed by the caller).
@@ -403,7 +403,14 @@ async def broker_replay(params: Keyed, ctx: CallContext, intent: OrderIntent) ->
             event="intent",
             idempotency_key=key,
             fingerprint=intent.fingerprint(),
-            detail={"request_fingerprint": params.request_fingerprint(), **found},
+            detail={
+                "request_fingerprint": params.request_fingerprint(),
+                **found,
+                # What daily_notional counts for it: its key is now known to this audit, so
+                # the broker's copy no longer counts it (an adopted MKT order counted 0).
+                "notional": _adopted_value(info, intent),
+                "currency": intent.currency,
+            },
             **fields,
         )
     except AuditUnavailableError as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,9 @@ async def test_second_data_dir_replays_instead_of_sending(tmp_path: Path, sim: A
         rows = await second.audit.order_events_for_key("cross-dir-01")
         assert [r["event"] for r in rows] == ["intent", "sent"]
         assert '"found_at_broker":true' in rows[0]["detail"]
+        # The day's value holds the adopted MKT order at its fill price (it counted 0).
+        adopted = json.loads(rows[0]["detail"])
+        assert Decimal(str(adopted["notional"])) == 10 * again.avg_fill_price
         third = await preview_and_place(second, MKT10, "cross-dir-01")
         assert third.replayed is True and third.order_id == original.order_id
     assert len(sent_orders(sim)) == 1
