@@ -198,6 +198,8 @@ async def execute(
     if isinstance(decided, PlaceResult):
         return decided
     result, outgoing = decided
+    if result.dry_run:
+        return await _dry_run(ctx, prepared, key, result, row)
     # Halted while this order was judged and recorded (an emergency stop from any surface or
     # process, the breaker, the kill switch): it must not leave. Read just before the send,
     # which follows with no wait of the event loop while connected.
@@ -292,8 +294,9 @@ async def _decide(
 ) -> PlaceResult | tuple[ChainResult, list[OrderRequest]]:
     """The gates, then the durable intent of an allowed order (under ``_decision_lock``).
 
-    Returns the answer of an order that is not sent (dry run, held for approval), or the
-    chain's result and the requests to send once the intent is durable. Raises the refusal.
+    Returns the answer of an order held for approval, or the chain's result and the requests
+    to send once the intent is durable (a dry run: no requests; ``_dry_run`` answers it after
+    the lock). Raises the refusal.
     An order judged on counters that miss an intent recorded since is judged again on fresh
     ones (this process's intents are known here; another process's refuse the intent row).
     """
@@ -340,20 +343,7 @@ async def _decide(
             metrics.ORDERS.labels("REFUSED").inc()
             raise error
         if result.dry_run:
-            what, what_error = await what_if(ctx, prepared)
-            dry = next(v for v in result.verdicts if v.outcome == "dry_run")
-            await services.audit.record_order_event(
-                correlation_id=ctx.correlation_id,
-                event="dry_run",
-                status="SIMULATED",
-                detail={"reason": dry.reason, "what_if_error": what_error},
-                **row,
-            )
-            metrics.ORDERS.labels("SIMULATED").inc()
-            return PlaceResult(
-                sent=False, status="SIMULATED", message=dry.reason, what_if=what,
-                **_answer(ctx, key, prepared, result),
-            )  # fmt: skip
+            return result, []  # answered after the lock (its what-if is a broker round trip)
         if result.held is not None:
             return await _hold(ctx, prepared, request, token, result)
         if not spent:
@@ -404,6 +394,26 @@ async def _decide(
         f"({JUDGEMENTS} times).",
         remedy="Preview it again and place it with the new token once fewer orders are in flight.",
     )
+
+
+async def _dry_run(
+    ctx: CallContext, prepared: Prepared, key: str, result: ChainResult, row: dict[str, Any]
+) -> PlaceResult:
+    """ORDERS_ENABLED=false: IB's what-if, a ``dry_run`` row, and SIMULATED (nothing sent)."""
+    what, what_error = await what_if(ctx, prepared)
+    dry = next(v for v in result.verdicts if v.outcome == "dry_run")
+    await ctx.services.audit.record_order_event(
+        correlation_id=ctx.correlation_id,
+        event="dry_run",
+        status="SIMULATED",
+        detail={"reason": dry.reason, "what_if_error": what_error},
+        **row,
+    )
+    metrics.ORDERS.labels("SIMULATED").inc()
+    return PlaceResult(
+        sent=False, status="SIMULATED", message=dry.reason, what_if=what,
+        **_answer(ctx, key, prepared, result),
+    )  # fmt: skip
 
 
 async def _bound_meanwhile(services: Any, key: str) -> bool:
