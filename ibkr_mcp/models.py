@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -17,6 +17,10 @@ from pydantic import (
 
 SecType = Literal["STK", "CASH", "FUT", "OPT", "IND"]
 Side = Literal["BUY", "SELL"]
+#: IB's final order statuses: an order in one of them will never trade again.
+DONE_STATUSES: Final[frozenset[str]] = frozenset(
+    {"Filled", "Cancelled", "ApiCancelled", "Inactive"}
+)
 # Extending order types means adding a literal here, its IB name in gateway/orders.py and its
 # required/forbidden fields in tools/order_types.py (the schema and the validation follow).
 OrderType = Literal[

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from ibkr_mcp.gateway.records import FillRecord, OrderRecord
-from ibkr_mcp.models import Fill, OrderInfo
+from ibkr_mcp.models import DONE_STATUSES, Fill, OrderInfo
 
 #: Executions are asked again from this long before the newest one a read returned (IB's clock):
 #: a read returns every fill up to its own time, so only fills of that same second could still be
@@ -16,7 +16,7 @@ from ibkr_mcp.models import Fill, OrderInfo
 #: whether IB's time filter is inclusive or not (2 s re-reported ~2x the fills, issue 15).
 EXEC_OVERLAP: Final = timedelta(seconds=1)
 #: Final statuses: an order in one of them belongs to the completed list.
-DONE: Final[frozenset[str]] = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+DONE: Final[frozenset[str]] = DONE_STATUSES
 
 
 def order_key(info: OrderInfo | OrderRecord) -> tuple[int, ...]:

@@ -16,7 +16,7 @@ from loguru import logger
 
 from ibkr_mcp.audit.flow import flow_counts
 from ibkr_mcp.errors import IbkrMcpError
-from ibkr_mcp.models import ContractRef
+from ibkr_mcp.models import DONE_STATUSES, ContractRef
 from ibkr_mcp.safety.context import FlowFacts, OrderIntent
 from ibkr_mcp.safety.halt import HaltState, engage_halt, read_halt
 from ibkr_mcp.safety.sessions import is_open, trading_day_start
@@ -103,10 +103,6 @@ def broker_orders_today(
     return len(seen), unknown
 
 
-#: Order statuses that will never trade again (IB's done states).
-_DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
-
-
 def working_sells(
     orders: list[OrderRecord],
     intent: OrderIntent,
@@ -122,7 +118,7 @@ def working_sells(
     today's SELL intents (key, quantity); those the broker does not show yet (sent by another
     call or process an instant ago) count whole.
     """
-    live = {(o.client_id, o.order_id): o for o in orders if o.status not in _DONE}
+    live = {(o.client_id, o.order_id): o for o in orders if o.status not in DONE_STATUSES}
     mine = [o for o in orders if o.account == intent.account and o.con_id == intent.con_id]
     modified = next(
         (o for o in mine if intent.modifies is not None and o.order_id == intent.modifies), None
@@ -131,7 +127,7 @@ def working_sells(
     single = Decimal(0)
     groups: dict[str, Decimal] = {}
     for order in mine:
-        if order.side != "SELL" or order.status in _DONE or order is modified:
+        if order.side != "SELL" or order.status in DONE_STATUSES or order is modified:
             continue
         if group and order.oca_group == group:
             continue
