@@ -41,19 +41,26 @@ def _flow(
     idempotency_key: str | None,
     approved: bool,
     now: datetime,
+    *,
+    fresh: bool = False,
 ) -> Awaitable[FlowFacts]:
-    """The flow facts of ``intent``: read once per order call (``prefetch_flow`` may start it)."""
-    key = f"flow:{intent.fingerprint()}:{idempotency_key}:{approved}"
-    return shared_read(
-        key,
-        lambda: gather_flow(
+    """The flow facts of ``intent``: read once per order call (``prefetch_flow`` may start it).
+
+    ``fresh``: read them again, not the call's shared read.
+    """
+
+    def read() -> Awaitable[FlowFacts]:
+        return gather_flow(
             ctx.services,
             intent,
             idempotency_key=idempotency_key,
             now=now,
             approval_granted=approved,
-        ),
-    )
+        )
+
+    if fresh:
+        return read()
+    return shared_read(f"flow:{intent.fingerprint()}:{idempotency_key}:{approved}", read)
 
 
 def prefetch_flow(
@@ -103,13 +110,7 @@ async def run_gates(
     reference = None if quote is None else ReferenceQuote.from_quote(quote)
     now = services.now()
     with order_book_scope():  # the broker's orders of the day from the day book
-        if fresh:
-            flow = await gather_flow(
-                services, intent, idempotency_key=idempotency_key, now=now,
-                approval_granted=approved,
-            )  # fmt: skip
-        else:
-            flow = await _flow(ctx, intent, idempotency_key, approved, now)
+        flow = await _flow(ctx, intent, idempotency_key, approved, now, fresh=fresh)
     facts = collect_facts(
         services.settings,
         intent,
