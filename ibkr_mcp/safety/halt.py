@@ -158,32 +158,46 @@ def os_user() -> str:
         return f"uid:{os.getuid()}"
 
 
+#: How the rejection breaker is reset (its gate's remedy).
+BREAKER_REMEDY = (
+    "Find out why the broker rejected the orders (`ibkr-mcp audit tail`), then a human resets "
+    "the breaker: `ibkr-mcp emergency-stop --clear` or DELETE /api/emergency-stop."
+)
+
+
+def kill_switch_refusal(path: Path) -> tuple[str, str]:
+    """(reason, remedy) of an order refused while the kill switch file at ``path`` exists."""
+    return (
+        f"the kill switch is ACTIVE (file {path} exists): every new order is refused",
+        f"A human engaged the kill switch on purpose; only a human should remove {path} "
+        "once it is safe to trade again.",
+    )
+
+
+def halt_refusal(halt: HaltState) -> tuple[str, str, str] | None:
+    """(gate, reason, remedy) of an order refused by ``halt``, or ``None`` if not halted."""
+    if not halt.halted:
+        return None
+    if halt.source == "rejection_breaker":
+        reason = f"the rejection breaker has TRIPPED ({halt.reason}); trading is halted"
+        return "rejection_breaker", reason, BREAKER_REMEDY
+    since = "" if halt.since is None else f" since {halt.since.isoformat()}"
+    return (
+        "emergency_stop",
+        f"trading is HALTED by an emergency stop{since} (by {halt.by or 'unknown'}: "
+        f"{halt.reason or 'no reason given'}): every new order is refused",
+        "Only a human can clear it: `ibkr-mcp emergency-stop --clear` or "
+        "DELETE /api/emergency-stop with the API token, once it is safe to trade.",
+    )
+
+
 def stopped_since_gates(halt_path: Path, kill_switch_path: Path) -> tuple[str, str, str] | None:
     """(gate, reason, remedy) if trading is halted right now, else ``None``.
 
     Read again just before an order that passed its gates is sent: an emergency stop, a
     tripped breaker or the kill switch engaged while the order was judged and recorded stops
-    it there (the gates read the same files at the start of the call).
+    it there (the gates read the same files at the start of the call, and say the same).
     """
     if kill_switch_path.exists():
-        return (
-            "kill_switch",
-            f"the kill switch is ACTIVE (file {kill_switch_path} exists)",
-            f"Only a human should remove {kill_switch_path} once it is safe to trade again.",
-        )
-    halt = read_halt(halt_path)
-    if not halt.halted:
-        return None
-    clear = "`ibkr-mcp emergency-stop --clear` or DELETE /api/emergency-stop"
-    if halt.source == "rejection_breaker":
-        return (
-            "rejection_breaker",
-            f"the rejection breaker has TRIPPED ({halt.reason}); trading is halted",
-            f"Find out why the broker rejected the orders, then a human resets it: {clear}.",
-        )
-    return (
-        "emergency_stop",
-        f"trading is HALTED by an emergency stop (by {halt.by or 'unknown'}: "
-        f"{halt.reason or 'no reason given'})",
-        f"Only a human can clear it: {clear}, once it is safe to trade.",
-    )
+        return ("kill_switch", *kill_switch_refusal(kill_switch_path))
+    return halt_refusal(read_halt(halt_path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ibkr_mcp.safety.context import GateContext
 from ibkr_mcp.safety.gates.base import Verdict, allow, refuse, skip
+from ibkr_mcp.safety.halt import halt_refusal
 
 
 class EmergencyStopGate:
@@ -20,14 +21,7 @@ class EmergencyStopGate:
         flow = ctx.flow
         if not flow.collected:
             return skip(self.name, "flow facts not collected")
-        halt = flow.halt
-        if halt.halted and halt.source != "rejection_breaker":
-            since = "" if halt.since is None else f" since {halt.since.isoformat()}"
-            return refuse(
-                self.name,
-                f"trading is HALTED by an emergency stop{since} (by {halt.by or 'unknown'}: "
-                f"{halt.reason or 'no reason given'}): every new order is refused",
-                "Only a human can clear it: `ibkr-mcp emergency-stop --clear` or "
-                "DELETE /api/emergency-stop with the API token, once it is safe to trade.",
-            )
+        refusal = halt_refusal(flow.halt)
+        if refusal is not None and refusal[0] == self.name:
+            return refuse(self.name, refusal[1], refusal[2])
         return allow(self.name, "no emergency stop engaged")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ibkr_mcp.safety.context import GateContext
 from ibkr_mcp.safety.gates.base import Verdict, allow, refuse
+from ibkr_mcp.safety.halt import kill_switch_refusal
 
 
 class KillSwitchGate:
@@ -16,10 +17,5 @@ class KillSwitchGate:
         """Decide on the kill switch."""
         path = ctx.kill_switch_path or ctx.settings.kill_switch_path
         if ctx.kill_switch_active:
-            return refuse(
-                self.name,
-                f"the kill switch is ACTIVE (file {path} exists): every new order is refused",
-                f"A human engaged the kill switch on purpose; only a human should remove {path} "
-                "once it is safe to trade again.",
-            )
+            return refuse(self.name, *kill_switch_refusal(path))
         return allow(self.name, f"kill switch not engaged ({path} absent)")

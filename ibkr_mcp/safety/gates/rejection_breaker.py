@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from ibkr_mcp.safety.context import GateContext
 from ibkr_mcp.safety.gates.base import Verdict, allow, refuse, skip
-
-REMEDY = (
-    "Find out why the broker rejected the orders (`ibkr-mcp audit tail`), then a human resets "
-    "the breaker: `ibkr-mcp emergency-stop --clear` or DELETE /api/emergency-stop."
-)
+from ibkr_mcp.safety.halt import BREAKER_REMEDY, halt_refusal
 
 
 class RejectionBreakerGate:
@@ -26,12 +22,9 @@ class RejectionBreakerGate:
         if not flow.collected:
             return skip(self.name, "flow facts not collected")
         limit = f"MAX_REJECTIONS={s.MAX_REJECTIONS} in {s.REJECTION_WINDOW_MINUTES} min"
-        if flow.halt.halted and flow.halt.source == "rejection_breaker":
-            return refuse(
-                self.name,
-                f"the rejection breaker has TRIPPED ({flow.halt.reason}); trading is halted",
-                REMEDY,
-            )
+        refusal = halt_refusal(flow.halt)
+        if refusal is not None and refusal[0] == self.name:
+            return refuse(self.name, refusal[1], refusal[2])
         count = flow.rejections_in_window
         if count is None:
             return refuse(
@@ -43,6 +36,6 @@ class RejectionBreakerGate:
             return refuse(
                 self.name,
                 f"{count} broker rejections in the window ({limit}); trading is halted",
-                REMEDY,
+                BREAKER_REMEDY,
             )
         return allow(self.name, f"{count} broker rejection(s) in the window ({limit})")
