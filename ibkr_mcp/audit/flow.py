@@ -226,12 +226,16 @@ async def flow_counts(
         _rejected_since(rejected_window),
         _rejected_since(day_start),
         (_STOPPED_SINCE, (utc_iso(min(day_start, dup_since)),)),
-        (_SELL_INTENTS, (day, account, con_id) if side == "SELL" else ("~", "", -1)),
     ]
-    if duplicate_window_seconds > 0:
+    duplicates, selling = duplicate_window_seconds > 0, side == "SELL"
+    if duplicates:
         statements.append((_RECENT_INTENTS, (utc_iso(dup_since),)))
+    if selling:  # only a SELL's short-sale check needs them
+        statements.append((_SELL_INTENTS, (day, account, con_id)))
     # One reader job, one snapshot: the day's new intents, the counts, rejections, duplicates.
-    new, counted, in_window, rejected, stopped, sells, *recent = await audit.query_many(*statements)
+    new, counted, in_window, rejected, stopped, *rest = await audit.query_many(*statements)
+    recent = rest.pop(0) if duplicates else []
+    sells = rest.pop(0) if selling else []
     if anchor_id and counted[0]["anchor"] != anchor_hash:
         # Not the database the tally was read from (replaced under this process): read again.
         _TALLIES.pop(audit, None)
@@ -252,7 +256,7 @@ async def flow_counts(
     rejected_keys = {r["k"] for r in rejected} | stopped_keys
     dup_key: str | None = None
     dup_age: float | None = None
-    for row in recent[0] if recent else ():
+    for row in recent:
         if (
             row.get("idempotency_key") != idempotency_key
             and row.get("idempotency_key") not in stopped_keys
