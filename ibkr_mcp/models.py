@@ -17,6 +17,8 @@ from pydantic import (
 
 SecType = Literal["STK", "CASH", "FUT", "OPT", "IND"]
 Side = Literal["BUY", "SELL"]
+#: IB's ``goodTillDate`` text as we send it (UTC): written by the gateway, read back to modify.
+GOOD_TILL_FORMAT: Final = "%Y%m%d %H:%M:%S UTC"
 #: IB's final order statuses: an order in one of them will never trade again.
 DONE_STATUSES: Final[frozenset[str]] = frozenset(
     {"Filled", "Cancelled", "ApiCancelled", "Inactive"}

@@ -8,7 +8,7 @@ from typing import Final
 from ib_async import Order
 
 from ibkr_mcp.errors import InvalidInputError
-from ibkr_mcp.models import OrderRequest
+from ibkr_mcp.models import GOOD_TILL_FORMAT, OrderRequest
 
 #: Our order type literals (identifiers) and IB's names where they differ.
 IB_ORDER_TYPES: Final[dict[str, str]] = {"STP_LMT": "STP LMT", "TRAIL_LIMIT": "TRAIL LIMIT"}
@@ -23,7 +23,7 @@ def good_till_text(request: OrderRequest) -> str:
     """IB's ``goodTillDate`` text for a GTD order (UTC, ``YYYYMMDD HH:MM:SS UTC``)."""
     if request.good_till is None:
         return ""
-    return request.good_till.astimezone(UTC).strftime("%Y%m%d %H:%M:%S UTC")
+    return request.good_till.astimezone(UTC).strftime(GOOD_TILL_FORMAT)
 
 
 def _missing(field: str, order_type: str) -> InvalidInputError:

@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 
 from ibkr_mcp.audit.flow import recorded_notional
 from ibkr_mcp.errors import InvalidInputError, NotFoundError, OrderRejectedError
-from ibkr_mcp.models import ContractRef, OrderInfo
+from ibkr_mcp.models import DONE_STATUSES, GOOD_TILL_FORMAT, ContractRef, OrderInfo
 from ibkr_mcp.safety.approvals import Approval, find_approval
 from ibkr_mcp.safety.context import OrderIntent, Standing
 from ibkr_mcp.safety.sessions import trading_day_start
@@ -38,7 +38,7 @@ from ibkr_mcp.tools.registry import CallContext, ToolSpec, drain_audit
 from ibkr_mcp.tools.trading import prepare
 
 #: Final order states (nothing can change them any more).
-DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive", "Rejected"})
+DONE = DONE_STATUSES | {"Rejected"}
 #: How often wait_for_order looks at the order (seconds).
 POLL_SECONDS = 0.1
 
@@ -88,7 +88,7 @@ def _ib_time(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.strptime(text, "%Y%m%d %H:%M:%S UTC").replace(tzinfo=UTC)
+        return datetime.strptime(text, GOOD_TILL_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None  # another zone's text: the caller must give good_till again
 
