@@ -19,6 +19,7 @@ from ibkr_mcp.errors import IbkrMcpError
 from ibkr_mcp.models import DONE_STATUSES, ContractRef
 from ibkr_mcp.safety.context import FlowFacts, OrderIntent
 from ibkr_mcp.safety.halt import HaltState, engage_halt, read_halt
+from ibkr_mcp.safety.pricing import broker_order_value
 from ibkr_mcp.safety.sessions import is_open, trading_day_start
 
 if TYPE_CHECKING:
@@ -95,11 +96,10 @@ def broker_orders_today(
     for order in seen.values():
         if order.order_ref and order.order_ref in keys_today:
             continue  # already counted from its intent row
-        price = order.avg_fill_price or order.limit_price
-        if price is not None:
-            # Currency is not on the order: counted whatever it is (errs on the safe side). An
-            # option's price is per unit: 50 contracts at 0.99 are 4,950, not 49.50.
-            unknown += order.quantity * price * (order.multiplier or 1)
+        value = broker_order_value(order)
+        if value is not None:
+            # Currency is not on the order: counted whatever it is (errs on the safe side).
+            unknown += value
     return len(seen), unknown
 
 

@@ -4,10 +4,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from ibkr_mcp.safety.context import OrderIntent, ReferenceQuote, Standing
 
 _HUNDRED = Decimal(100)
+
+
+class BrokerOrder(Protocol):
+    """What the broker reports of an order that its value needs (``OrderInfo``, records)."""
+
+    @property
+    def quantity(self) -> Decimal: ...  # noqa: D102
+    @property
+    def avg_fill_price(self) -> Decimal | None: ...  # noqa: D102
+    @property
+    def limit_price(self) -> Decimal | None: ...  # noqa: D102
+    @property
+    def multiplier(self) -> Decimal | None: ...  # noqa: D102
+
+
+def broker_order_value(order: BrokerOrder) -> Decimal | None:
+    """A broker order's value: its fills' average (else its limit) × quantity × multiplier.
+
+    ``None`` when it has neither (a MKT order not filled yet). An option's price is per unit:
+    50 contracts at 0.99 are 4,950, not 49.50.
+    """
+    price = order.avg_fill_price or order.limit_price
+    return None if price is None else order.quantity * price * (order.multiplier or 1)
 
 
 def usable(value: Decimal | None) -> Decimal | None:

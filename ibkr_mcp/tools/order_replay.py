@@ -21,6 +21,7 @@ from ibkr_mcp.errors import (
 from ibkr_mcp.gateway.book_scope import day_book_allowed, exact_reads
 from ibkr_mcp.models import Fill, OrderInfo
 from ibkr_mcp.safety.context import OrderIntent
+from ibkr_mcp.safety.pricing import broker_order_value
 from ibkr_mcp.tools.order_models import PlaceResult
 from ibkr_mcp.tools.order_shape import order_fields
 from ibkr_mcp.tools.registry import CallContext
@@ -191,14 +192,6 @@ async def replay_key(params: Keyed, ctx: CallContext) -> PlaceResult | None:
         "idempotency_key after a new preview.",
         details={"idempotency_key": key, "state": "uncertain"},
     )
-
-
-def _adopted_value(info: OrderInfo, intent: OrderIntent) -> Decimal | None:
-    """An adopted order's value: its fills' average (else its limit) × quantity × multiplier."""
-    price = info.avg_fill_price or info.limit_price
-    if price is None:
-        return None
-    return info.quantity * price * intent.multiplier
 
 
 def _matches(info: OrderInfo, row: dict[str, Any]) -> bool:
@@ -408,7 +401,7 @@ async def broker_replay(params: Keyed, ctx: CallContext, intent: OrderIntent) ->
                 **found,
                 # What daily_notional counts for it: its key is now known to this audit, so
                 # the broker's copy no longer counts it (an adopted MKT order counted 0).
-                "notional": _adopted_value(info, intent),
+                "notional": broker_order_value(info),
                 "currency": intent.currency,
             },
             **fields,
