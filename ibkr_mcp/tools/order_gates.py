@@ -10,7 +10,12 @@ from typing import Any, Literal
 
 from ibkr_mcp import metrics
 from ibkr_mcp.audit import Row
-from ibkr_mcp.gateway.book_scope import in_order_scope, order_book_scope, shared_read
+from ibkr_mcp.gateway.book_scope import (
+    in_order_scope,
+    order_book_changed,
+    order_book_scope,
+    shared_read,
+)
 from ibkr_mcp.models import Quote
 from ibkr_mcp.safety.chain import ChainResult, evaluate
 from ibkr_mcp.safety.context import (
@@ -46,7 +51,8 @@ def _flow(
 ) -> Awaitable[FlowFacts]:
     """The flow facts of ``intent``: read once per order call (``prefetch_flow`` may start it).
 
-    ``fresh``: read them again, not the call's shared read.
+    ``fresh``: read them again, the broker's orders included (the call's reads may predate
+    another order's send), not the call's shared read.
     """
 
     def read() -> Awaitable[FlowFacts]:
@@ -59,6 +65,7 @@ def _flow(
         )
 
     if fresh:
+        order_book_changed()
         return read()
     return shared_read(f"flow:{intent.fingerprint()}:{idempotency_key}:{approved}", read)
 

@@ -27,7 +27,6 @@ from ibkr_mcp.errors import (
     OrderRejectedError,
     OverloadedError,
 )
-from ibkr_mcp.gateway.book_scope import order_book_changed
 from ibkr_mcp.models import Contract, OrderInfo, OrderRequest, Quote, WhatIf
 from ibkr_mcp.safety.chain import ChainResult, refusal_error
 from ibkr_mcp.safety.halt import stopped_since_gates
@@ -311,7 +310,6 @@ async def _decide(
         through = result.counted_through
         if not fresh and through is not None and services.audit.newest_intent_id > through:
             fresh = True  # read before an intent this process recorded since: judge again
-            order_book_changed()  # ... on the broker's orders as they are now, too
             continue
         # An allowed order's decision row is committed with its intent row (one durable
         # commit; a separate one used to compete with the send).
@@ -381,7 +379,6 @@ async def _decide(
             )
         except StaleCountsError:
             fresh = True  # another process recorded an intent after the counters were read
-            order_book_changed()
             continue
         except AuditUnavailableError as exc:
             raise AuditUnavailableError(
