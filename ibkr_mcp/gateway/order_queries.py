@@ -171,11 +171,7 @@ class OrderQueries:
         executed = {
             f.perm_id for f in await self.executions() if f.order_id == order_id and f.perm_id
         }
-        # ib_async keeps each execution's client id (our Fill does not carry it).
-        for ib_fill in self.conn.ib.fills():
-            ex = ib_fill.execution
-            if ex.permId in executed:
-                clients[ex.permId] = ex.clientId
+        clients.update(self._execution_clients(executed))
         for unseen in executed - clients.keys():
             clients[unseen] = 0  # a fill pruned from ib_async's list: client unknown
         known = {info.perm_id for info in found if info.perm_id}
@@ -189,6 +185,17 @@ class OrderQueries:
             )
             known.add(perm_id)
         return found
+
+    def _execution_clients(self, perm_ids: set[int]) -> dict[int, int]:
+        """The client id of each order (by perm id) its executions name.
+
+        ib_async keeps each execution's client id; our ``Fill`` does not carry it.
+        """
+        return {
+            f.execution.permId: f.execution.clientId
+            for f in self.conn.ib.fills()
+            if f.execution.permId in perm_ids
+        }
 
     async def find_orders_by_ref(self, order_ref: str) -> list[OrderInfo]:
         """Open, completed and this session's orders whose ``orderRef`` is ``order_ref``."""
@@ -217,11 +224,7 @@ class OrderQueries:
             # carry both (ib_async keeps each execution's client id; our Fill does not).
             fills = await self.fills_by_ref(order_ref)
             by_perm = {f.perm_id: f.order_id for f in fills if f.perm_id}
-            clients = {
-                f.execution.permId: f.execution.clientId
-                for f in self.conn.ib.fills()
-                if f.execution.permId in by_perm
-            }
+            clients = self._execution_clients(set(by_perm))
             found = [
                 info.model_copy(
                     update={
