@@ -562,14 +562,15 @@ def load_settings(**overrides: object) -> Settings:
                     "not a file"
                 ) from None
             raise SettingsError(str(exc)) from None
+    in_file: set[str] = set()
     if env_file is not None:
         _check_env_file(env_file)
-        _check_names(env_file)
+        in_file = _check_names(env_file)
     try:
         settings = Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc)) from None
-    sources = _sources(env_file, overrides)
+    sources = _sources(in_file, overrides)
     for name in ("DATA_DIR", "CACHE_DIR"):
         value = getattr(settings, name)
         if (
@@ -607,11 +608,14 @@ def _check_env_file(path: Path) -> None:
         raise SettingsError(f"Env file {path} cannot be read: {exc.strerror or exc}") from None
 
 
-def _check_names(path: Path) -> None:
+def _check_names(path: Path) -> set[str]:
     """Refuse a name in the env file that is a near miss of a setting (a misspelled limit).
 
     ``MAX_ORDER_QUANTIY=5`` was ignored and the default limit (1000) applied, silently. Names
     far from every setting are left alone: the file may hold other tools' variables.
+
+    Returns:
+        The names the file sets (read once: ``_sources`` reports which came from it).
 
     Raises:
         SettingsError: Naming the line's name and the setting it is close to.
@@ -621,7 +625,8 @@ def _check_names(path: Path) -> None:
     from dotenv import dotenv_values
 
     known = {name.upper() for name in Settings.model_fields} | {"IBKR_MCP_ENV_FILE"}
-    for name in dotenv_values(path, encoding="utf-8"):
+    names = set(dotenv_values(path, encoding="utf-8"))
+    for name in names:
         upper = name.upper()
         if upper in known and name != upper:
             raise SettingsError(
@@ -635,13 +640,14 @@ def _check_names(path: Path) -> None:
                 f"Env file {path}: {name} is not a setting; did you mean {near[0]}? (a "
                 "misspelled setting would be ignored and its default used)"
             )
+    return names
 
 
-def _sources(env_file: Path | None, overrides: dict[str, object]) -> dict[str, str]:
-    """Where each field's value comes from, in pydantic-settings' order of precedence."""
-    from dotenv import dotenv_values
+def _sources(in_file: set[str], overrides: dict[str, object]) -> dict[str, str]:
+    """Where each field's value comes from, in pydantic-settings' order of precedence.
 
-    in_file = set(dotenv_values(env_file, encoding="utf-8")) if env_file is not None else set()
+    ``in_file``: the names the env file sets (none without one).
+    """
     out: dict[str, str] = {}
     for name in Settings.model_fields:
         if name in overrides:
